@@ -1,0 +1,183 @@
+//! `GET` / `HEAD` / `DELETE /v2/<name>/blobs/<digest>`.
+
+use crate::api::{Body, Response};
+use crate::app::{BlobRecord, Environment, Registry};
+use crate::error::{Error, Result};
+use crate::oci::{Digest, RepositoryName};
+use crate::storage::{
+    layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
+};
+
+/// Set on every blob response: without a Content-Type, `wrangler dev` gzips bodies on the fly,
+/// dropping Content-Length and slowing pulls many times over.
+const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    pub(crate) async fn get_blob<B>(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        request: &crate::api::Request<B>,
+        head_only: bool,
+    ) -> Result<Response<S::Body>> {
+        let record = self
+            .blob_link(name, digest)
+            .await?
+            .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
+        let range = match request.header("range") {
+            Some(header) => Some(parse_range(header, record.size)?),
+            None => None,
+        };
+        let etag = format!("\"{digest}\"");
+        let mut response = Response::new(if range.is_some() { 206 } else { 200 })
+            .header("Content-Type", BLOB_CONTENT_TYPE)
+            .header("Docker-Content-Digest", digest.to_string())
+            .header("ETag", etag)
+            .header("Accept-Ranges", "bytes");
+        let length = match range {
+            Some(r) => {
+                let last = r.offset + r.length - 1;
+                response = response.header(
+                    "Content-Range",
+                    format!("bytes {}-{last}/{}", r.offset, record.size),
+                );
+                r.length
+            }
+            None => record.size,
+        };
+        response = response.header("Content-Length", length.to_string());
+        if head_only || length == 0 {
+            return Ok(response);
+        }
+        let (_, body) = self.store.get(&record.key, range).await?.ok_or_else(|| {
+            Error::Internal(format!(
+                "blob {digest} is linked but {} is missing",
+                record.key
+            ))
+        })?;
+        response.body = Body::Object(body);
+        Ok(response)
+    }
+
+    /// Removes the blob from this repository; the bytes stay while other repositories link them.
+    pub(crate) async fn delete_blob(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Response<S::Body>> {
+        let key = layout::layer_link(name, digest);
+        if self.store.head(&key).await?.is_none() {
+            return Err(Error::BlobUnknown(digest.clone()));
+        }
+        self.store.delete(&[key]).await?;
+        Ok(Response::new(202).header("Content-Length", "0"))
+    }
+
+    /// Makes a verified blob visible in `name`. Concurrent uploads of one digest race on
+    /// a create-if-absent of the global record; the loser links the winner's bytes and
+    /// drops its own.
+    pub(crate) async fn commit_blob(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        record: BlobRecord,
+    ) -> Result<()> {
+        let global = layout::blob(digest);
+        let json = serde_json::to_vec(&record).expect("blob record serialises");
+        let create = PutOptions {
+            mode: PutMode::CreateOnly,
+            ..PutOptions::default()
+        };
+        let record = match self.store.put(&global, json.clone(), create).await? {
+            Some(_) => record,
+            None => match self.read_record::<BlobRecord>(&global).await? {
+                Some(existing) => {
+                    if existing.key != record.key {
+                        self.store.delete(&[record.key]).await?;
+                    }
+                    existing
+                }
+                None => return Err(Error::Internal(format!("{global} vanished during commit"))),
+            },
+        };
+        let json = serde_json::to_vec(&record).expect("blob record serialises");
+        self.store
+            .put(
+                &layout::layer_link(name, digest),
+                json,
+                PutOptions::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` against a blob of `size` bytes; one range only.
+fn parse_range(header: &str, size: u64) -> Result<ByteRange> {
+    let unsatisfiable =
+        || Error::RangeInvalid(format!("{header:?} cannot be served from {size} bytes"));
+    let spec = header
+        .trim()
+        .strip_prefix("bytes=")
+        .ok_or_else(unsatisfiable)?;
+    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| unsatisfiable());
+    let (first, last) = match (start.trim().is_empty(), end.trim().is_empty()) {
+        (false, false) => (number(start)?, number(end)?.min(size.saturating_sub(1))),
+        (false, true) => (number(start)?, size.saturating_sub(1)),
+        (true, false) => {
+            let suffix = number(end)?.min(size);
+            if suffix == 0 {
+                return Err(unsatisfiable());
+            }
+            (size - suffix, size - 1)
+        }
+        (true, true) => return Err(unsatisfiable()),
+    };
+    if first >= size || first > last {
+        return Err(unsatisfiable());
+    }
+    Ok(ByteRange {
+        offset: first,
+        length: last - first + 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ranges() {
+        let r = |offset, length| Ok(ByteRange { offset, length });
+        assert_eq!(parse_range("bytes=0-9", 100), r(0, 10));
+        assert_eq!(parse_range("bytes=90-200", 100), r(90, 10));
+        assert_eq!(parse_range("bytes=95-", 100), r(95, 5));
+        assert_eq!(parse_range("bytes=-10", 100), r(90, 10));
+        assert_eq!(parse_range("bytes=-500", 100), r(0, 100));
+    }
+
+    #[test]
+    fn rejects_unsatisfiable_ranges() {
+        for header in [
+            "bytes=100-",
+            "bytes=5-2",
+            "bytes=-0",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=0-1,3-4",
+        ] {
+            assert!(
+                matches!(parse_range(header, 100), Err(Error::RangeInvalid(_))),
+                "{header}"
+            );
+        }
+        assert!(parse_range("bytes=0-0", 0).is_err());
+    }
+}

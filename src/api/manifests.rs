@@ -1,0 +1,287 @@
+//! `GET` / `HEAD` / `PUT` / `DELETE /v2/<name>/manifests/<reference>`.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use futures::{Stream, StreamExt};
+
+use crate::api::{Body, Request, Response};
+use crate::app::{Environment, Registry};
+use crate::error::{Error, Result};
+use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
+use crate::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
+use crate::storage::{
+    layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions,
+    SessionStore, LIST_PAGE_MAX,
+};
+use crate::upload::{BodyChunk, UploadError};
+
+/// Tag objects carry the digest of the manifest they hold in this metadata field.
+const DIGEST_META: &str = "digest";
+/// A deleted tag: R2 deletes are unconditional, so a tag is untagged with a compare-and-swap
+/// put of this marker instead, which cannot undo a concurrent re-tag.
+const UNTAGGED_META: &str = "untagged";
+/// How often an untag retries when a concurrent push keeps moving the tag.
+const UNTAG_ATTEMPTS: usize = 3;
+
+pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
+    info.metadata.contains_key(UNTAGGED_META)
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    pub(crate) async fn put_manifest<B>(
+        &self,
+        name: &RepositoryName,
+        reference: &str,
+        request: Request<B>,
+    ) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let reference = Reference::parse(reference)?;
+        if request
+            .content_length()
+            .is_some_and(|len| len > MAX_MANIFEST_BYTES as u64)
+        {
+            return Err(Error::ManifestTooLarge {
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let content_type = request.header("content-type").map(str::to_string);
+        let bytes = read_bounded(request.body, MAX_MANIFEST_BYTES).await?;
+        let manifest = manifest::parse(&bytes, content_type.as_deref())?;
+        let digest = match &reference {
+            Reference::Digest(claimed) => {
+                let actual = Digest::of(claimed.algorithm(), &bytes);
+                if &actual != claimed {
+                    return Err(Error::DigestInvalid(format!(
+                        "the manifest's digest is {actual}, not {claimed}"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::of(Algorithm::Sha256, &bytes),
+        };
+        self.check_references(name, &manifest).await?;
+
+        let stored = |metadata: BTreeMap<String, String>| PutOptions {
+            mode: PutMode::Overwrite,
+            content_type: Some(manifest.media_type.clone()),
+            metadata,
+        };
+        self.store
+            .put(
+                &layout::manifest(name, &digest),
+                bytes.clone(),
+                stored(BTreeMap::new()),
+            )
+            .await?;
+        if let Some(subject) = &manifest.subject {
+            let descriptor = Descriptor {
+                media_type: manifest.media_type.clone(),
+                digest: digest.to_string(),
+                size: bytes.len() as u64,
+                artifact_type: manifest.artifact_type.clone(),
+                annotations: manifest.annotations.clone(),
+            };
+            let json = serde_json::to_vec(&descriptor).expect("descriptor serialises");
+            self.store
+                .put(
+                    &layout::referrer(name, subject, &digest),
+                    json,
+                    PutOptions::default(),
+                )
+                .await?;
+        }
+        if let Reference::Tag(tag) = &reference {
+            let metadata = BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]);
+            self.store
+                .put(&layout::tag(name, tag), bytes, stored(metadata))
+                .await?;
+        }
+        // Create-if-absent: concurrent pushes to one repository do not all write this key.
+        let create = PutOptions {
+            mode: PutMode::CreateOnly,
+            ..PutOptions::default()
+        };
+        self.store
+            .put(&layout::catalog_entry(name), Vec::new(), create)
+            .await?;
+
+        let mut response = Response::new(201)
+            .header("Location", format!("/v2/{name}/manifests/{digest}"))
+            .header("Docker-Content-Digest", digest.to_string())
+            .header("Content-Length", "0");
+        if let Some(subject) = &manifest.subject {
+            response = response.header("OCI-Subject", subject.to_string());
+        }
+        Ok(response)
+    }
+
+    /// Every blob and child manifest must already be in the repository; a subject need not be.
+    async fn check_references(&self, name: &RepositoryName, manifest: &Manifest) -> Result<()> {
+        let keys = manifest
+            .blobs
+            .iter()
+            .map(|d| (d, layout::layer_link(name, d)))
+            .chain(
+                manifest
+                    .children
+                    .iter()
+                    .map(|d| (d, layout::manifest(name, d))),
+            );
+        let checks = keys.map(|(digest, key)| async move { (digest, self.store.head(&key).await) });
+        for (digest, found) in join_all(checks).await {
+            if found?.is_none() {
+                return Err(Error::ManifestBlobUnknown(digest.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn get_manifest(
+        &self,
+        name: &RepositoryName,
+        reference: &str,
+        head_only: bool,
+    ) -> Result<Response<S::Body>> {
+        let reference = Reference::parse(reference)?;
+        let key = match &reference {
+            Reference::Digest(digest) => layout::manifest(name, digest),
+            Reference::Tag(tag) => layout::tag(name, tag),
+        };
+        let (info, body) = if head_only {
+            (self.store.head(&key).await?, None)
+        } else {
+            match self.store.get(&key, None).await? {
+                Some((info, body)) => (Some(info), Some(body)),
+                None => (None, None),
+            }
+        };
+        let info = info
+            .filter(|i| !is_untagged(i))
+            .ok_or(Error::ManifestUnknown)?;
+        let digest = match &reference {
+            Reference::Digest(digest) => digest.to_string(),
+            Reference::Tag(_) => info
+                .metadata
+                .get(DIGEST_META)
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("{key} has no digest")))?,
+        };
+        let content_type = info
+            .content_type
+            .clone()
+            .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
+        let mut response = Response::new(200)
+            .header("Content-Type", content_type)
+            .header("Content-Length", info.size.to_string())
+            .header("ETag", format!("\"{digest}\""))
+            .header("Docker-Content-Digest", digest);
+        if let Some(body) = body {
+            response.body = Body::Object(body);
+        }
+        Ok(response)
+    }
+
+    pub(crate) async fn delete_manifest(
+        &self,
+        name: &RepositoryName,
+        reference: &str,
+    ) -> Result<Response<S::Body>> {
+        match Reference::parse(reference)? {
+            Reference::Tag(tag) => {
+                if !self.untag(name, &tag, None).await? {
+                    return Err(Error::ManifestUnknown);
+                }
+            }
+            Reference::Digest(digest) => {
+                let key = layout::manifest(name, &digest);
+                let (info, bytes) = self
+                    .store
+                    .get_bytes(&key)
+                    .await?
+                    .ok_or(Error::ManifestUnknown)?;
+                for tag in self.tags_pointing_at(name, &digest).await? {
+                    self.untag(name, &tag, Some(&digest)).await?;
+                }
+                if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
+                    if let Some(subject) = parsed.subject {
+                        self.store
+                            .delete(&[layout::referrer(name, &subject, &digest)])
+                            .await?;
+                    }
+                }
+                self.store.delete(&[key]).await?;
+            }
+        }
+        Ok(Response::new(202).header("Content-Length", "0"))
+    }
+
+    async fn tags_pointing_at(&self, name: &RepositoryName, digest: &Digest) -> Result<Vec<Tag>> {
+        let prefix = layout::tags_prefix(name);
+        let mut options = ListOptions {
+            prefix: prefix.clone(),
+            limit: LIST_PAGE_MAX,
+            with_metadata: true,
+            ..ListOptions::default()
+        };
+        let wanted = digest.to_string();
+        let mut tags = Vec::new();
+        loop {
+            let page = self.store.list(&options).await?;
+            options.start_after = page.objects.last().map(|o| o.key.clone());
+            for object in &page.objects {
+                if object.metadata.get(DIGEST_META) == Some(&wanted) && !is_untagged(object) {
+                    tags.push(Tag::parse(&object.key[prefix.len()..])?);
+                }
+            }
+            if !page.truncated {
+                return Ok(tags);
+            }
+        }
+    }
+
+    /// Untags `tag` if it exists (and, with `only`, still points at that digest); says whether it did.
+    async fn untag(&self, name: &RepositoryName, tag: &Tag, only: Option<&Digest>) -> Result<bool> {
+        let key = layout::tag(name, tag);
+        for _ in 0..UNTAG_ATTEMPTS {
+            let Some(info) = self.store.head(&key).await?.filter(|i| !is_untagged(i)) else {
+                return Ok(false);
+            };
+            if only.is_some_and(|d| info.metadata.get(DIGEST_META) != Some(&d.to_string())) {
+                return Ok(false);
+            }
+            let marker = PutOptions {
+                mode: PutMode::IfEtag(info.etag),
+                content_type: None,
+                metadata: BTreeMap::from([(UNTAGGED_META.to_string(), "1".to_string())]),
+            };
+            if self.store.put(&key, Vec::new(), marker).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(Error::TooManyRequests)
+    }
+}
+
+/// Reads a body of at most `limit` bytes, failing as soon as it is longer.
+async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, UploadError>
+where
+    B: Stream<Item = BodyChunk> + Unpin,
+{
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,119 @@
+//! Plain-Rust HTTP: the request and response the core works with, path routing, and the
+//! handlers, one file per resource. The platform layer converts to and from the runtime's types.
+
+mod blobs;
+mod listing;
+mod manifests;
+pub mod routes;
+mod uploads;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn parse(method: &str) -> Method {
+        match method.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+}
+
+pub struct Request<B> {
+    pub method: Method,
+    /// The registry's host as the client addressed it; names count it towards their limit.
+    pub host: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: B,
+}
+
+impl<B> Request<B> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// `O` is the storage's object body, streamed out by the platform without entering the core.
+pub enum Body<O> {
+    Empty,
+    Bytes(Vec<u8>),
+    Object(O),
+}
+
+pub struct Response<O> {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body<O>,
+}
+
+impl<O> Response<O> {
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn json(self, value: &serde_json::Value, content_type: &str) -> Self {
+        let bytes = value.to_string().into_bytes();
+        self.bytes(bytes, content_type)
+    }
+
+    pub fn bytes(mut self, bytes: Vec<u8>, content_type: &str) -> Self {
+        self = self
+            .header("Content-Type", content_type)
+            .header("Content-Length", bytes.len().to_string());
+        self.body = Body::Bytes(bytes);
+        self
+    }
+
+    pub fn get_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn from_error(error: &Error) -> Self {
+        Response::new(error.status()).bytes(error.body(), "application/json")
+    }
+}

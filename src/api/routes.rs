@@ -1,0 +1,167 @@
+//! Path routing. Repository names contain `/`, so a path is read from its end: the last
+//! segments say which resource it is, and everything between `/v2/` and them is the name.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Base,
+    Catalog,
+    Tags { name: String },
+    Manifest { name: String, reference: String },
+    Blob { name: String, digest: String },
+    UploadStart { name: String },
+    Upload { name: String, id: String },
+    Referrers { name: String, digest: String },
+}
+
+pub fn parse(path: &str) -> Option<Route> {
+    // Some clients escape the ':' of a digest.
+    let path = path.replace("%3A", ":").replace("%3a", ":");
+    let rest = path.strip_prefix("/v2")?;
+    if rest.is_empty() || rest == "/" {
+        return Some(Route::Base);
+    }
+    let rest = rest.strip_prefix('/')?;
+    if rest == "_catalog" {
+        return Some(Route::Catalog);
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let name_before = |count: usize| -> Option<String> {
+        let name_segments = segments.len().checked_sub(count).filter(|&n| n > 0)?;
+        Some(segments[..name_segments].join("/"))
+    };
+    let last = |i: usize| segments[segments.len() - i];
+    let n = segments.len();
+    if n >= 3 && last(2) == "tags" && last(1) == "list" {
+        return Some(Route::Tags {
+            name: name_before(2)?,
+        });
+    }
+    if n >= 3 && last(3) == "blobs" && last(2) == "uploads" {
+        let name = name_before(3)?;
+        return Some(match last(1) {
+            "" => Route::UploadStart { name },
+            id => Route::Upload {
+                name,
+                id: id.to_string(),
+            },
+        });
+    }
+    if n >= 3 && last(2) == "blobs" && last(1) == "uploads" {
+        return Some(Route::UploadStart {
+            name: name_before(2)?,
+        });
+    }
+    if n >= 3 && last(2) == "blobs" {
+        return Some(Route::Blob {
+            name: name_before(2)?,
+            digest: last(1).to_string(),
+        });
+    }
+    if n >= 3 && last(2) == "manifests" {
+        return Some(Route::Manifest {
+            name: name_before(2)?,
+            reference: last(1).to_string(),
+        });
+    }
+    if n >= 3 && last(2) == "referrers" {
+        return Some(Route::Referrers {
+            name: name_before(2)?,
+            digest: last(1).to_string(),
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> String {
+        s.to_string()
+    }
+
+    #[test]
+    fn routes_every_endpoint() {
+        let d = "sha256:abc";
+        let cases = [
+            ("/v2/", Route::Base),
+            ("/v2", Route::Base),
+            ("/v2/_catalog", Route::Catalog),
+            ("/v2/a/b/tags/list", Route::Tags { name: name("a/b") }),
+            (
+                "/v2/a/manifests/latest",
+                Route::Manifest {
+                    name: name("a"),
+                    reference: name("latest"),
+                },
+            ),
+            (
+                "/v2/a/blobs/sha256:abc",
+                Route::Blob {
+                    name: name("a"),
+                    digest: name(d),
+                },
+            ),
+            (
+                "/v2/a/blobs/sha256%3Aabc",
+                Route::Blob {
+                    name: name("a"),
+                    digest: name(d),
+                },
+            ),
+            (
+                "/v2/a/b/blobs/uploads/",
+                Route::UploadStart { name: name("a/b") },
+            ),
+            (
+                "/v2/a/b/blobs/uploads",
+                Route::UploadStart { name: name("a/b") },
+            ),
+            (
+                "/v2/a/blobs/uploads/xyz",
+                Route::Upload {
+                    name: name("a"),
+                    id: name("xyz"),
+                },
+            ),
+            (
+                "/v2/a/referrers/sha256:abc",
+                Route::Referrers {
+                    name: name("a"),
+                    digest: name(d),
+                },
+            ),
+            // Names may contain the words the routes use.
+            (
+                "/v2/blobs/manifests/tags/list",
+                Route::Tags {
+                    name: name("blobs/manifests"),
+                },
+            ),
+            (
+                "/v2/x/blobs/blobs/uploads/",
+                Route::UploadStart {
+                    name: name("x/blobs"),
+                },
+            ),
+        ];
+        for (path, route) in cases {
+            assert_eq!(parse(path), Some(route), "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_do_not_route() {
+        for path in [
+            "/",
+            "/v1/",
+            "/v2x",
+            "/v2/a",
+            "/v2/manifests/x",
+            "/v2/a/unknown/x",
+            "/v2/tags/list",
+        ] {
+            assert_eq!(parse(path), None, "{path}");
+        }
+    }
+}

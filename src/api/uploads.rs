@@ -1,0 +1,323 @@
+//! `/v2/<name>/blobs/uploads/`: starting, appending to, finishing, inspecting and cancelling
+//! uploads, and cross-repository mounts.
+//!
+//! The session record lives in KV, written once when the upload starts. Progress lives in R2:
+//! each accepted request writes step `n + 1` with create-if-absent, so of two requests racing
+//! from step `n` exactly one wins, and the newest step is what a status request or a stale
+//! Location reads back, with R2's strong consistency.
+
+use futures::Stream;
+
+use crate::api::{Request, Response};
+use crate::app::{parse_digest, BlobRecord, Environment, Registry};
+use crate::error::{Error, Result};
+use crate::oci::{Digest, RepositoryName};
+use crate::storage::{
+    layout, ListOptions, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
+    LIST_PAGE_MAX,
+};
+use crate::upload::{BodyChunk, SessionRecord, UploadState, Uploader};
+
+/// A session, its newest progress, and the keys of every step written so far.
+struct Session {
+    id: String,
+    record: SessionRecord,
+    state: UploadState,
+    step_keys: Vec<String>,
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    pub(crate) async fn start_upload<B>(
+        &self,
+        name: &RepositoryName,
+        request: Request<B>,
+    ) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        if let Some(digest) = request.query("mount") {
+            let digest = parse_digest(digest)?;
+            if let Some(from) = request.query("from") {
+                let from = RepositoryName::parse(from, &request.host)?;
+                if let Some(response) = self.mount(name, &from, &digest).await? {
+                    return Ok(response);
+                }
+            }
+        }
+        if let Some(digest) = request.query("digest") {
+            // A monolithic upload: the whole blob in this one request, no session needed.
+            let digest = parse_digest(digest)?;
+            let record = self.new_session(name);
+            let uploader = Uploader::new(&self.store, &record.data_key, record.part_size);
+            let mut state = UploadState::default();
+            uploader.append(&mut state, request.body).await?;
+            let size = uploader.seal(state, &digest).await?;
+            self.commit_blob(
+                name,
+                &digest,
+                BlobRecord {
+                    size,
+                    key: record.data_key,
+                },
+            )
+            .await?;
+            return Ok(blob_created(name, &digest));
+        }
+        let record = self.new_session(name);
+        let id = self.env.new_id();
+        let json = serde_json::to_vec(&record).expect("session record serialises");
+        self.sessions
+            .put(&layout::session(&id), json, self.config.upload_ttl_seconds)
+            .await?;
+        let mut response = upload_accepted(name, &id, 0).header("Content-Length", "0");
+        if let Some(max) = self.config.chunk_max_length {
+            response = response.header("OCI-Chunk-Max-Length", max.to_string());
+        }
+        Ok(response)
+    }
+
+    fn new_session(&self, name: &RepositoryName) -> SessionRecord {
+        SessionRecord {
+            repository: name.to_string(),
+            data_key: layout::data(&self.env.new_id()),
+            part_size: self.config.part_size,
+            started_ms: self.env.now_ms(),
+        }
+    }
+
+    /// Links a blob `from` holds into `name`; `None` when `from` does not hold it.
+    async fn mount(
+        &self,
+        name: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<Response<S::Body>>> {
+        let Some(record) = self.blob_link(from, digest).await? else {
+            return Ok(None);
+        };
+        let json = serde_json::to_vec(&record).expect("blob record serialises");
+        self.store
+            .put(
+                &layout::layer_link(name, digest),
+                json,
+                PutOptions::default(),
+            )
+            .await?;
+        Ok(Some(blob_created(name, digest)))
+    }
+
+    async fn load_session(&self, name: &RepositoryName, id: &str) -> Result<Session> {
+        let bytes = self
+            .sessions
+            .get(&layout::session(id))
+            .await?
+            .ok_or(Error::BlobUploadUnknown)?;
+        let record: SessionRecord =
+            serde_json::from_slice(&bytes).map_err(|_| Error::BlobUploadUnknown)?;
+        if record.repository != name.as_str() {
+            return Err(Error::BlobUploadUnknown);
+        }
+        let prefix = layout::upload_prefix(id);
+        let mut options = ListOptions {
+            prefix: prefix.clone(),
+            limit: LIST_PAGE_MAX,
+            ..ListOptions::default()
+        };
+        let mut step_keys = Vec::new();
+        loop {
+            let page = self.store.list(&options).await?;
+            step_keys.extend(page.objects.into_iter().map(|o| o.key));
+            if !page.truncated {
+                break;
+            }
+            options.start_after = step_keys.last().cloned();
+        }
+        let state = match step_keys.last() {
+            None => UploadState::default(),
+            Some(key) => {
+                let step = key[prefix.len()..]
+                    .parse()
+                    .map_err(|_| Error::Internal(format!("bad step key {key}")))?;
+                let (_, bytes) = self
+                    .store
+                    .get_bytes(key)
+                    .await?
+                    .ok_or(Error::BlobUploadUnknown)?;
+                UploadState::decode(step, &bytes)?
+            }
+        };
+        Ok(Session {
+            id: id.to_string(),
+            record,
+            state,
+            step_keys,
+        })
+    }
+
+    /// Checks a `Content-Range: <start>-<end>` against where the upload stands.
+    fn check_chunk<B>(&self, session: &Session, request: &Request<B>) -> Result<()> {
+        let Some(range) = request.header("content-range") else {
+            return Ok(());
+        };
+        let spec = range
+            .trim()
+            .trim_start_matches("bytes")
+            .trim_start_matches([' ', '=']);
+        let (start, end) = spec
+            .split_once('-')
+            .and_then(|(s, e)| Some((s.trim().parse::<u64>().ok()?, e.trim().parse::<u64>().ok()?)))
+            .ok_or_else(|| {
+                Error::BlobUploadInvalid(format!("Content-Range {range:?} is not <start>-<end>"))
+            })?;
+        if start != session.state.offset {
+            return Err(Error::RangeInvalid(format!(
+                "chunk starts at {start} but the upload has {} bytes",
+                session.state.offset
+            )));
+        }
+        if end < start
+            || request
+                .content_length()
+                .is_some_and(|len| len != end - start + 1)
+        {
+            return Err(Error::BlobUploadInvalid(format!(
+                "Content-Range {range:?} does not match the body's length"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn patch_upload<B>(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        request: Request<B>,
+    ) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let mut session = self.load_session(name, id).await?;
+        self.check_chunk(&session, &request)?;
+        let data_key = session.record.data_key.clone();
+        let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
+        uploader.append(&mut session.state, request.body).await?;
+        self.save_step(&mut session).await?;
+        Ok(upload_accepted(name, id, session.state.offset).header("Content-Length", "0"))
+    }
+
+    /// Records the progress as the next step; fails if another request got there first.
+    async fn save_step(&self, session: &mut Session) -> Result<()> {
+        let key = layout::upload_step(&session.id, session.state.step + 1);
+        let create = PutOptions {
+            mode: PutMode::CreateOnly,
+            ..PutOptions::default()
+        };
+        match self.store.put(&key, session.state.encode(), create).await? {
+            Some(_) => {
+                session.step_keys.push(key);
+                Ok(())
+            }
+            None => Err(Error::RangeInvalid(
+                "another request on this upload was accepted first".into(),
+            )),
+        }
+    }
+
+    pub(crate) async fn finish_upload<B>(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        request: Request<B>,
+    ) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let digest = request
+            .query("digest")
+            .ok_or_else(|| Error::DigestInvalid("the closing PUT needs ?digest=".into()))
+            .and_then(parse_digest)?;
+        let mut session = self.load_session(name, id).await?;
+        self.check_chunk(&session, &request)?;
+        let data_key = session.record.data_key.clone();
+        let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
+        uploader.append(&mut session.state, request.body).await?;
+        // The closing step is claimed first, so that a racing PUT cannot also commit.
+        self.save_step(&mut session).await?;
+        let state = std::mem::take(&mut session.state);
+        // Whatever the outcome, the session is over; on a digest mismatch `seal` has already
+        // dropped the bytes, so nothing of the upload becomes or stays visible.
+        let sealed = uploader.seal(state, &digest).await;
+        self.forget(&session).await?;
+        let size = sealed?;
+        self.commit_blob(
+            name,
+            &digest,
+            BlobRecord {
+                size,
+                key: data_key,
+            },
+        )
+        .await?;
+        Ok(blob_created(name, &digest))
+    }
+
+    pub(crate) async fn upload_status(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<Response<S::Body>> {
+        let session = self.load_session(name, id).await?;
+        let mut response = upload_accepted(name, id, session.state.offset);
+        response.status = 204;
+        Ok(response)
+    }
+
+    pub(crate) async fn cancel_upload(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<Response<S::Body>> {
+        let session = self.load_session(name, id).await?;
+        let uploader = Uploader::new(
+            &self.store,
+            &session.record.data_key,
+            session.record.part_size,
+        );
+        uploader.abort(&session.state).await?;
+        self.forget(&session).await?;
+        Ok(Response::new(204))
+    }
+
+    /// Deletes the session's progress records and its KV record.
+    async fn forget(&self, session: &Session) -> Result<()> {
+        for batch in session.step_keys.chunks(LIST_PAGE_MAX as usize) {
+            self.store.delete(batch).await?;
+        }
+        self.sessions.delete(&layout::session(&session.id)).await?;
+        Ok(())
+    }
+}
+
+fn upload_location(name: &RepositoryName, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+/// 202 with where the upload stands: `Range: 0-<last byte>` (`0-0` when empty, as clients expect).
+fn upload_accepted<O>(name: &RepositoryName, id: &str, offset: u64) -> Response<O> {
+    Response::new(202)
+        .header("Location", upload_location(name, id))
+        .header("Range", format!("0-{}", offset.saturating_sub(1)))
+        .header("Docker-Upload-UUID", id)
+}
+
+fn blob_created<O>(name: &RepositoryName, digest: &Digest) -> Response<O> {
+    Response::new(201)
+        .header("Location", format!("/v2/{name}/blobs/{digest}"))
+        .header("Docker-Content-Digest", digest.to_string())
+        .header("Content-Length", "0")
+}

@@ -1,0 +1,179 @@
+//! The registry: a request in, a response out, over injected stores, clock and ids.
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::api::routes::{self, Route};
+use crate::api::{Method, Request, Response};
+use crate::error::{Error, Result};
+use crate::oci::{Digest, RepositoryName};
+use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
+use crate::upload::BodyChunk;
+
+/// What differs between deployments; the platform reads it from wrangler.toml vars.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Size of each R2 multipart part; also the most an upload holds in memory at once (twice).
+    pub part_size: u64,
+    /// How long an upload session may stay idle before it is forgotten.
+    pub upload_ttl_seconds: u64,
+    /// Advertised as `OCI-Chunk-Max-Length`: the zone plan's request body limit.
+    pub chunk_max_length: Option<u64>,
+}
+
+/// 16 MiB parts: R2 needs at least 5 MiB, 10,000 parts of 16 MiB allow blobs up to 156 GiB,
+/// and two parts in memory stay far below the Workers' 128 MB.
+pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
+/// A day: long enough for any real push, short enough that abandoned sessions go soon.
+pub const DEFAULT_UPLOAD_TTL_SECONDS: u64 = 24 * 60 * 60;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            part_size: DEFAULT_PART_SIZE,
+            upload_ttl_seconds: DEFAULT_UPLOAD_TTL_SECONDS,
+            chunk_max_length: None,
+        }
+    }
+}
+
+/// The clock and randomness the core needs (wasm32 has no `SystemTime`).
+pub trait Environment {
+    fn now_ms(&self) -> u64;
+    /// A new unguessable id (upload sessions, data objects).
+    fn new_id(&self) -> String;
+}
+
+/// Where a blob's bytes are: the global blob record and each repository's link hold this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub size: u64,
+    pub key: String,
+}
+
+pub struct Registry<S, K, E> {
+    pub(crate) store: S,
+    pub(crate) sessions: K,
+    pub(crate) env: E,
+    pub(crate) config: Config,
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    pub fn new(store: S, sessions: K, env: E, config: Config) -> Self {
+        Registry {
+            store,
+            sessions,
+            env,
+            config,
+        }
+    }
+
+    /// Answers any request; failures become OCI error responses here and nowhere else.
+    /// The error is returned beside the response so that the platform can log internal ones.
+    pub async fn handle<B>(&self, request: Request<B>) -> (Response<S::Body>, Option<Error>)
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let is_head = request.method == Method::Head;
+        let response = self.route(request).await;
+        match response {
+            Ok(response) => (response, None),
+            Err(error) => {
+                let mut response = Response::from_error(&error);
+                if is_head {
+                    response.body = crate::api::Body::Empty;
+                }
+                (
+                    response.header("Docker-Distribution-API-Version", "registry/2.0"),
+                    Some(error),
+                )
+            }
+        }
+    }
+
+    async fn route<B>(&self, request: Request<B>) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let route = routes::parse(&request.path).ok_or(Error::RouteUnknown)?;
+        let name = |raw: &str| RepositoryName::parse(raw, &request.host).map_err(Error::from);
+        use Method::*;
+        match (route, request.method) {
+            (Route::Base, Get | Head) => Ok(Response::new(200)
+                .header("Docker-Distribution-API-Version", "registry/2.0")
+                .bytes(b"{}".to_vec(), "application/json")),
+            (Route::Catalog, Get) => self.catalog(&request).await,
+            (Route::Tags { name: n }, Get) => self.tags(&name(&n)?, &request).await,
+            (Route::Referrers { name: n, digest }, Get) => {
+                self.referrers(&name(&n)?, &parse_digest(&digest)?, &request)
+                    .await
+            }
+            (Route::Blob { name: n, digest }, method @ (Get | Head)) => {
+                self.get_blob(
+                    &name(&n)?,
+                    &parse_digest(&digest)?,
+                    &request,
+                    method == Head,
+                )
+                .await
+            }
+            (Route::Blob { name: n, digest }, Delete) => {
+                self.delete_blob(&name(&n)?, &parse_digest(&digest)?).await
+            }
+            (Route::UploadStart { name: n }, Post) => {
+                let name = name(&n)?;
+                self.start_upload(&name, request).await
+            }
+            (Route::Upload { name: n, id }, method) => {
+                let name = name(&n)?;
+                match method {
+                    Get => self.upload_status(&name, &id).await,
+                    Patch => self.patch_upload(&name, &id, request).await,
+                    Put => self.finish_upload(&name, &id, request).await,
+                    Delete => self.cancel_upload(&name, &id).await,
+                    _ => Err(Error::MethodNotAllowed),
+                }
+            }
+            (Route::Manifest { name: n, reference }, method) => {
+                let name = name(&n)?;
+                match method {
+                    Get | Head => self.get_manifest(&name, &reference, method == Head).await,
+                    Put => self.put_manifest(&name, &reference, request).await,
+                    Delete => self.delete_manifest(&name, &reference).await,
+                    _ => Err(Error::MethodNotAllowed),
+                }
+            }
+            _ => Err(Error::MethodNotAllowed),
+        }
+    }
+
+    /// Reads a small JSON record of ours.
+    pub(crate) async fn read_record<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let Some((_, bytes)) = self.store.get_bytes(key).await? else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(&bytes)
+            .map_err(|e| crate::storage::StorageError::Corrupt(format!("{key}: {e}")))?;
+        Ok(Some(record))
+    }
+
+    pub(crate) async fn blob_link(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<BlobRecord>> {
+        self.read_record(&layout::layer_link(name, digest)).await
+    }
+}
+
+pub(crate) fn parse_digest(raw: &str) -> Result<Digest> {
+    raw.parse().map_err(Error::from)
+}

@@ -1,0 +1,162 @@
+//! The wire error: what a client sees when a request fails.
+//!
+//! Each layer has its own error type ([`OciError`], [`StorageError`], [`BodyError`]); they
+//! convert into [`Error`] here, and [`Error::code`] / [`Error::status`] are the one place that
+//! decides which OCI error code and HTTP status a failure gets.
+
+use crate::oci::{Digest, OciError};
+use crate::storage::StorageError;
+use crate::upload::UploadError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    BlobUnknown(Digest),
+    BlobUploadUnknown,
+    BlobUploadInvalid(String),
+    /// A chunk that does not start where the upload stands, or an unsatisfiable range.
+    RangeInvalid(String),
+    DigestInvalid(String),
+    ManifestBlobUnknown(Digest),
+    ManifestInvalid(String),
+    ManifestUnknown,
+    ManifestTooLarge {
+        limit: usize,
+    },
+    NameInvalid(String),
+    NameUnknown(String),
+    SizeInvalid(String),
+    TagInvalid(String),
+    Unsupported(String),
+    RouteUnknown,
+    MethodNotAllowed,
+    TooManyRequests,
+    /// A failure of ours, not the client's; the detail is logged, never sent.
+    Internal(String),
+}
+
+impl Error {
+    /// The OCI error code, from the distribution spec's list.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BlobUnknown(_) => "BLOB_UNKNOWN",
+            Error::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            Error::BlobUploadInvalid(_) | Error::RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
+            Error::DigestInvalid(_) => "DIGEST_INVALID",
+            Error::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            // The spec has no tag code; a bad tag makes the manifest reference invalid.
+            Error::ManifestInvalid(_) | Error::TagInvalid(_) => "MANIFEST_INVALID",
+            Error::ManifestUnknown => "MANIFEST_UNKNOWN",
+            Error::ManifestTooLarge { .. } | Error::SizeInvalid(_) => "SIZE_INVALID",
+            Error::NameInvalid(_) => "NAME_INVALID",
+            Error::NameUnknown(_) => "NAME_UNKNOWN",
+            Error::Unsupported(_) | Error::RouteUnknown | Error::MethodNotAllowed => "UNSUPPORTED",
+            Error::TooManyRequests => "TOOMANYREQUESTS",
+            Error::Internal(_) => "UNKNOWN",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BlobUnknown(_)
+            | Error::BlobUploadUnknown
+            | Error::ManifestUnknown
+            | Error::NameUnknown(_)
+            | Error::RouteUnknown => 404,
+            Error::RangeInvalid(_) => 416,
+            Error::ManifestTooLarge { .. } => 413,
+            Error::MethodNotAllowed => 405,
+            Error::TooManyRequests => 429,
+            Error::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Error::BlobUnknown(_) => "blob unknown to registry".into(),
+            Error::BlobUploadUnknown => "blob upload unknown to registry".into(),
+            Error::BlobUploadInvalid(why) => format!("blob upload invalid: {why}"),
+            Error::RangeInvalid(why) => format!("range invalid: {why}"),
+            Error::DigestInvalid(why) => {
+                format!("provided digest did not match uploaded content: {why}")
+            }
+            Error::ManifestBlobUnknown(_) => {
+                "manifest references a blob or manifest unknown to this repository".into()
+            }
+            Error::ManifestInvalid(why) => format!("manifest invalid: {why}"),
+            Error::ManifestUnknown => "manifest unknown".into(),
+            Error::ManifestTooLarge { limit } => format!("manifest larger than {limit} bytes"),
+            Error::NameInvalid(why) => format!("invalid repository name: {why}"),
+            Error::NameUnknown(name) => format!("repository name not known to registry: {name}"),
+            Error::SizeInvalid(why) => format!("size invalid: {why}"),
+            Error::TagInvalid(why) => format!("invalid tag: {why}"),
+            Error::Unsupported(why) => format!("unsupported: {why}"),
+            Error::RouteUnknown => "no such endpoint".into(),
+            Error::MethodNotAllowed => "method not allowed on this endpoint".into(),
+            Error::TooManyRequests => "too many requests; retry later".into(),
+            Error::Internal(_) => "internal error; the registry logged the details".into(),
+        }
+    }
+
+    /// Structured detail for the error body, where a client can act on it.
+    pub fn detail(&self) -> serde_json::Value {
+        match self {
+            Error::BlobUnknown(digest) | Error::ManifestBlobUnknown(digest) => {
+                serde_json::json!({ "digest": digest.to_string() })
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// `{"errors":[{"code","message","detail"}]}`, as the distribution spec defines it.
+    pub fn body(&self) -> Vec<u8> {
+        let body = serde_json::json!({
+            "errors": [{ "code": self.code(), "message": self.message(), "detail": self.detail() }]
+        });
+        body.to_string().into_bytes()
+    }
+}
+
+impl From<OciError> for Error {
+    fn from(err: OciError) -> Self {
+        match err {
+            OciError::InvalidName(why) => Error::NameInvalid(why),
+            OciError::InvalidTag(why) => Error::TagInvalid(why),
+            OciError::InvalidDigest(why) => Error::DigestInvalid(why),
+            OciError::UnsupportedAlgorithm(alg) => {
+                Error::DigestInvalid(format!("unsupported digest algorithm {alg:?}"))
+            }
+            OciError::InvalidManifest(why) => Error::ManifestInvalid(why),
+        }
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::TooManyRequests => Error::TooManyRequests,
+            StorageError::Backend(why) => Error::Internal(why),
+            StorageError::Corrupt(why) => Error::Internal(format!("corrupt record: {why}")),
+        }
+    }
+}
+
+impl From<UploadError> for Error {
+    fn from(err: UploadError) -> Self {
+        match err {
+            UploadError::Read(why) => {
+                Error::BlobUploadInvalid(format!("reading the request body failed: {why}"))
+            }
+            UploadError::Storage(err) => err.into(),
+            UploadError::TooLarge { limit } => Error::ManifestTooLarge { limit },
+            UploadError::BlobTooLarge { max_bytes } => Error::SizeInvalid(format!(
+                "blobs are limited to {max_bytes} bytes by this registry's part size"
+            )),
+            UploadError::DigestMismatch { expected, actual } => {
+                Error::DigestInvalid(format!("expected {expected}, content has {actual}"))
+            }
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

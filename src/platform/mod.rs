@@ -1,0 +1,98 @@
+//! The Workers platform layer (wasm32 only): the fetch entry point, configuration from
+//! wrangler.toml vars, and the R2 / KV adapters. No protocol logic lives here.
+
+mod http;
+mod kv;
+mod r2;
+
+use worker::{event, Context, Env, Request, Response};
+
+use crate::app::{Config, Environment, Registry};
+use crate::error::Error;
+
+/// Binding names, as declared in wrangler.toml.
+const BUCKET_BINDING: &str = "REGISTRY_BUCKET";
+const SESSIONS_BINDING: &str = "UPLOAD_SESSIONS";
+
+struct WorkerEnvironment;
+
+impl Environment for WorkerEnvironment {
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    fn new_id(&self) -> String {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes)
+            .expect("the Workers runtime provides crypto.getRandomValues");
+        hex::encode(bytes)
+    }
+}
+
+/// An optional numeric var; a present but malformed one is a configuration error.
+fn numeric_var(env: &Env, name: &str) -> Result<Option<u64>, Error> {
+    let Ok(var) = env.var(name) else {
+        return Ok(None);
+    };
+    let text = var.to_string();
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| Error::Internal(format!("var {name}={text:?} is not a number")))
+}
+
+fn config(env: &Env) -> Result<Config, Error> {
+    let defaults = Config::default();
+    Ok(Config {
+        part_size: numeric_var(env, "UPLOAD_PART_MIB")?
+            .map_or(defaults.part_size, |mib| mib * 1024 * 1024),
+        upload_ttl_seconds: numeric_var(env, "UPLOAD_TTL_SECONDS")?
+            .unwrap_or(defaults.upload_ttl_seconds),
+        chunk_max_length: numeric_var(env, "CHUNK_MAX_LENGTH")?.or(defaults.chunk_max_length),
+    })
+}
+
+fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnvironment>, Error> {
+    let bucket = env
+        .bucket(BUCKET_BINDING)
+        .map_err(|e| Error::Internal(format!("R2 binding: {e}")))?;
+    let sessions = env
+        .kv(SESSIONS_BINDING)
+        .map_err(|e| Error::Internal(format!("KV binding: {e}")))?;
+    Ok(Registry::new(
+        r2::R2Store::new(bucket),
+        kv::KvSessions::new(sessions),
+        WorkerEnvironment,
+        config(&env)?,
+    ))
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let method = request.method().to_string();
+    let path = request.path();
+    let registry = match registry(&env) {
+        Ok(registry) => registry,
+        Err(error) => {
+            worker::console_error!("{method} {path}: {error:?}");
+            return http::error_response(&error);
+        }
+    };
+    let request = http::into_core(request)?;
+    let body = request.body.clone();
+    let (response, error) = registry.handle(request).await;
+    if error.is_some() {
+        body.drain().await;
+    }
+    match &error {
+        Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error:?}"),
+        Some(error) => worker::console_log!("{method} {path}: {} {}", error.status(), error.code()),
+        None => {}
+    }
+    http::from_core(response)
+}

@@ -1,0 +1,356 @@
+//! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
+//! It enforces R2's multipart rules so that the tests catch re-blocking mistakes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, Iter};
+
+use super::*;
+
+const MIN_PART: usize = 5 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Stored {
+    bytes: Vec<u8>,
+    info: ObjectInfo,
+}
+
+#[derive(Default)]
+struct Multipart {
+    key: String,
+    parts: BTreeMap<u16, (String, Vec<u8>)>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    objects: RefCell<BTreeMap<String, Stored>>,
+    multiparts: RefCell<HashMap<String, Multipart>>,
+    sessions: RefCell<HashMap<String, Vec<u8>>>,
+    next_etag: RefCell<u64>,
+    /// Smallest non-final part; R2's is 5 MiB, tests may lower it to keep data small.
+    min_part: Option<usize>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_min_part(min_part: usize) -> Self {
+        MemoryStore {
+            min_part: Some(min_part),
+            ..Self::default()
+        }
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.borrow().keys().cloned().collect()
+    }
+
+    pub fn open_multiparts(&self) -> usize {
+        self.multiparts.borrow().len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+
+    fn etag(&self) -> String {
+        let mut next = self.next_etag.borrow_mut();
+        *next += 1;
+        format!("etag-{next}")
+    }
+}
+
+impl ObjectStore for MemoryStore {
+    type Body = Vec<u8>;
+    type Reader = Iter<std::vec::IntoIter<ByteChunk>>;
+
+    async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
+        Ok(self.objects.borrow().get(key).map(|s| s.info.clone()))
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
+        let objects = self.objects.borrow();
+        let Some(stored) = objects.get(key) else {
+            return Ok(None);
+        };
+        let bytes = match range {
+            None => stored.bytes.clone(),
+            Some(r) => {
+                let start = (r.offset as usize).min(stored.bytes.len());
+                let end = (start + r.length as usize).min(stored.bytes.len());
+                stored.bytes[start..end].to_vec()
+            }
+        };
+        Ok(Some((stored.info.clone(), bytes)))
+    }
+
+    async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
+        ObjectStore::get(self, key, None).await
+    }
+
+    async fn read(&self, key: &str) -> StorageResult<Option<Self::Reader>> {
+        let objects = self.objects.borrow();
+        Ok(objects.get(key).map(|s| {
+            let chunks: Vec<ByteChunk> = s.bytes.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+            stream::iter(chunks)
+        }))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        options: PutOptions,
+    ) -> StorageResult<Option<ObjectInfo>> {
+        let mut objects = self.objects.borrow_mut();
+        let allowed = match (&options.mode, objects.get(key)) {
+            (PutMode::Overwrite, _) | (PutMode::CreateOnly, None) => true,
+            (PutMode::CreateOnly, Some(_)) | (PutMode::IfEtag(_), None) => false,
+            (PutMode::IfEtag(etag), Some(existing)) => &existing.info.etag == etag,
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        let info = ObjectInfo {
+            key: key.to_string(),
+            size: bytes.len() as u64,
+            etag: self.etag(),
+            content_type: options.content_type,
+            metadata: options.metadata,
+        };
+        objects.insert(
+            key.to_string(),
+            Stored {
+                bytes,
+                info: info.clone(),
+            },
+        );
+        Ok(Some(info))
+    }
+
+    async fn delete(&self, keys: &[String]) -> StorageResult<()> {
+        let mut objects = self.objects.borrow_mut();
+        for key in keys {
+            objects.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, options: &ListOptions) -> StorageResult<ListPage> {
+        let objects = self.objects.borrow();
+        let limit = options.limit.clamp(1, LIST_PAGE_MAX) as usize;
+        let mut matching = objects
+            .range(options.start_after.clone().unwrap_or_default()..)
+            .filter(|(k, _)| Some(k.as_str()) != options.start_after.as_deref())
+            .skip_while(|(k, _)| {
+                !k.starts_with(&options.prefix) && k.as_str() < options.prefix.as_str()
+            })
+            .take_while(|(k, _)| k.starts_with(&options.prefix));
+        let mut page = ListPage::default();
+        for (_, stored) in matching.by_ref().take(limit) {
+            let mut info = stored.info.clone();
+            if !options.with_metadata {
+                info.metadata.clear();
+            }
+            page.objects.push(info);
+        }
+        page.truncated = matching.next().is_some();
+        Ok(page)
+    }
+}
+
+impl MultipartStore for MemoryStore {
+    async fn create_multipart(&self, key: &str) -> StorageResult<String> {
+        let id = format!("mpu-{}", self.etag());
+        self.multiparts.borrow_mut().insert(
+            id.clone(),
+            Multipart {
+                key: key.to_string(),
+                ..Multipart::default()
+            },
+        );
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        bytes: Vec<u8>,
+    ) -> StorageResult<String> {
+        let etag = self.etag();
+        let mut multiparts = self.multiparts.borrow_mut();
+        let upload = multiparts
+            .get_mut(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or_else(|| StorageError::Backend("no such multipart upload".into()))?;
+        if !(1..=10_000).contains(&number) {
+            return Err(StorageError::Backend(format!(
+                "part number {number} out of range"
+            )));
+        }
+        upload.parts.insert(number, (etag.clone(), bytes));
+        Ok(etag)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> StorageResult<()> {
+        let upload = self
+            .multiparts
+            .borrow_mut()
+            .remove(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or_else(|| StorageError::Backend("no such multipart upload".into()))?;
+        let min_part = self.min_part.unwrap_or(MIN_PART);
+        let mut bytes = Vec::new();
+        let mut part_size = None;
+        for (i, etag) in etags.iter().enumerate() {
+            let number = i as u16 + 1;
+            let (stored_etag, part) = upload
+                .parts
+                .get(&number)
+                .ok_or_else(|| StorageError::Backend(format!("part {number} missing")))?;
+            if stored_etag != etag {
+                return Err(StorageError::Backend(format!(
+                    "part {number} etag mismatch"
+                )));
+            }
+            let last = i + 1 == etags.len();
+            let size = *part_size.get_or_insert(part.len());
+            // R2: every part but the last has the same size, at least the minimum; the last is not larger.
+            if (!last && (part.len() != size || size < min_part)) || (last && part.len() > size) {
+                return Err(StorageError::Backend(format!(
+                    "part {number} has a size R2 would reject"
+                )));
+            }
+            bytes.extend_from_slice(part);
+        }
+        let options = PutOptions::default();
+        ObjectStore::put(self, key, bytes, options)
+            .await
+            .map(|_| ())
+    }
+
+    async fn abort_multipart(&self, _key: &str, upload_id: &str) -> StorageResult<()> {
+        self.multiparts.borrow_mut().remove(upload_id);
+        Ok(())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn get(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self.sessions.borrow().get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>, _ttl_seconds: u64) -> StorageResult<()> {
+        self.sessions.borrow_mut().insert(key.to_string(), value);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> StorageResult<()> {
+        self.sessions.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+
+    #[test]
+    fn conditional_puts_behave_like_r2() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let create = PutOptions {
+                mode: PutMode::CreateOnly,
+                ..PutOptions::default()
+            };
+            let first = ObjectStore::put(&store, "k", b"1".to_vec(), create.clone())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(ObjectStore::put(&store, "k", b"2".to_vec(), create)
+                .await
+                .unwrap()
+                .is_none());
+            let swap = |etag: &str| PutOptions {
+                mode: PutMode::IfEtag(etag.into()),
+                ..PutOptions::default()
+            };
+            let second = ObjectStore::put(&store, "k", b"3".to_vec(), swap(&first.etag))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                ObjectStore::put(&store, "k", b"4".to_vec(), swap(&first.etag))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(
+                store.get_bytes("k").await.unwrap().unwrap().0.etag,
+                second.etag
+            );
+        });
+    }
+
+    #[test]
+    fn list_respects_prefix_start_after_and_limit() {
+        block_on(async {
+            let store = MemoryStore::new();
+            for key in ["a/1", "a/2", "a/3", "b/1", "a0"] {
+                ObjectStore::put(&store, key, vec![], PutOptions::default())
+                    .await
+                    .unwrap();
+            }
+            let options = ListOptions {
+                prefix: "a/".into(),
+                limit: 2,
+                ..ListOptions::default()
+            };
+            let page = store.list(&options).await.unwrap();
+            let keys: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+            assert_eq!((keys, page.truncated), (vec!["a/1", "a/2"], true));
+            let options = ListOptions {
+                start_after: Some("a/2".into()),
+                ..options
+            };
+            let page = store.list(&options).await.unwrap();
+            let keys: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+            assert_eq!((keys, page.truncated), (vec!["a/3"], false));
+        });
+    }
+
+    #[test]
+    fn multipart_enforces_equal_parts() {
+        block_on(async {
+            let store = MemoryStore::with_min_part(4);
+            let id = store.create_multipart("o").await.unwrap();
+            let e1 = store.upload_part("o", &id, 1, vec![1; 4]).await.unwrap();
+            let e2 = store.upload_part("o", &id, 2, vec![2; 5]).await.unwrap();
+            assert!(store.complete_multipart("o", &id, &[e1, e2]).await.is_err());
+            let id = store.create_multipart("o").await.unwrap();
+            let e1 = store.upload_part("o", &id, 1, vec![1; 4]).await.unwrap();
+            let e2 = store.upload_part("o", &id, 2, vec![2; 3]).await.unwrap();
+            store.complete_multipart("o", &id, &[e1, e2]).await.unwrap();
+            assert_eq!(
+                store.get_bytes("o").await.unwrap().unwrap().1,
+                [1, 1, 1, 1, 2, 2, 2]
+            );
+        });
+    }
+}

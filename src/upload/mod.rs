@@ -1,0 +1,458 @@
+//! The upload state machine.
+//!
+//! A blob arrives as any sequence of request bodies: one streamed PATCH of unknown length,
+//! a POST or PUT with everything, or many PATCHes of arbitrary sizes. R2 multipart uploads
+//! need parts of one fixed size (at least 5 MiB, the last may be shorter), so the bytes are
+//! re-blocked into parts of the session's `part_size`; whatever is left over at the end of a
+//! request (the carry) is saved with the progress and goes first into the next part. The
+//! SHA-256 is computed as the bytes arrive and saved with the progress, so a blob's digest
+//! is verified without reading it back. A blob that never fills one part is written with a
+//! single put, no multipart upload at all.
+
+mod hash;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::future::{select, Either};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+pub use hash::ResumableSha256;
+
+use crate::oci::{Algorithm, Digest, DigestHasher};
+use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError};
+
+/// R2 allows at most 10,000 parts in a multipart upload.
+const MAX_PARTS: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadError {
+    /// The client's body could not be read (connection closed, malformed chunking).
+    Read(String),
+    Storage(StorageError),
+    /// A body over a bounded read's limit.
+    TooLarge {
+        limit: usize,
+    },
+    /// The blob would need more parts than R2 allows.
+    BlobTooLarge {
+        max_bytes: u64,
+    },
+    DigestMismatch {
+        expected: Digest,
+        actual: Digest,
+    },
+}
+
+impl From<StorageError> for UploadError {
+    fn from(err: StorageError) -> Self {
+        UploadError::Storage(err)
+    }
+}
+
+pub type BodyChunk = Result<Vec<u8>, UploadError>;
+
+/// The session record, written once to KV when an upload starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub repository: String,
+    /// Where the blob's bytes land; the key is unreachable until the digest is verified
+    /// and a blob record points at it.
+    pub data_key: String,
+    pub part_size: u64,
+    pub started_ms: u64,
+}
+
+/// Progress after some number of accepted requests.
+#[derive(Clone)]
+pub struct UploadState {
+    /// How many requests have been accepted; the next one writes step `step + 1`.
+    pub step: u32,
+    pub offset: u64,
+    hasher: ResumableSha256,
+    multipart: Option<String>,
+    etags: Vec<String>,
+    carry: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProgressRecord {
+    offset: u64,
+    sha256: String,
+    multipart: Option<String>,
+    etags: Vec<String>,
+}
+
+impl Default for UploadState {
+    fn default() -> Self {
+        UploadState {
+            step: 0,
+            offset: 0,
+            hasher: ResumableSha256::default(),
+            multipart: None,
+            etags: Vec::new(),
+            carry: Vec::new(),
+        }
+    }
+}
+
+impl UploadState {
+    /// `[u32 big-endian length of the JSON record][JSON record][carry bytes]`: one object per
+    /// step holds both, so a step is written and read with one operation.
+    pub fn encode(&self) -> Vec<u8> {
+        let record = ProgressRecord {
+            offset: self.offset,
+            sha256: self.hasher.save(),
+            multipart: self.multipart.clone(),
+            etags: self.etags.clone(),
+        };
+        let json = serde_json::to_vec(&record).expect("progress record serialises");
+        let mut out = Vec::with_capacity(4 + json.len() + self.carry.len());
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&self.carry);
+        out
+    }
+
+    pub fn decode(step: u32, bytes: &[u8]) -> Result<Self, StorageError> {
+        let corrupt = || StorageError::Corrupt(format!("upload progress at step {step}"));
+        let len = bytes.get(..4).ok_or_else(corrupt)?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt())?) as usize;
+        let json = bytes.get(4..4 + len).ok_or_else(corrupt)?;
+        let record: ProgressRecord = serde_json::from_slice(json).map_err(|_| corrupt())?;
+        Ok(UploadState {
+            step,
+            offset: record.offset,
+            hasher: ResumableSha256::restore(&record.sha256).ok_or_else(corrupt)?,
+            multipart: record.multipart,
+            etags: record.etags,
+            carry: bytes[4 + len..].to_vec(),
+        })
+    }
+
+    /// The multipart upload to abort if the session is abandoned.
+    pub fn multipart_id(&self) -> Option<&str> {
+        self.multipart.as_deref()
+    }
+}
+
+type PartFuture<'a> = Pin<Box<dyn Future<Output = Result<String, StorageError>> + 'a>>;
+
+/// Writes one session's bytes to its data key.
+pub struct Uploader<'a, S> {
+    store: &'a S,
+    key: &'a str,
+    part_size: usize,
+}
+
+impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
+    pub fn new(store: &'a S, key: &'a str, part_size: u64) -> Self {
+        Uploader {
+            store,
+            key,
+            part_size: part_size as usize,
+        }
+    }
+
+    /// Streams `body` into the upload. At most one part is in flight while the next one
+    /// fills, so memory stays at about two parts whatever the blob's size.
+    pub async fn append<B>(&self, state: &mut UploadState, mut body: B) -> Result<(), UploadError>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let mut in_flight: Option<PartFuture<'a>> = None;
+        loop {
+            let next = match in_flight.as_mut() {
+                None => body.next().await,
+                Some(part) => match select(body.next(), part.as_mut()).await {
+                    Either::Left((chunk, _)) => chunk,
+                    Either::Right((etag, _)) => {
+                        state.etags.push(etag?);
+                        in_flight = None;
+                        continue;
+                    }
+                },
+            };
+            let Some(chunk) = next else { break };
+            let chunk = chunk?;
+            state.hasher.update(&chunk);
+            state.offset += chunk.len() as u64;
+            let mut rest = chunk.as_slice();
+            while !rest.is_empty() {
+                let take = (self.part_size - state.carry.len()).min(rest.len());
+                self.reserve_carry(&mut state.carry, take);
+                state.carry.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if state.carry.len() == self.part_size {
+                    if let Some(part) = in_flight.take() {
+                        state.etags.push(part.await?);
+                    }
+                    let part = std::mem::take(&mut state.carry);
+                    in_flight = Some(self.start_part(state, part).await?);
+                }
+            }
+        }
+        if let Some(part) = in_flight {
+            state.etags.push(part.await?);
+        }
+        Ok(())
+    }
+
+    /// Grows the carry geometrically but never beyond one part, so that small blobs stay
+    /// small and large ones do not copy a part's worth of bytes over and over.
+    fn reserve_carry(&self, carry: &mut Vec<u8>, additional: usize) {
+        let needed = carry.len() + additional;
+        if needed > carry.capacity() {
+            let target = needed.max(carry.capacity() * 2).min(self.part_size);
+            carry.reserve_exact(target - carry.len());
+        }
+    }
+
+    async fn start_part(
+        &self,
+        state: &mut UploadState,
+        part: Vec<u8>,
+    ) -> Result<PartFuture<'a>, UploadError> {
+        if state.etags.len() + 1 >= MAX_PARTS {
+            return Err(UploadError::BlobTooLarge {
+                max_bytes: (MAX_PARTS * self.part_size) as u64,
+            });
+        }
+        let upload_id = match &state.multipart {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.store.create_multipart(self.key).await?;
+                state.multipart = Some(id.clone());
+                id
+            }
+        };
+        let number = (state.etags.len() + 1) as u16;
+        let (store, key) = (self.store, self.key);
+        Ok(Box::pin(async move {
+            store.upload_part(key, &upload_id, number, part).await
+        }))
+    }
+
+    /// Makes the data object complete, if and only if its digest is `expected`, and returns
+    /// its size. On a mismatch nothing is left behind.
+    pub async fn seal(
+        &self,
+        mut state: UploadState,
+        expected: &Digest,
+    ) -> Result<u64, UploadError> {
+        let size = state.offset;
+        let Some(upload_id) = state.multipart.clone() else {
+            // The whole blob is in the carry.
+            let actual = match expected.algorithm() {
+                Algorithm::Sha256 => state.hasher.digest(),
+                Algorithm::Sha512 => Digest::of(Algorithm::Sha512, &state.carry),
+            };
+            check(expected, actual)?;
+            let options = PutOptions {
+                content_type: Some("application/octet-stream".into()),
+                ..PutOptions::default()
+            };
+            self.store.put(self.key, state.carry, options).await?;
+            return Ok(size);
+        };
+        if expected.algorithm() == Algorithm::Sha256 {
+            if let Err(mismatch) = check(expected, state.hasher.digest()) {
+                self.abort(&state).await?;
+                return Err(mismatch);
+            }
+        }
+        if !state.carry.is_empty() {
+            let last = std::mem::take(&mut state.carry);
+            let number = (state.etags.len() + 1) as u16;
+            state.etags.push(
+                self.store
+                    .upload_part(self.key, &upload_id, number, last)
+                    .await?,
+            );
+        }
+        self.store
+            .complete_multipart(self.key, &upload_id, &state.etags)
+            .await?;
+        if expected.algorithm() == Algorithm::Sha512 {
+            // Only SHA-256 is hashed on the way in; the rare large sha512 blob is read back.
+            let actual = self.digest_stored(Algorithm::Sha512).await?;
+            if let Err(mismatch) = check(expected, actual) {
+                self.store.delete(&[self.key.to_string()]).await?;
+                return Err(mismatch);
+            }
+        }
+        Ok(size)
+    }
+
+    async fn digest_stored(&self, algorithm: Algorithm) -> Result<Digest, UploadError> {
+        let mut reader = self
+            .store
+            .read(self.key)
+            .await?
+            .ok_or_else(|| StorageError::Backend("completed upload is missing".into()))?;
+        let mut hasher = DigestHasher::new(algorithm);
+        while let Some(chunk) = reader.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Drops the parts uploaded so far.
+    pub async fn abort(&self, state: &UploadState) -> Result<(), UploadError> {
+        if let Some(id) = &state.multipart {
+            self.store.abort_multipart(self.key, id).await?;
+        }
+        Ok(())
+    }
+}
+
+fn check(expected: &Digest, actual: Digest) -> Result<(), UploadError> {
+    if &actual == expected {
+        Ok(())
+    } else {
+        Err(UploadError::DigestMismatch {
+            expected: expected.clone(),
+            actual,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use futures::stream;
+
+    use super::*;
+    use crate::storage::memory::MemoryStore;
+
+    const PART: u64 = 8;
+
+    fn body(chunks: &[&[u8]]) -> impl Stream<Item = BodyChunk> + Unpin {
+        stream::iter(chunks.iter().map(|c| Ok(c.to_vec())).collect::<Vec<_>>())
+    }
+
+    fn blob(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// Sends `data` split at `cuts`, one request per piece, saving and restoring the state
+    /// between requests as the registry does.
+    fn upload_in_requests(
+        store: &MemoryStore,
+        data: &[u8],
+        cuts: &[usize],
+    ) -> Result<u64, UploadError> {
+        block_on(async {
+            let uploader = Uploader::new(store, "data/x", PART);
+            let mut state = UploadState::default();
+            let mut start = 0;
+            for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+                uploader
+                    .append(&mut state, body(&[&data[start..end]]))
+                    .await?;
+                state = UploadState::decode(state.step + 1, &state.encode()).unwrap();
+                start = end;
+            }
+            uploader
+                .seal(state, &Digest::of(Algorithm::Sha256, data))
+                .await
+        })
+    }
+
+    #[test]
+    fn reblocks_any_cut_into_equal_parts() {
+        let data = blob(53);
+        for cuts in [
+            vec![],
+            vec![1],
+            vec![7, 8, 9],
+            vec![3, 20, 21, 40],
+            (1..53).collect(),
+        ] {
+            let store = MemoryStore::with_min_part(PART as usize);
+            assert_eq!(
+                upload_in_requests(&store, &data, &cuts),
+                Ok(53),
+                "cuts {cuts:?}"
+            );
+            assert_eq!(
+                block_on(store.get_bytes("data/x")).unwrap().unwrap().1,
+                data
+            );
+        }
+    }
+
+    #[test]
+    fn exact_multiples_of_the_part_size_complete() {
+        for len in [0, 8, 16, 24] {
+            let store = MemoryStore::with_min_part(PART as usize);
+            assert_eq!(upload_in_requests(&store, &blob(len), &[]), Ok(len as u64));
+            assert_eq!(
+                block_on(store.get_bytes("data/x")).unwrap().unwrap().1,
+                blob(len)
+            );
+        }
+    }
+
+    #[test]
+    fn small_blobs_use_a_single_put() {
+        let store = MemoryStore::with_min_part(PART as usize);
+        let state = block_on(async {
+            let uploader = Uploader::new(&store, "data/x", PART);
+            let mut state = UploadState::default();
+            uploader
+                .append(&mut state, body(&[b"abc", b"de"]))
+                .await
+                .unwrap();
+            state
+        });
+        assert!(state.multipart_id().is_none());
+        assert_eq!(store.open_multiparts(), 0);
+    }
+
+    #[test]
+    fn digest_mismatch_leaves_nothing_visible() {
+        let data = blob(30);
+        let store = MemoryStore::with_min_part(PART as usize);
+        let result = block_on(async {
+            let uploader = Uploader::new(&store, "data/x", PART);
+            let mut state = UploadState::default();
+            uploader.append(&mut state, body(&[&data])).await.unwrap();
+            uploader
+                .seal(state, &Digest::of(Algorithm::Sha256, b"other"))
+                .await
+        });
+        assert!(matches!(result, Err(UploadError::DigestMismatch { .. })));
+        assert!(store.keys().is_empty());
+        assert_eq!(store.open_multiparts(), 0);
+    }
+
+    #[test]
+    fn sha512_is_verified_for_single_and_multipart_blobs() {
+        for len in [5, 30] {
+            let data = blob(len);
+            let store = MemoryStore::with_min_part(PART as usize);
+            let seal = |expected: Digest| {
+                block_on(async {
+                    let uploader = Uploader::new(&store, "data/x", PART);
+                    let mut state = UploadState::default();
+                    uploader.append(&mut state, body(&[&data])).await.unwrap();
+                    uploader.seal(state, &expected).await
+                })
+            };
+            assert!(matches!(
+                seal(Digest::of(Algorithm::Sha512, b"x")),
+                Err(UploadError::DigestMismatch { .. })
+            ));
+            assert!(store.keys().is_empty(), "len {len}");
+            assert_eq!(seal(Digest::of(Algorithm::Sha512, &data)), Ok(len as u64));
+        }
+    }
+
+    #[test]
+    fn corrupt_progress_is_reported() {
+        assert!(UploadState::decode(1, b"\0\0\0\x09{}").is_err());
+        assert!(UploadState::decode(1, b"").is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! The protocol scenarios, written once against [`Client`] and run twice: in process over the
+//! in-memory store (tests/api.rs) and over HTTP against the real worker (tests/worker.rs).
+
+#![allow(dead_code)] // Each test binary uses its own subset of the helpers.
+
+pub mod scenarios;
+
+use sha2::{Digest as _, Sha256};
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The first OCI error code of an error body.
+    pub fn error_code(&self) -> String {
+        let json = self.json();
+        let error = &json["errors"][0];
+        assert!(
+            error["message"].is_string(),
+            "error without message: {json}"
+        );
+        error["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {json}"))
+            .to_string()
+    }
+}
+
+pub trait Client {
+    /// Sends a request; `body` goes out as one piece with a Content-Length.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply;
+    /// The part size the registry under test was configured with.
+    fn part_size(&self) -> usize;
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Deterministic bytes that do not compress or repeat at part boundaries.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// A repository name unique to one test, so tests may share a registry.
+pub fn repo(test: &str) -> String {
+    format!("test/{test}")
+}
+
+/// Pushes a blob in one monolithic POST and returns its digest.
+pub fn push_blob(client: &dyn Client, name: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    let reply = client.send(
+        "POST",
+        &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
+        &[],
+        bytes,
+    );
+    assert_eq!(
+        reply.status,
+        201,
+        "monolithic upload: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    digest
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// An image manifest over the given config and layers (as (digest, size) pairs).
+pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)], extra: &str) -> Vec<u8> {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, s)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{s}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]{extra}}}"#,
+        config.0,
+        config.1,
+        layers.join(",")
+    )
+    .into_bytes()
+}
+
+/// Pushes a small image (config + one layer) and tags it; returns the manifest digest.
+pub fn push_image(client: &dyn Client, name: &str, tag: &str, seed: u64) -> String {
+    let config = data(50, seed);
+    let layer = data(300, seed + 1);
+    let (c, l) = (
+        push_blob(client, name, &config),
+        push_blob(client, name, &layer),
+    );
+    let manifest = image_manifest((&c, config.len()), &[(&l, layer.len())], "");
+    put_manifest(client, name, tag, &manifest, OCI_MANIFEST)
+}
+
+pub fn put_manifest(
+    client: &dyn Client,
+    name: &str,
+    reference: &str,
+    manifest: &[u8],
+    content_type: &str,
+) -> String {
+    let reply = client.send(
+        "PUT",
+        &format!("/v2/{name}/manifests/{reference}"),
+        &[("Content-Type", content_type)],
+        manifest,
+    );
+    assert_eq!(
+        reply.status,
+        201,
+        "manifest put: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let digest = sha256(manifest);
+    assert_eq!(reply.header("Docker-Content-Digest"), Some(digest.as_str()));
+    digest
+}

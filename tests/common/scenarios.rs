@@ -1,0 +1,760 @@
+//! Protocol scenarios, each on its own repository, each asserting the spec's statuses,
+//! headers and error codes.
+
+use super::*;
+
+/// Defines one `#[test]` per scenario for a binary, given an expression that makes its client.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($client:expr) => {
+        $crate::scenario_tests!($client =>
+            base_answers, unknown_paths_answer_oci_errors, invalid_names_and_digests_are_rejected,
+            monolithic_upload_round_trips, chunked_upload_across_parts, streamed_patch_without_content_range,
+            out_of_order_chunks_are_rejected, digest_mismatch_leaves_nothing, empty_blob_round_trips,
+            sha512_blobs_are_verified, cancelled_upload_is_gone, mount_links_existing_blobs, range_reads,
+            blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
+            tags_are_sorted_and_paginated, referrers_list_subjects, catalog_lists_repositories, index_needs_children);
+    };
+    ($client:expr => $($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { common::scenarios::$name(&$client); } )*
+    };
+}
+
+pub fn base_answers(c: &dyn Client) {
+    let reply = c.send("GET", "/v2/", &[], b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("Docker-Distribution-API-Version"),
+        Some("registry/2.0")
+    );
+}
+
+pub fn unknown_paths_answer_oci_errors(c: &dyn Client) {
+    for path in ["/", "/v2/nothing", "/v3/", "/v2/a/unknown/thing"] {
+        let reply = c.send("GET", path, &[], b"");
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.error_code(), "UNSUPPORTED", "{path}");
+    }
+    let reply = c.send("POST", "/v2/_catalog", &[], b"");
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (405, "UNSUPPORTED".into())
+    );
+}
+
+pub fn invalid_names_and_digests_are_rejected(c: &dyn Client) {
+    let reply = c.send("GET", "/v2/Bad_Name/tags/list", &[], b"");
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "NAME_INVALID".into())
+    );
+    let long = format!("/v2/{}/tags/list", "a".repeat(300));
+    assert_eq!(c.send("GET", &long, &[], b"").error_code(), "NAME_INVALID");
+    for digest in [
+        "sha256:abc",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "nodigest:",
+    ] {
+        let reply = c.send(
+            "GET",
+            &format!("/v2/{}/blobs/{digest}", repo("invalid")),
+            &[],
+            b"",
+        );
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "DIGEST_INVALID".into()),
+            "{digest}"
+        );
+    }
+    let reply = c.send(
+        "GET",
+        &format!("/v2/{}/manifests/-bad-tag", repo("invalid")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "MANIFEST_INVALID".into())
+    );
+}
+
+pub fn monolithic_upload_round_trips(c: &dyn Client) {
+    let name = repo("monolithic");
+    let bytes = data(1000, 1);
+    let digest = sha256(&bytes);
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
+        &[],
+        &bytes,
+    );
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        reply.header("Location"),
+        Some(format!("/v2/{name}/blobs/{digest}").as_str())
+    );
+    assert_eq!(reply.header("Docker-Content-Digest"), Some(digest.as_str()));
+
+    let head = c.send("HEAD", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some("1000"));
+    assert_eq!(head.header("Docker-Content-Digest"), Some(digest.as_str()));
+    assert!(head.body.is_empty());
+    let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert_eq!(get.status, 200);
+    assert_eq!(get.body, bytes);
+    assert_eq!(get.header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(get.header("ETag"), Some(format!("\"{digest}\"").as_str()));
+    // Other repositories do not see it.
+    let other = c.send(
+        "GET",
+        &format!("/v2/{}/blobs/{digest}", repo("monolithic-other")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (other.status, other.error_code()),
+        (404, "BLOB_UNKNOWN".into())
+    );
+}
+
+/// POST, then PATCHes with Content-Range of awkward sizes, then a PUT carrying the last chunk.
+pub fn chunked_upload_across_parts(c: &dyn Client) {
+    let name = repo("chunked");
+    let part = c.part_size();
+    let sizes = [1, part + 3, part / 2, 2 * part + 1, 7];
+    let total: usize = sizes.iter().sum();
+    let bytes = data(total, 2);
+    let digest = sha256(&bytes);
+    let start = c.send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"");
+    assert_eq!(start.status, 202);
+    assert_eq!(start.header("Range"), Some("0-0"));
+    assert!(start.header("Docker-Upload-UUID").is_some());
+    let mut location = start.header("Location").expect("Location").to_string();
+    let mut offset = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        let chunk = &bytes[offset..offset + size];
+        let range = format!("{}-{}", offset, offset + size - 1);
+        let last = i == sizes.len() - 1;
+        let reply = if last {
+            let sep = if location.contains('?') { '&' } else { '?' };
+            c.send(
+                "PUT",
+                &format!("{location}{sep}digest={digest}"),
+                &[("Content-Range", &range)],
+                chunk,
+            )
+        } else {
+            c.send(
+                "PATCH",
+                &location,
+                &[
+                    ("Content-Range", &range),
+                    ("Content-Type", "application/octet-stream"),
+                ],
+                chunk,
+            )
+        };
+        offset += size;
+        if last {
+            assert_eq!(
+                reply.status,
+                201,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        } else {
+            assert_eq!(
+                reply.status,
+                202,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            assert_eq!(
+                reply.header("Range"),
+                Some(format!("0-{}", offset - 1).as_str())
+            );
+            location = reply.header("Location").expect("Location").to_string();
+            let status = c.send("GET", &location, &[], b"");
+            assert_eq!(status.status, 204);
+            assert_eq!(
+                status.header("Range"),
+                Some(format!("0-{}", offset - 1).as_str())
+            );
+        }
+    }
+    let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert_eq!(get.body.len(), total);
+    assert!(get.body == bytes, "blob bytes differ");
+}
+
+/// A PATCH with neither Content-Range nor anything but the body, then an empty PUT.
+pub fn streamed_patch_without_content_range(c: &dyn Client) {
+    let name = repo("streamed");
+    let bytes = data(c.part_size() * 2 + 100, 3);
+    let digest = sha256(&bytes);
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let patch = c.send("PATCH", &location, &[], &bytes);
+    assert_eq!(patch.status, 202);
+    let location = patch.header("Location").unwrap().to_string();
+    let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], b"");
+    assert_eq!(put.status, 201);
+    assert!(
+        c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+            .body
+            == bytes
+    );
+}
+
+pub fn out_of_order_chunks_are_rejected(c: &dyn Client) {
+    let name = repo("out-of-order");
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let skip = c.send("PATCH", &location, &[("Content-Range", "5-9")], b"01234");
+    assert_eq!(
+        (skip.status, skip.error_code()),
+        (416, "BLOB_UPLOAD_INVALID".into())
+    );
+    let first = c.send("PATCH", &location, &[("Content-Range", "0-4")], b"01234");
+    assert_eq!(first.status, 202);
+    // Re-sending the accepted chunk to the original Location is out of order now.
+    let again = c.send("PATCH", &location, &[("Content-Range", "0-4")], b"01234");
+    assert_eq!(again.status, 416);
+    let status = c.send("GET", &location, &[], b"");
+    assert_eq!((status.status, status.header("Range")), (204, Some("0-4")));
+    assert!(status.header("Location").is_some());
+}
+
+pub fn digest_mismatch_leaves_nothing(c: &dyn Client) {
+    let name = repo("mismatch");
+    let bytes = data(c.part_size() + 10, 4);
+    let wrong = sha256(b"something else");
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{name}/blobs/uploads/?digest={wrong}"),
+        &[],
+        &bytes,
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "DIGEST_INVALID".into())
+    );
+    for digest in [&wrong, &sha256(&bytes)] {
+        assert_eq!(
+            c.send("HEAD", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+                .status,
+            404
+        );
+    }
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let reply = c.send("PUT", &format!("{location}?digest={wrong}"), &[], b"small");
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "DIGEST_INVALID".into())
+    );
+    assert_eq!(
+        c.send("GET", &location, &[], b"").status,
+        404,
+        "the failed session is over"
+    );
+    let reply = c.send(
+        "PUT",
+        &format!("{location}?digest={}", sha256(b"")),
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 404);
+}
+
+pub fn empty_blob_round_trips(c: &dyn Client) {
+    let name = repo("empty");
+    let digest = push_blob(c, &name, b"");
+    let head = c.send("HEAD", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert_eq!(
+        (head.status, head.header("Content-Length")),
+        (200, Some("0"))
+    );
+    let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert_eq!((get.status, get.body.len()), (200, 0));
+}
+
+pub fn sha512_blobs_are_verified(c: &dyn Client) {
+    use sha2::Sha512;
+    let name = repo("sha512");
+    for len in [100, c.part_size() + 5] {
+        let bytes = data(len, 5);
+        let digest = format!("sha512:{}", hex::encode(Sha512::digest(&bytes)));
+        let reply = c.send(
+            "POST",
+            &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
+            &[],
+            &bytes,
+        );
+        assert_eq!(
+            reply.status,
+            201,
+            "{len}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(
+            c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+                .body
+                == bytes
+        );
+        let wrong = format!("sha512:{}", hex::encode(Sha512::digest(b"x")));
+        let reply = c.send(
+            "POST",
+            &format!("/v2/{name}/blobs/uploads/?digest={wrong}"),
+            &[],
+            &bytes,
+        );
+        assert_eq!(reply.status, 400);
+    }
+}
+
+pub fn cancelled_upload_is_gone(c: &dyn Client) {
+    let name = repo("cancel");
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.send("PATCH", &location, &[], &data(c.part_size() + 1, 6))
+            .status,
+        202
+    );
+    assert_eq!(c.send("DELETE", &location, &[], b"").status, 204);
+    let status = c.send("GET", &location, &[], b"");
+    assert_eq!(
+        (status.status, status.error_code()),
+        (404, "BLOB_UPLOAD_UNKNOWN".into())
+    );
+    // An upload is bound to its repository.
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let elsewhere = location.replace(&name, &repo("cancel-other"));
+    assert_eq!(c.send("GET", &elsewhere, &[], b"").status, 404);
+}
+
+pub fn mount_links_existing_blobs(c: &dyn Client) {
+    let (from, to) = (repo("mount-from"), repo("mount-to"));
+    let digest = push_blob(c, &from, &data(64, 7));
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}"),
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        reply.header("Location"),
+        Some(format!("/v2/{to}/blobs/{digest}").as_str())
+    );
+    assert_eq!(
+        c.send("HEAD", &format!("/v2/{to}/blobs/{digest}"), &[], b"")
+            .status,
+        200
+    );
+    // Not in the source: a normal upload session instead.
+    let missing = sha256(b"not pushed");
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{to}/blobs/uploads/?mount={missing}&from={from}"),
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 202);
+    assert!(reply
+        .header("Location")
+        .unwrap()
+        .contains("/blobs/uploads/"));
+}
+
+pub fn range_reads(c: &dyn Client) {
+    let name = repo("range");
+    let bytes = data(1000, 8);
+    let digest = push_blob(c, &name, &bytes);
+    let path = format!("/v2/{name}/blobs/{digest}");
+    let reply = c.send("GET", &path, &[("Range", "bytes=10-19")], b"");
+    assert_eq!(reply.status, 206);
+    assert_eq!(reply.header("Content-Range"), Some("bytes 10-19/1000"));
+    assert_eq!(reply.body, &bytes[10..20]);
+    let reply = c.send("GET", &path, &[("Range", "bytes=990-")], b"");
+    assert_eq!((reply.status, reply.body.as_slice()), (206, &bytes[990..]));
+    let reply = c.send("GET", &path, &[("Range", "bytes=1000-1001")], b"");
+    assert_eq!(reply.status, 416);
+}
+
+pub fn blob_delete_unlinks(c: &dyn Client) {
+    let (name, other) = (repo("blob-delete"), repo("blob-delete-other"));
+    let bytes = data(10, 9);
+    let digest = push_blob(c, &name, &bytes);
+    push_blob(c, &other, &bytes);
+    assert_eq!(
+        c.send("DELETE", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+            .status,
+        202
+    );
+    assert_eq!(
+        c.send("HEAD", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send("DELETE", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
+            .status,
+        404
+    );
+    assert!(
+        c.send("GET", &format!("/v2/{other}/blobs/{digest}"), &[], b"")
+            .body
+            == bytes,
+        "other repository keeps it"
+    );
+}
+
+pub fn manifest_push_and_pull(c: &dyn Client) {
+    let name = repo("manifest");
+    let digest = push_image(c, &name, "v1", 10);
+    for reference in ["v1", digest.as_str()] {
+        let get = c.send(
+            "GET",
+            &format!("/v2/{name}/manifests/{reference}"),
+            &[("Accept", OCI_MANIFEST)],
+            b"",
+        );
+        assert_eq!(get.status, 200, "{reference}");
+        assert_eq!(get.header("Content-Type"), Some(OCI_MANIFEST));
+        assert_eq!(get.header("Docker-Content-Digest"), Some(digest.as_str()));
+        assert_eq!(sha256(&get.body), digest, "bytes exactly as pushed");
+        let head = c.send(
+            "HEAD",
+            &format!("/v2/{name}/manifests/{reference}"),
+            &[],
+            b"",
+        );
+        assert_eq!(head.status, 200);
+        assert_eq!(
+            head.header("Content-Length"),
+            Some(get.body.len().to_string().as_str())
+        );
+        assert!(head.body.is_empty());
+    }
+    let missing = c.send("GET", &format!("/v2/{name}/manifests/nope"), &[], b"");
+    assert_eq!(
+        (missing.status, missing.error_code()),
+        (404, "MANIFEST_UNKNOWN".into())
+    );
+}
+
+pub fn manifest_validation(c: &dyn Client) {
+    let name = repo("manifest-validation");
+    let path = |r: &str| format!("/v2/{name}/manifests/{r}");
+    let config = push_blob(c, &name, b"{}");
+    let absent = sha256(b"absent layer");
+    let missing_layer = image_manifest((&config, 2), &[(&absent, 12)], "");
+    let reply = c.send(
+        "PUT",
+        &path("t"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &missing_layer,
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "MANIFEST_BLOB_UNKNOWN".into())
+    );
+    let reply = c.send(
+        "PUT",
+        &path("t"),
+        &[("Content-Type", OCI_MANIFEST)],
+        b"{not json",
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "MANIFEST_INVALID".into())
+    );
+    let good = image_manifest((&config, 2), &[], "");
+    let reply = c.send(
+        "PUT",
+        &path(&sha256(b"other")),
+        &[("Content-Type", OCI_MANIFEST)],
+        &good,
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "DIGEST_INVALID".into())
+    );
+    let too_big = vec![b' '; 4 * 1024 * 1024 + 1];
+    let reply = c.send(
+        "PUT",
+        &path("big"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &too_big,
+    );
+    assert_eq!(reply.status, 413);
+    // A subject that does not exist is fine, and is echoed back.
+    let subject = sha256(b"future subject");
+    let with_subject = image_manifest(
+        (&config, 2),
+        &[],
+        &format!(r#","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":3}}"#),
+    );
+    let reply = c.send(
+        "PUT",
+        &path(&sha256(&with_subject)),
+        &[("Content-Type", OCI_MANIFEST)],
+        &with_subject,
+    );
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("OCI-Subject"), Some(subject.as_str()));
+    // No mediaType in the body: the Content-Type decides.
+    let docker = String::from_utf8(good.clone())
+        .unwrap()
+        .replace(&format!(r#""mediaType":"{OCI_MANIFEST}","#), "");
+    put_manifest(
+        c,
+        &name,
+        "docker",
+        docker.as_bytes(),
+        "application/vnd.docker.distribution.manifest.v2+json",
+    );
+    let get = c.send("GET", &path("docker"), &[], b"");
+    assert_eq!(
+        get.header("Content-Type"),
+        Some("application/vnd.docker.distribution.manifest.v2+json")
+    );
+}
+
+pub fn manifest_delete_by_tag_and_digest(c: &dyn Client) {
+    let name = repo("manifest-delete");
+    let digest = push_image(c, &name, "a", 20);
+    put_manifest(
+        c,
+        &name,
+        "b",
+        &c.send("GET", &format!("/v2/{name}/manifests/a"), &[], b"")
+            .body,
+        OCI_MANIFEST,
+    );
+    assert_eq!(
+        c.send("DELETE", &format!("/v2/{name}/manifests/a"), &[], b"")
+            .status,
+        202
+    );
+    assert_eq!(
+        c.send("GET", &format!("/v2/{name}/manifests/a"), &[], b"")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send("GET", &format!("/v2/{name}/manifests/{digest}"), &[], b"")
+            .status,
+        200,
+        "untag keeps the manifest"
+    );
+    assert_eq!(
+        c.send("DELETE", &format!("/v2/{name}/manifests/a"), &[], b"")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send(
+            "DELETE",
+            &format!("/v2/{name}/manifests/{digest}"),
+            &[],
+            b""
+        )
+        .status,
+        202
+    );
+    assert_eq!(
+        c.send("GET", &format!("/v2/{name}/manifests/{digest}"), &[], b"")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send("GET", &format!("/v2/{name}/manifests/b"), &[], b"")
+            .status,
+        404,
+        "its tags go with it"
+    );
+    let tags = c
+        .send("GET", &format!("/v2/{name}/tags/list"), &[], b"")
+        .json();
+    assert_eq!(tags["tags"], serde_json::json!([]));
+}
+
+pub fn tags_are_sorted_and_paginated(c: &dyn Client) {
+    let name = repo("tags");
+    let digest = push_image(c, &name, "b", 30);
+    let manifest = c
+        .send("GET", &format!("/v2/{name}/manifests/{digest}"), &[], b"")
+        .body;
+    for tag in ["a", "c", "B", "a1"] {
+        put_manifest(c, &name, tag, &manifest, OCI_MANIFEST);
+    }
+    let all = c.send("GET", &format!("/v2/{name}/tags/list"), &[], b"");
+    assert_eq!(
+        all.json(),
+        serde_json::json!({"name": name, "tags": ["B", "a", "a1", "b", "c"]})
+    );
+    assert!(all.header("Link").is_none());
+    let first = c.send("GET", &format!("/v2/{name}/tags/list?n=2"), &[], b"");
+    assert_eq!(first.json()["tags"], serde_json::json!(["B", "a"]));
+    let link = first.header("Link").expect("Link header");
+    assert_eq!(
+        link,
+        format!("</v2/{name}/tags/list?n=2&last=a>; rel=\"next\"")
+    );
+    let next = c.send("GET", &format!("/v2/{name}/tags/list?n=2&last=a"), &[], b"");
+    assert_eq!(next.json()["tags"], serde_json::json!(["a1", "b"]));
+    let last = c.send("GET", &format!("/v2/{name}/tags/list?n=2&last=b"), &[], b"");
+    assert_eq!(last.json()["tags"], serde_json::json!(["c"]));
+    assert!(last.header("Link").is_none());
+    let none = c.send("GET", &format!("/v2/{name}/tags/list?n=0"), &[], b"");
+    assert_eq!(none.json()["tags"], serde_json::json!([]));
+    let unknown = c.send(
+        "GET",
+        &format!("/v2/{}/tags/list", repo("tags-unknown")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (unknown.status, unknown.error_code()),
+        (404, "NAME_UNKNOWN".into())
+    );
+}
+
+pub fn referrers_list_subjects(c: &dyn Client) {
+    let name = repo("referrers");
+    let subject = push_image(c, &name, "app", 40);
+    let config = push_blob(c, &name, b"{}");
+    let referrer = |artifact: &str, seed: u64| {
+        let layer = data(20, seed);
+        let l = push_blob(c, &name, &layer);
+        let extra = format!(
+            r#","artifactType":"{artifact}","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}},"annotations":{{"seed":"{seed}"}}"#
+        );
+        let manifest = image_manifest((&config, 2), &[(&l, 20)], &extra);
+        put_manifest(c, &name, &sha256(&manifest), &manifest, OCI_MANIFEST)
+    };
+    let sig = referrer("application/vnd.example.sig", 41);
+    let sbom = referrer("application/vnd.example.sbom", 42);
+    let reply = c.send("GET", &format!("/v2/{name}/referrers/{subject}"), &[], b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Content-Type"), Some(OCI_INDEX));
+    let index = reply.json();
+    let mut found: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    found.sort();
+    let mut expected = vec![sig.as_str(), sbom.as_str()];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["annotations"]["seed"].is_string()));
+    let filtered = c.send(
+        "GET",
+        &format!("/v2/{name}/referrers/{subject}?artifactType=application/vnd.example.sbom"),
+        &[],
+        b"",
+    );
+    assert_eq!(filtered.header("OCI-Filters-Applied"), Some("artifactType"));
+    let manifests = filtered.json()["manifests"].clone();
+    assert_eq!(manifests.as_array().unwrap().len(), 1);
+    assert_eq!(manifests[0]["digest"], sbom.as_str());
+    assert_eq!(manifests[0]["artifactType"], "application/vnd.example.sbom");
+    let none = c.send(
+        "GET",
+        &format!("/v2/{name}/referrers/{}", sha256(b"nothing")),
+        &[],
+        b"",
+    );
+    assert_eq!(none.status, 200);
+    assert_eq!(none.json()["manifests"], serde_json::json!([]));
+    // Deleting a referrer removes it from the listing.
+    assert_eq!(
+        c.send("DELETE", &format!("/v2/{name}/manifests/{sig}"), &[], b"")
+            .status,
+        202
+    );
+    let after = c
+        .send("GET", &format!("/v2/{name}/referrers/{subject}"), &[], b"")
+        .json();
+    assert_eq!(after["manifests"].as_array().unwrap().len(), 1);
+}
+
+pub fn catalog_lists_repositories(c: &dyn Client) {
+    let names = [repo("catalog-b"), repo("catalog-a"), repo("catalog-c")];
+    for (i, name) in names.iter().enumerate() {
+        push_image(c, name, "latest", 50 + i as u64 * 2);
+    }
+    let all = c.send("GET", "/v2/_catalog", &[], b"").json();
+    let listed: Vec<&str> = all["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    for name in &names {
+        assert!(listed.contains(&name.as_str()), "{name} in {listed:?}");
+    }
+    let page = c.send(
+        "GET",
+        &format!("/v2/_catalog?n=1&last={}", repo("catalog-a")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        page.json()["repositories"],
+        serde_json::json!([repo("catalog-b")])
+    );
+    assert!(page.header("Link").unwrap().contains("rel=\"next\""));
+}
+
+pub fn index_needs_children(c: &dyn Client) {
+    let name = repo("index");
+    let child = push_image(c, &name, "amd64", 60);
+    let index = |digest: &str| {
+        format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":10}}]}}"#)
+            .into_bytes()
+    };
+    let reply = c.send(
+        "PUT",
+        &format!("/v2/{name}/manifests/multi"),
+        &[("Content-Type", OCI_INDEX)],
+        &index(&sha256(b"absent")),
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "MANIFEST_BLOB_UNKNOWN".into())
+    );
+    put_manifest(c, &name, "multi", &index(&child), OCI_INDEX);
+    let get = c.send("GET", &format!("/v2/{name}/manifests/multi"), &[], b"");
+    assert_eq!(get.header("Content-Type"), Some(OCI_INDEX));
+}
