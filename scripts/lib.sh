@@ -26,7 +26,8 @@ start_worker() {
 wait_ready() {
   local url=$1 seconds=$2 deadline=$((SECONDS + $2))
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -fsS -o /dev/null --max-time 2 "$url/v2/" 2>/dev/null; then
+    # -k: with --local-protocol https, wrangler serves a self-signed certificate (loopback only).
+    if curl -kfsS -o /dev/null --max-time 2 "$url/v2/" 2>/dev/null; then
       return 0
     fi
     if ! kill -0 "$WORKER_PID" 2>/dev/null; then

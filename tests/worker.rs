@@ -71,11 +71,12 @@ impl Http {
     }
 }
 
-/// wrangler dev's proxy sometimes reuses its connection to the runtime just after a long
-/// streamed request, finds it reset, and answers 503 with this text without the request ever
-/// reaching the worker (seen after 1 GiB PATCHes). Production has no such proxy, so such a
-/// request is sent once more.
+/// wrangler dev's proxy sometimes reuses a pooled connection to the runtime that the runtime
+/// has already closed (seen after long streamed requests, and under concurrent load); it then
+/// answers 503 with this text without the request ever reaching the worker. Production has no
+/// such proxy, so such a request is sent again, a few times.
 const DEV_PROXY_RESET: &str = "Your worker restarted mid-request";
+const DEV_PROXY_ATTEMPTS: usize = 4;
 
 impl Client for Http {
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
@@ -83,11 +84,17 @@ impl Client for Http {
             Ok(response) | Err(ureq::Error::Status(_, response)) => reply(response),
             Err(err) => panic!("{method} {path}: {err}"),
         };
-        let first = send();
-        if first.status == 503 && String::from_utf8_lossy(&first.body).starts_with(DEV_PROXY_RESET) {
-            return send();
+        let mut reply = send();
+        for _ in 1..DEV_PROXY_ATTEMPTS {
+            if reply.status != 503
+                || !String::from_utf8_lossy(&reply.body).starts_with(DEV_PROXY_RESET)
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            reply = send();
         }
-        first
+        reply
     }
 
     fn part_size(&self) -> usize {
@@ -143,7 +150,10 @@ fn hash_reader(mut reader: impl Read) -> (u64, String) {
     }
 }
 
+/// Ignored by default: scripts/test runs it alone with `--ignored` after the others, so that a
+/// minute of streaming does not compete with them.
 #[test]
+#[ignore = "slow: run alone by scripts/test"]
 fn one_gib_in_one_streamed_patch() {
     const LEN: u64 = 1 << 30;
     let c = client();

@@ -104,14 +104,7 @@ where
                 .put(&layout::tag(name, tag), bytes, stored(metadata))
                 .await?;
         }
-        // Create-if-absent: concurrent pushes to one repository do not all write this key.
-        let create = PutOptions {
-            mode: PutMode::CreateOnly,
-            ..PutOptions::default()
-        };
-        self.store
-            .put(&layout::catalog_entry(name), Vec::new(), create)
-            .await?;
+        self.register_repository(name).await?;
 
         let mut response = Response::new(201)
             .header("Location", format!("/v2/{name}/manifests/{digest}"))
@@ -121,6 +114,20 @@ where
             response = response.header("OCI-Subject", subject.to_string());
         }
         Ok(response)
+    }
+
+    /// Adds the repository to the catalog. R2 takes about one write per second per key, so
+    /// the entry is read first and written (create-if-absent) only by the first push.
+    async fn register_repository(&self, name: &RepositoryName) -> Result<()> {
+        let key = layout::catalog_entry(name);
+        if self.store.head(&key).await?.is_none() {
+            let create = PutOptions {
+                mode: PutMode::CreateOnly,
+                ..PutOptions::default()
+            };
+            self.store.put(&key, Vec::new(), create).await?;
+        }
+        Ok(())
     }
 
     /// Every blob and child manifest must already be in the repository; a subject need not be.
