@@ -105,7 +105,17 @@ where
                 None => return Err(Error::Internal(format!("{global} vanished during commit"))),
             },
         };
-        let json = serde_json::to_vec(&record).expect("blob record serialises");
+        self.write_link(name, digest, &record).await
+    }
+
+    /// Records that `name` holds the blob; an idempotent overwrite.
+    pub(crate) async fn write_link(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        record: &BlobRecord,
+    ) -> Result<()> {
+        let json = serde_json::to_vec(record).expect("blob record serialises");
         self.store
             .put(
                 &layout::layer_link(name, digest),

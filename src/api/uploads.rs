@@ -100,14 +100,7 @@ where
         let Some(record) = self.blob_link(from, digest).await? else {
             return Ok(None);
         };
-        let json = serde_json::to_vec(&record).expect("blob record serialises");
-        self.store
-            .put(
-                &layout::layer_link(name, digest),
-                json,
-                PutOptions::default(),
-            )
-            .await?;
+        self.write_link(name, digest, &record).await?;
         Ok(Some(blob_created(name, digest)))
     }
 
@@ -201,13 +194,28 @@ where
     where
         B: Stream<Item = BodyChunk> + Unpin,
     {
+        let session = self.append_request(name, id, request).await?;
+        Ok(upload_accepted(name, id, session.state.offset).header("Content-Length", "0"))
+    }
+
+    /// Checks a request's chunk against the session, appends its body, and records the
+    /// progress as the next step.
+    async fn append_request<B>(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        request: Request<B>,
+    ) -> Result<Session>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
         let data_key = session.record.data_key.clone();
         let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
         uploader.append(&mut session.state, request.body).await?;
         self.save_step(&mut session).await?;
-        Ok(upload_accepted(name, id, session.state.offset).header("Content-Length", "0"))
+        Ok(session)
     }
 
     /// Records the progress as the next step; fails if another request got there first.
@@ -241,13 +249,10 @@ where
             .query("digest")
             .ok_or_else(|| Error::DigestInvalid("the closing PUT needs ?digest=".into()))
             .and_then(parse_digest)?;
-        let mut session = self.load_session(name, id).await?;
-        self.check_chunk(&session, &request)?;
+        // The closing step is claimed first, so that a racing PUT cannot also commit.
+        let mut session = self.append_request(name, id, request).await?;
         let data_key = session.record.data_key.clone();
         let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
-        uploader.append(&mut session.state, request.body).await?;
-        // The closing step is claimed first, so that a racing PUT cannot also commit.
-        self.save_step(&mut session).await?;
         let state = std::mem::take(&mut session.state);
         // Whatever the outcome, the session is over; on a digest mismatch `seal` has already
         // dropped the bytes, so nothing of the upload becomes or stays visible.

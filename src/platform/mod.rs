@@ -63,7 +63,7 @@ fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnv
         r2::R2Store::new(bucket),
         kv::KvSessions::new(sessions),
         WorkerEnvironment,
-        config(&env)?,
+        config(env)?,
     ))
 }
 

@@ -18,6 +18,10 @@ impl R2Store {
     pub fn new(bucket: Bucket) -> Self {
         R2Store { bucket }
     }
+
+    async fn fetch(&self, key: &str) -> StorageResult<Option<Object>> {
+        self.bucket.get(key).execute().await.map_err(storage_error)
+    }
 }
 
 fn storage_error(err: worker::Error) -> StorageError {
@@ -81,13 +85,7 @@ impl ObjectStore for R2Store {
     }
 
     async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
-        let Some(object) = self
-            .bucket
-            .get(key)
-            .execute()
-            .await
-            .map_err(storage_error)?
-        else {
+        let Some(object) = self.fetch(key).await? else {
             return Ok(None);
         };
         let bytes = match object.body() {
@@ -98,13 +96,7 @@ impl ObjectStore for R2Store {
     }
 
     async fn read(&self, key: &str) -> StorageResult<Option<Self::Reader>> {
-        let Some(object) = self
-            .bucket
-            .get(key)
-            .execute()
-            .await
-            .map_err(storage_error)?
-        else {
+        let Some(object) = self.fetch(key).await? else {
             return Ok(None);
         };
         let Some(body) = object.body() else {

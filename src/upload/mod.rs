@@ -65,7 +65,7 @@ pub struct SessionRecord {
 }
 
 /// Progress after some number of accepted requests.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct UploadState {
     /// How many requests have been accepted; the next one writes step `step + 1`.
     pub step: u32,
@@ -84,18 +84,6 @@ struct ProgressRecord {
     etags: Vec<String>,
 }
 
-impl Default for UploadState {
-    fn default() -> Self {
-        UploadState {
-            step: 0,
-            offset: 0,
-            hasher: ResumableSha256::default(),
-            multipart: None,
-            etags: Vec::new(),
-            carry: Vec::new(),
-        }
-    }
-}
 
 impl UploadState {
     /// `[u32 big-endian length of the JSON record][JSON record][carry bytes]`: one object per
