@@ -13,8 +13,13 @@ pub enum Error {
     BlobUnknown(Digest),
     BlobUploadUnknown,
     BlobUploadInvalid(String),
-    /// A chunk that does not start where the upload stands, or an unsatisfiable range.
+    /// A chunk that does not start where the upload stands.
     RangeInvalid(String),
+    /// A `Range` that a blob of `size` bytes cannot serve.
+    RangeNotSatisfiable {
+        range: String,
+        size: u64,
+    },
     DigestInvalid(String),
     ManifestBlobUnknown(Digest),
     ManifestInvalid(String),
@@ -46,7 +51,10 @@ impl Error {
             // The spec has no tag code; a bad tag makes the manifest reference invalid.
             Error::ManifestInvalid(_) | Error::TagInvalid(_) => "MANIFEST_INVALID",
             Error::ManifestUnknown => "MANIFEST_UNKNOWN",
-            Error::ManifestTooLarge { .. } | Error::SizeInvalid(_) => "SIZE_INVALID",
+            // The spec names no code for an unsatisfiable read range; it is a size mismatch.
+            Error::ManifestTooLarge { .. }
+            | Error::SizeInvalid(_)
+            | Error::RangeNotSatisfiable { .. } => "SIZE_INVALID",
             Error::NameInvalid(_) => "NAME_INVALID",
             Error::NameUnknown(_) => "NAME_UNKNOWN",
             Error::Unsupported(_) | Error::RouteUnknown | Error::MethodNotAllowed => "UNSUPPORTED",
@@ -62,7 +70,7 @@ impl Error {
             | Error::ManifestUnknown
             | Error::NameUnknown(_)
             | Error::RouteUnknown => 404,
-            Error::RangeInvalid(_) => 416,
+            Error::RangeInvalid(_) | Error::RangeNotSatisfiable { .. } => 416,
             Error::ManifestTooLarge { .. } => 413,
             Error::MethodNotAllowed => 405,
             Error::TooManyRequests => 429,
@@ -77,6 +85,9 @@ impl Error {
             Error::BlobUploadUnknown => "blob upload unknown to registry".into(),
             Error::BlobUploadInvalid(why) => format!("blob upload invalid: {why}"),
             Error::RangeInvalid(why) => format!("range invalid: {why}"),
+            Error::RangeNotSatisfiable { range, size } => {
+                format!("range {range:?} cannot be served from a blob of {size} bytes")
+            }
             Error::DigestInvalid(why) => {
                 format!("provided digest did not match uploaded content: {why}")
             }
@@ -105,6 +116,16 @@ impl Error {
                 serde_json::json!({ "digest": digest.to_string() })
             }
             _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Headers the error response carries besides its body.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::RangeNotSatisfiable { size, .. } => {
+                vec![("Content-Range", format!("bytes */{size}"))]
+            }
+            _ => Vec::new(),
         }
     }
 

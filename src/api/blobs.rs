@@ -129,8 +129,10 @@ where
 
 /// `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` against a blob of `size` bytes; one range only.
 fn parse_range(header: &str, size: u64) -> Result<ByteRange> {
-    let unsatisfiable =
-        || Error::RangeInvalid(format!("{header:?} cannot be served from {size} bytes"));
+    let unsatisfiable = || Error::RangeNotSatisfiable {
+        range: header.to_string(),
+        size,
+    };
     let spec = header
         .trim()
         .strip_prefix("bytes=")
@@ -184,7 +186,10 @@ mod tests {
             "bytes=0-1,3-4",
         ] {
             assert!(
-                matches!(parse_range(header, 100), Err(Error::RangeInvalid(_))),
+                matches!(
+                    parse_range(header, 100),
+                    Err(Error::RangeNotSatisfiable { .. })
+                ),
                 "{header}"
             );
         }

@@ -114,6 +114,10 @@ impl<O> Response<O> {
     }
 
     pub fn from_error(error: &Error) -> Self {
-        Response::new(error.status()).bytes(error.body(), "application/json")
+        let response = Response::new(error.status()).bytes(error.body(), "application/json");
+        error
+            .headers()
+            .into_iter()
+            .fold(response, |r, (name, value)| r.header(name, value))
     }
 }

@@ -84,7 +84,6 @@ struct ProgressRecord {
     etags: Vec<String>,
 }
 
-
 impl UploadState {
     /// `[u32 big-endian length of the JSON record][JSON record][carry bytes]`: one object per
     /// step holds both, so a step is written and read with one operation.
