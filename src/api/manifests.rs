@@ -9,7 +9,7 @@ use crate::api::{Body, Request, Response};
 use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
-use crate::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
+use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
 use crate::storage::{
     layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions,
     SessionStore, LIST_PAGE_MAX,
@@ -157,7 +157,7 @@ where
         reference: &str,
         head_only: bool,
     ) -> Result<Response<S::Body>> {
-        let reference = Reference::parse(reference)?;
+        let reference = existing_reference(reference)?;
         let key = match &reference {
             Reference::Digest(digest) => layout::manifest(name, digest),
             Reference::Tag(tag) => layout::tag(name, tag),
@@ -201,7 +201,7 @@ where
         name: &RepositoryName,
         reference: &str,
     ) -> Result<Response<S::Body>> {
-        match Reference::parse(reference)? {
+        match existing_reference(reference)? {
             Reference::Tag(tag) => {
                 if !self.untag(name, &tag, None).await? {
                     return Err(Error::ManifestUnknown);
@@ -274,6 +274,15 @@ where
             }
         }
         Err(Error::TooManyRequests)
+    }
+}
+
+/// A reference to read or delete: a tag that cannot exist is simply unknown (404), as the
+/// spec's "manifest not found" asks; a malformed digest stays `DIGEST_INVALID`.
+fn existing_reference(reference: &str) -> Result<Reference> {
+    match Reference::parse(reference) {
+        Err(OciError::InvalidTag(_)) => Err(Error::ManifestUnknown),
+        parsed => Ok(parsed?),
     }
 }
 

@@ -42,11 +42,12 @@ where
     {
         if let Some(digest) = request.query("mount") {
             let digest = parse_digest(digest)?;
-            if let Some(from) = request.query("from") {
-                let from = RepositoryName::parse(from, &request.host)?;
-                if let Some(response) = self.mount(name, &from, &digest).await? {
-                    return Ok(response);
-                }
+            let from = request
+                .query("from")
+                .map(|from| RepositoryName::parse(from, &request.host))
+                .transpose()?;
+            if let Some(response) = self.mount(name, from.as_ref(), &digest).await? {
+                return Ok(response);
             }
         }
         if let Some(digest) = request.query("digest") {
@@ -91,12 +92,19 @@ where
     }
 
     /// Links a blob `from` holds into `name`; `None` when `from` does not hold it.
+    /// Answers a mount with 201 when `name` already holds the blob or `from` does (then it is
+    /// linked into `name`); `None` otherwise. Without `from`, no other repository is looked
+    /// at, so a mount never reveals what another repository holds.
     async fn mount(
         &self,
         name: &RepositoryName,
-        from: &RepositoryName,
+        from: Option<&RepositoryName>,
         digest: &Digest,
     ) -> Result<Option<Response<S::Body>>> {
+        if self.blob_link(name, digest).await?.is_some() {
+            return Ok(Some(blob_created(name, digest)));
+        }
+        let Some(from) = from else { return Ok(None) };
         let Some(record) = self.blob_link(from, digest).await? else {
             return Ok(None);
         };

@@ -67,6 +67,11 @@ fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnv
     ))
 }
 
+/// The size of the module's linear memory, which only ever grows: its high-water mark.
+fn wasm_memory_mib() -> usize {
+    core::arch::wasm32::memory_size(0) * 65536 / (1024 * 1024)
+}
+
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -92,6 +97,10 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     match &error {
         Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error:?}"),
         Some(error) => worker::console_log!("{method} {path}: {} {}", error.status(), error.code()),
+        None if method == "PATCH" || method == "PUT" => {
+            // Uploads are where memory could grow with the blob; the log shows it does not.
+            worker::console_log!("{method} {path}: {} MiB of wasm memory", wasm_memory_mib())
+        }
         None => {}
     }
     http::from_core(response)

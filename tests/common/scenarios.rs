@@ -67,12 +67,18 @@ pub fn invalid_names_and_digests_are_rejected(c: &dyn Client) {
             "{digest}"
         );
     }
-    let reply = c.send(
-        "GET",
-        &format!("/v2/{}/manifests/-bad-tag", repo("invalid")),
-        &[],
-        b"",
-    );
+    // A tag that cannot exist is simply not found when read or deleted, but refused when pushed.
+    let bad_tag = format!("/v2/{}/manifests/.bad-tag", repo("invalid"));
+    for method in ["GET", "DELETE"] {
+        let reply = c.send(method, &bad_tag, &[], b"");
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (404, "MANIFEST_UNKNOWN".into()),
+            "{method}"
+        );
+    }
+    assert_eq!(c.send("HEAD", &bad_tag, &[], b"").status, 404);
+    let reply = c.send("PUT", &bad_tag, &[("Content-Type", OCI_MANIFEST)], b"{}");
     assert_eq!(
         (reply.status, reply.error_code()),
         (400, "MANIFEST_INVALID".into())
@@ -372,6 +378,25 @@ pub fn mount_links_existing_blobs(c: &dyn Client) {
         200
     );
     // Not in the source: a normal upload session instead.
+    // Without `from`, a blob the target already holds is mounted; nothing else is looked up.
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{to}/blobs/uploads/?mount={digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 201);
+    let only_in_source = push_blob(c, &from, &data(64, 8));
+    let reply = c.send(
+        "POST",
+        &format!("/v2/{to}/blobs/uploads/?mount={only_in_source}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        reply.status, 202,
+        "no automatic mount from other repositories"
+    );
     let missing = sha256(b"not pushed");
     let reply = c.send(
         "POST",
