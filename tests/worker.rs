@@ -2,9 +2,13 @@
 //! what only a real server can show: large streamed bodies and concurrent requests.
 //! scripts/test starts the worker and sets REGISTRY_URL and REGISTRY_PART_MIB.
 
+// The ureq error type in the retry helper is ureq's own; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use std::io::Read;
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -53,13 +57,51 @@ fn reply(response: ureq::Response) -> Reply {
     }
 }
 
+/// wrangler dev's proxy sometimes reuses a pooled connection to the runtime that the runtime
+/// has already closed (seen after long streamed requests, and under concurrent load). The
+/// request then never reaches the worker: the proxy answers a POST, PUT, PATCH or DELETE with
+/// 503 "Your worker restarted mid-request", and parks a GET or HEAD until the next reload,
+/// which never comes. Production has no such proxy, so the test client sends such requests
+/// again: on a 503 (the registry itself never answers 503), and for GET and HEAD after a read
+/// timeout.
+const DEV_PROXY_ATTEMPTS: usize = 4;
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Http {
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> ureq::Request {
-        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout_read(READ_TIMEOUT)
+            .build();
         headers.iter().fold(
             agent.request(method, &format!("{}{path}", self.base)),
             |r, (k, v)| r.set(k, v),
         )
+    }
+
+    /// Sends a request, again where the dev proxy lost it (see [`DEV_PROXY_ATTEMPTS`]).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        send: impl Fn() -> Result<ureq::Response, ureq::Error>,
+    ) -> ureq::Response {
+        let idempotent = matches!(method, "GET" | "HEAD");
+        for attempt in 1.. {
+            let last = attempt == DEV_PROXY_ATTEMPTS;
+            match send() {
+                Ok(response) | Err(ureq::Error::Status(_, response))
+                    if response.status() != 503 || last =>
+                {
+                    return response
+                }
+                Err(ureq::Error::Transport(err)) if !idempotent || last => {
+                    panic!("{method} {path}: {err}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        unreachable!("the loop returns by the last attempt")
     }
 
     /// Sends `body` with chunked transfer encoding and no Content-Length, as docker and crane do.
@@ -71,30 +113,11 @@ impl Http {
     }
 }
 
-/// wrangler dev's proxy sometimes reuses a pooled connection to the runtime that the runtime
-/// has already closed (seen after long streamed requests, and under concurrent load); it then
-/// answers 503 with this text without the request ever reaching the worker. Production has no
-/// such proxy, so such a request is sent again, a few times.
-const DEV_PROXY_RESET: &str = "Your worker restarted mid-request";
-const DEV_PROXY_ATTEMPTS: usize = 4;
-
 impl Client for Http {
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let send = || match self.request(method, path, headers).send_bytes(body) {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => reply(response),
-            Err(err) => panic!("{method} {path}: {err}"),
-        };
-        let mut reply = send();
-        for _ in 1..DEV_PROXY_ATTEMPTS {
-            if reply.status != 503
-                || !String::from_utf8_lossy(&reply.body).starts_with(DEV_PROXY_RESET)
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            reply = send();
-        }
-        reply
+        reply(self.call(method, path, || {
+            self.request(method, path, headers).send_bytes(body)
+        }))
     }
 
     fn part_size(&self) -> usize {
@@ -187,10 +210,8 @@ fn one_gib_in_one_streamed_patch() {
         head.header("Content-Length"),
         Some(LEN.to_string().as_str())
     );
-    let response = c
-        .request("GET", &format!("/v2/{name}/blobs/{digest}"), &[])
-        .call()
-        .unwrap();
+    let path = format!("/v2/{name}/blobs/{digest}");
+    let response = c.call("GET", &path, || c.request("GET", &path, &[]).call());
     assert_eq!(hash_reader(response.into_reader()), (LEN, digest));
 }
 
