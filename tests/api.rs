@@ -88,3 +88,24 @@ impl Client for InProcess {
 }
 
 scenario_tests!(client());
+
+#[test]
+fn upload_start_advertises_the_configured_chunk_limit() {
+    let start = |chunk_max_length| {
+        let config = Config {
+            chunk_max_length,
+            ..Config::default()
+        };
+        let registry = Registry::new(
+            MemoryStore::new(),
+            MemoryStore::new(),
+            TestEnvironment::default(),
+            config,
+        );
+        InProcess { registry }.send("POST", "/v2/limits/blobs/uploads/", &[], b"")
+    };
+    let limited = start(Some(100_000_000));
+    assert_eq!(limited.status, 202);
+    assert_eq!(limited.header("OCI-Chunk-Max-Length"), Some("100000000"));
+    assert_eq!(start(None).header("OCI-Chunk-Max-Length"), None);
+}

@@ -1,12 +1,13 @@
 //! The paginated listings: tags, the catalog, and referrers.
 
 use futures::future::join_all;
+use serde::Deserialize;
 
 use crate::api::{Request, Response};
 use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{Descriptor, OCI_INDEX};
-use crate::oci::{Digest, RepositoryName};
+use crate::oci::{Digest, RepositoryName, Tag};
 use crate::storage::{
     layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, LIST_PAGE_MAX,
 };
@@ -130,6 +131,35 @@ where
         Ok(with_next_link(response, "/v2/_catalog", &page, n))
     }
 
+    /// Referrers pushed by clients that found no referrers API: an index tagged `<alg>-<hex>`
+    /// (only sha256 subjects fit the tag grammar's 128 characters).
+    async fn tag_schema_referrers(
+        &self,
+        name: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<Descriptor>> {
+        #[derive(Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
+        }
+        let Ok(tag) = Tag::parse(&format!(
+            "{}-{}",
+            subject.algorithm().as_str(),
+            subject.hex()
+        )) else {
+            return Ok(Vec::new());
+        };
+        match self.store.get_bytes(&layout::tag(name, &tag)).await? {
+            Some((info, bytes)) if !is_untagged(&info) => {
+                Ok(serde_json::from_slice::<Index>(&bytes)
+                    .map(|index| index.manifests)
+                    .unwrap_or_default())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// An image index of the manifests whose subject is `subject`; empty, not 404, when none.
     pub(crate) async fn referrers<B>(
         &self,
@@ -150,12 +180,22 @@ where
         let reads = keys.iter().map(|key| self.read_record::<Descriptor>(key));
         let filter = request.query("artifactType").filter(|t| !t.is_empty());
         let mut manifests = Vec::new();
-        for descriptor in join_all(reads).await {
-            // A referrer deleted between the listing and the read is simply gone.
-            if let Some(descriptor) = descriptor? {
-                if filter.is_none_or(|wanted| descriptor.artifact_type.as_deref() == Some(wanted)) {
-                    manifests.push(descriptor);
+        // A referrer deleted between the listing and the read is simply gone.
+        let mut found: Vec<Descriptor> = join_all(reads)
+            .await
+            .into_iter()
+            .filter_map(Result::transpose)
+            .collect::<Result<_>>()?;
+        if last.is_none() {
+            for descriptor in self.tag_schema_referrers(name, subject).await? {
+                if !found.iter().any(|d| d.digest == descriptor.digest) {
+                    found.push(descriptor);
                 }
+            }
+        }
+        for descriptor in found {
+            if filter.is_none_or(|wanted| descriptor.artifact_type.as_deref() == Some(wanted)) {
+                manifests.push(descriptor);
             }
         }
         let body = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });

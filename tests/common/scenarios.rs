@@ -723,6 +723,15 @@ pub fn referrers_list_subjects(c: &dyn Client) {
     );
     assert_eq!(none.status, 200);
     assert_eq!(none.json()["manifests"], serde_json::json!([]));
+    // Paginated like tags.
+    let first = c.send(
+        "GET",
+        &format!("/v2/{name}/referrers/{subject}?n=1"),
+        &[],
+        b"",
+    );
+    assert_eq!(first.json()["manifests"].as_array().unwrap().len(), 1);
+    assert!(first.header("Link").unwrap().contains("rel=\"next\""));
     // Deleting a referrer removes it from the listing.
     assert_eq!(
         c.send("DELETE", &format!("/v2/{name}/manifests/{sig}"), &[], b"")
@@ -733,6 +742,27 @@ pub fn referrers_list_subjects(c: &dyn Client) {
         .send("GET", &format!("/v2/{name}/referrers/{subject}"), &[], b"")
         .json();
     assert_eq!(after["manifests"].as_array().unwrap().len(), 1);
+    // Clients without the referrers API list referrers in an index tagged sha256-<hex>.
+    let legacy = push_image(c, &name, "legacy-signature", 43);
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{legacy}","size":1,"artifactType":"application/vnd.example.legacy"}}]}}"#
+    );
+    let fallback_tag = subject.replace(':', "-");
+    put_manifest(c, &name, &fallback_tag, index.as_bytes(), OCI_INDEX);
+    let merged = c
+        .send("GET", &format!("/v2/{name}/referrers/{subject}"), &[], b"")
+        .json();
+    let digests: Vec<&str> = merged["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests.len(), 2, "{merged}");
+    assert!(
+        digests.contains(&legacy.as_str()) && digests.contains(&sbom.as_str()),
+        "{merged}"
+    );
 }
 
 pub fn catalog_lists_repositories(c: &dyn Client) {
