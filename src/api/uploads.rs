@@ -334,3 +334,96 @@ fn blob_created<O>(name: &RepositoryName, digest: &Digest) -> Response<O> {
         .header("Docker-Content-Digest", digest.to_string())
         .header("Content-Length", "0")
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use futures::stream;
+
+    use crate::api::{Method, Request};
+    use crate::app::{Config, Environment, Registry};
+    use crate::oci::{Algorithm, Digest};
+    use crate::storage::memory::MemoryStore;
+    use crate::storage::SessionStore;
+
+    struct Ids;
+
+    impl Environment for Ids {
+        fn now_ms(&self) -> u64 {
+            0
+        }
+
+        fn new_id(&self) -> String {
+            "fixed".into()
+        }
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> Request<impl futures::Stream<Item = crate::upload::BodyChunk> + Unpin> {
+        Request {
+            method,
+            host: "localhost".into(),
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: Vec::new(),
+            body: stream::iter(vec![Ok(body.to_vec())]),
+        }
+    }
+
+    /// A finished or cancelled upload leaves neither progress objects nor a session record.
+    #[test]
+    fn finished_and_cancelled_uploads_leave_no_session_state() {
+        let config = Config {
+            part_size: 8,
+            ..Config::default()
+        };
+        let registry = Registry::new(
+            MemoryStore::with_min_part(8),
+            MemoryStore::new(),
+            Ids,
+            config,
+        );
+        let blob = b"twenty bytes of blob";
+        let digest = Digest::of(Algorithm::Sha256, blob).to_string();
+        let path = "/v2/a/blobs/uploads/fixed";
+        block_on(async {
+            for finish in [Method::Put, Method::Delete] {
+                let (started, _) = registry
+                    .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                    .await;
+                assert_eq!(started.status, 202);
+                let (patched, _) = registry
+                    .handle(request(Method::Patch, path, &[], blob))
+                    .await;
+                assert_eq!(patched.status, 202);
+                assert!(registry
+                    .store
+                    .keys()
+                    .iter()
+                    .any(|k| k.starts_with("uploads/fixed/")));
+                let (done, _) = registry
+                    .handle(request(finish, path, &[("digest", &digest)], b""))
+                    .await;
+                assert!(matches!(done.status, 201 | 204), "{}", done.status);
+                assert!(
+                    !registry
+                        .store
+                        .keys()
+                        .iter()
+                        .any(|k| k.starts_with("uploads/")),
+                    "{:?}",
+                    registry.store.keys()
+                );
+                assert_eq!(registry.store.open_multiparts(), 0);
+                assert_eq!(registry.sessions.get("upload/fixed").await, Ok(None));
+            }
+        });
+    }
+}

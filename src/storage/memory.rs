@@ -52,10 +52,6 @@ impl MemoryStore {
         self.multiparts.borrow().len()
     }
 
-    pub fn session_count(&self) -> usize {
-        self.sessions.borrow().len()
-    }
-
     fn etag(&self) -> String {
         let mut next = self.next_etag.borrow_mut();
         *next += 1;
