@@ -7,8 +7,9 @@ use crate::api::routes::{self, Route};
 use crate::api::{Method, Request, Response};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
+use crate::storage::ByteRange;
 use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
-use crate::upload::BodyChunk;
+use crate::upload::{BodyChunk, Segment, MAX_SEGMENT_PARTS};
 
 /// What differs between deployments; the platform reads it from wrangler.toml vars.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct Config {
     pub upload_ttl_seconds: u64,
     /// Advertised as `OCI-Chunk-Max-Length`: the zone plan's request body limit.
     pub chunk_max_length: Option<u64>,
+    /// Full parts per segment (at most 9,999). Lower only to exercise segmented blobs.
+    pub segment_parts: u64,
 }
 
 /// 16 MiB parts: R2 needs at least 5 MiB, 10,000 parts of 16 MiB allow blobs up to 156 GiB,
@@ -33,6 +36,7 @@ impl Default for Config {
             part_size: DEFAULT_PART_SIZE,
             upload_ttl_seconds: DEFAULT_UPLOAD_TTL_SECONDS,
             chunk_max_length: None,
+            segment_parts: MAX_SEGMENT_PARTS,
         }
     }
 }
@@ -48,7 +52,60 @@ pub trait Environment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
     pub size: u64,
+    /// The blob's first, and almost always only, data object.
     pub key: String,
+    /// Every data object in order, for a blob too large for one multipart upload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
+}
+
+impl BlobRecord {
+    pub fn from_segments(mut segments: Vec<Segment>) -> Self {
+        let size = segments.iter().map(|s| s.size).sum();
+        let key = segments.first().map(|s| s.key.clone()).unwrap_or_default();
+        if segments.len() == 1 {
+            segments.clear();
+        }
+        BlobRecord {
+            size,
+            key,
+            segments,
+        }
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        if self.segments.is_empty() {
+            vec![self.key.clone()]
+        } else {
+            self.segments.iter().map(|s| s.key.clone()).collect()
+        }
+    }
+
+    /// The data objects that hold `range` of the blob, each with the range to read from it.
+    pub fn pieces(&self, range: ByteRange) -> Vec<(String, ByteRange)> {
+        if self.segments.is_empty() {
+            return vec![(self.key.clone(), range)];
+        }
+        let (start, end) = (range.offset, range.offset + range.length);
+        let mut pieces = Vec::new();
+        let mut segment_start = 0;
+        for segment in &self.segments {
+            let segment_end = segment_start + segment.size;
+            let (from, to) = (start.max(segment_start), end.min(segment_end));
+            if from < to {
+                let offset = from - segment_start;
+                pieces.push((
+                    segment.key.clone(),
+                    ByteRange {
+                        offset,
+                        length: to - from,
+                    },
+                ));
+            }
+            segment_start = segment_end;
+        }
+        pieces
+    }
 }
 
 pub struct Registry<S, K, E> {

@@ -170,9 +170,6 @@ impl From<UploadError> for Error {
             }
             UploadError::Storage(err) => err.into(),
             UploadError::TooLarge { limit } => Error::ManifestTooLarge { limit },
-            UploadError::BlobTooLarge { max_bytes } => Error::SizeInvalid(format!(
-                "blobs are limited to {max_bytes} bytes by this registry's part size"
-            )),
             UploadError::DigestMismatch { expected, actual } => {
                 Error::DigestInvalid(format!("expected {expected}, content has {actual}"))
             }

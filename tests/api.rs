@@ -36,8 +36,10 @@ struct InProcess {
 }
 
 fn client() -> InProcess {
+    // Two parts per segment, so that larger test blobs are stored in several segments.
     let config = Config {
         part_size: PART_SIZE as u64,
+        segment_parts: 2,
         ..Config::default()
     };
     InProcess {

@@ -54,12 +54,23 @@ where
         if head_only || length == 0 {
             return Ok(response);
         }
-        let (_, body) = self.store.get(&record.key, range).await?.ok_or_else(|| {
-            Error::Internal(format!(
-                "blob {digest} is linked but {} is missing",
-                record.key
-            ))
-        })?;
+        let missing =
+            || Error::Internal(format!("blob {digest} is linked but its data is missing"));
+        let body = if record.segments.is_empty() {
+            self.store
+                .get(&record.key, range)
+                .await?
+                .ok_or_else(missing)?
+                .1
+        } else {
+            let whole = ByteRange {
+                offset: 0,
+                length: record.size,
+            };
+            self.store
+                .concat(record.pieces(range.unwrap_or(whole)))
+                .await?
+        };
         response.body = Body::Object(body);
         Ok(response)
     }
@@ -98,7 +109,7 @@ where
             None => match self.read_record::<BlobRecord>(&global).await? {
                 Some(existing) => {
                     if existing.key != record.key {
-                        self.store.delete(&[record.key]).await?;
+                        self.store.delete(&record.keys()).await?;
                     }
                     existing
                 }

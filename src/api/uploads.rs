@@ -54,19 +54,12 @@ where
             // A monolithic upload: the whole blob in this one request, no session needed.
             let digest = parse_digest(digest)?;
             let record = self.new_session(name);
-            let uploader = Uploader::new(&self.store, &record.data_key, record.part_size);
+            let uploader = Uploader::new(&self.store, &record);
             let mut state = UploadState::default();
             uploader.append(&mut state, request.body).await?;
-            let size = uploader.seal(state, &digest).await?;
-            self.commit_blob(
-                name,
-                &digest,
-                BlobRecord {
-                    size,
-                    key: record.data_key,
-                },
-            )
-            .await?;
+            let segments = uploader.seal(state, &digest).await?;
+            self.commit_blob(name, &digest, BlobRecord::from_segments(segments))
+                .await?;
             return Ok(blob_created(name, &digest));
         }
         let record = self.new_session(name);
@@ -87,11 +80,11 @@ where
             repository: name.to_string(),
             data_key: layout::data(&self.env.new_id()),
             part_size: self.config.part_size,
+            segment_parts: self.config.segment_parts,
             started_ms: self.env.now_ms(),
         }
     }
 
-    /// Links a blob `from` holds into `name`; `None` when `from` does not hold it.
     /// Answers a mount with 201 when `name` already holds the blob or `from` does (then it is
     /// linked into `name`); `None` otherwise. Without `from`, no other repository is looked
     /// at, so a mount never reveals what another repository holds.
@@ -219,8 +212,7 @@ where
     {
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
-        let data_key = session.record.data_key.clone();
-        let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
+        let uploader = Uploader::new(&self.store, &session.record);
         uploader.append(&mut session.state, request.body).await?;
         self.save_step(&mut session).await?;
         Ok(session)
@@ -259,23 +251,15 @@ where
             .and_then(parse_digest)?;
         // The closing step is claimed first, so that a racing PUT cannot also commit.
         let mut session = self.append_request(name, id, request).await?;
-        let data_key = session.record.data_key.clone();
-        let uploader = Uploader::new(&self.store, &data_key, session.record.part_size);
+        let record = session.record.clone();
+        let uploader = Uploader::new(&self.store, &record);
         let state = std::mem::take(&mut session.state);
         // Whatever the outcome, the session is over; on a digest mismatch `seal` has already
         // dropped the bytes, so nothing of the upload becomes or stays visible.
         let sealed = uploader.seal(state, &digest).await;
         self.forget(&session).await?;
-        let size = sealed?;
-        self.commit_blob(
-            name,
-            &digest,
-            BlobRecord {
-                size,
-                key: data_key,
-            },
-        )
-        .await?;
+        self.commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
+            .await?;
         Ok(blob_created(name, &digest))
     }
 
@@ -296,11 +280,7 @@ where
         id: &str,
     ) -> Result<Response<S::Body>> {
         let session = self.load_session(name, id).await?;
-        let uploader = Uploader::new(
-            &self.store,
-            &session.record.data_key,
-            session.record.part_size,
-        );
+        let uploader = Uploader::new(&self.store, &session.record);
         uploader.abort(&session.state).await?;
         self.forget(&session).await?;
         Ok(Response::new(204))

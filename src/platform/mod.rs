@@ -49,6 +49,7 @@ fn config(env: &Env) -> Result<Config, Error> {
         upload_ttl_seconds: numeric_var(env, "UPLOAD_TTL_SECONDS")?
             .unwrap_or(defaults.upload_ttl_seconds),
         chunk_max_length: numeric_var(env, "CHUNK_MAX_LENGTH")?.or(defaults.chunk_max_length),
+        segment_parts: numeric_var(env, "UPLOAD_SEGMENT_PARTS")?.unwrap_or(defaults.segment_parts),
     })
 }
 

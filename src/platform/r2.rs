@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use worker::{
     Bucket, Conditional, Data, HttpMetadata, Include, Object, Range, ResponseBody, UploadedPart,
 };
@@ -82,6 +82,39 @@ impl ObjectStore for R2Store {
             None => ResponseBody::Empty,
         };
         Ok(Some((info(&object), body)))
+    }
+
+    async fn concat(&self, pieces: Vec<(String, ByteRange)>) -> StorageResult<ResponseBody> {
+        let bucket = self.bucket.clone();
+        // Each piece is fetched only when the previous one has been sent.
+        let stream = futures::stream::iter(pieces)
+            .then(move |(key, range)| {
+                let bucket = bucket.clone();
+                async move {
+                    let object = bucket
+                        .get(&key)
+                        .range(Range::OffsetWithLength {
+                            offset: range.offset,
+                            length: range.length,
+                        })
+                        .execute()
+                        .await?
+                        .ok_or_else(|| {
+                            worker::Error::RustError(format!("segment {key} is missing"))
+                        })?;
+                    match object.body() {
+                        Some(body) => body.stream(),
+                        None => Err(worker::Error::RustError(format!(
+                            "segment {key} has no body"
+                        ))),
+                    }
+                }
+            })
+            .try_flatten();
+        let (_, body) = worker::Response::from_stream(stream)
+            .map_err(storage_error)?
+            .into_parts();
+        Ok(body)
     }
 
     async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {

@@ -87,6 +87,17 @@ impl ObjectStore for MemoryStore {
         Ok(Some((stored.info.clone(), bytes)))
     }
 
+    async fn concat(&self, pieces: Vec<(String, ByteRange)>) -> StorageResult<Vec<u8>> {
+        let mut bytes = Vec::new();
+        for (key, range) in pieces {
+            let (_, piece) = ObjectStore::get(self, &key, Some(range))
+                .await?
+                .ok_or_else(|| StorageError::Backend(format!("{key} is missing")))?;
+            bytes.extend_from_slice(&piece);
+        }
+        Ok(bytes)
+    }
+
     async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
         ObjectStore::get(self, key, None).await
     }

@@ -90,6 +90,9 @@ pub trait ObjectStore {
         key: &str,
         range: Option<ByteRange>,
     ) -> StorageResult<Option<(ObjectInfo, Self::Body)>>;
+    /// The given ranges of several objects, one after the other, read lazily: the body of a
+    /// blob stored in segments.
+    async fn concat(&self, pieces: Vec<(String, ByteRange)>) -> StorageResult<Self::Body>;
     /// For small records only: the whole object in memory.
     async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>>;
     /// An object's bytes as a stream the core reads (to verify a digest).

@@ -23,8 +23,9 @@ pub use hash::ResumableSha256;
 use crate::oci::{Algorithm, Digest, DigestHasher};
 use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError};
 
-/// R2 allows at most 10,000 parts in a multipart upload.
-const MAX_PARTS: usize = 10_000;
+/// R2 allows at most 10,000 parts in a multipart upload; a segment holds one part fewer of
+/// full parts, so that its last, shorter part always fits.
+pub const MAX_SEGMENT_PARTS: u64 = 9_999;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadError {
@@ -34,10 +35,6 @@ pub enum UploadError {
     /// A body over a bounded read's limit.
     TooLarge {
         limit: usize,
-    },
-    /// The blob would need more parts than R2 allows.
-    BlobTooLarge {
-        max_bytes: u64,
     },
     DigestMismatch {
         expected: Digest,
@@ -61,7 +58,17 @@ pub struct SessionRecord {
     /// and a blob record points at it.
     pub data_key: String,
     pub part_size: u64,
+    /// Full parts per segment: a blob larger than one multipart upload can hold is stored as
+    /// several objects (segments), `data_key`, `data_key.1`, `data_key.2`, ...
+    pub segment_parts: u64,
     pub started_ms: u64,
+}
+
+/// One completed object of a blob's bytes; a blob is its segments in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub key: String,
+    pub size: u64,
 }
 
 /// Progress after some number of accepted requests.
@@ -71,6 +78,8 @@ pub struct UploadState {
     pub step: u32,
     pub offset: u64,
     hasher: ResumableSha256,
+    /// Segments already completed; the multipart upload below writes the next one.
+    segments: Vec<Segment>,
     multipart: Option<String>,
     etags: Vec<String>,
     carry: Vec<u8>,
@@ -80,6 +89,8 @@ pub struct UploadState {
 struct ProgressRecord {
     offset: u64,
     sha256: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    segments: Vec<Segment>,
     multipart: Option<String>,
     etags: Vec<String>,
 }
@@ -91,6 +102,7 @@ impl UploadState {
         let record = ProgressRecord {
             offset: self.offset,
             sha256: self.hasher.save(),
+            segments: self.segments.clone(),
             multipart: self.multipart.clone(),
             etags: self.etags.clone(),
         };
@@ -112,6 +124,7 @@ impl UploadState {
             step,
             offset: record.offset,
             hasher: ResumableSha256::restore(&record.sha256).ok_or_else(corrupt)?,
+            segments: record.segments,
             multipart: record.multipart,
             etags: record.etags,
             carry: bytes[4 + len..].to_vec(),
@@ -126,19 +139,28 @@ impl UploadState {
 
 type PartFuture<'a> = Pin<Box<dyn Future<Output = Result<String, StorageError>> + 'a>>;
 
-/// Writes one session's bytes to its data key.
+/// Writes one session's bytes to its data key (and, for very large blobs, further segments).
 pub struct Uploader<'a, S> {
     store: &'a S,
     key: &'a str,
     part_size: usize,
+    segment_parts: usize,
 }
 
 impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
-    pub fn new(store: &'a S, key: &'a str, part_size: u64) -> Self {
+    pub fn new(store: &'a S, session: &'a SessionRecord) -> Self {
         Uploader {
             store,
-            key,
-            part_size: part_size as usize,
+            key: &session.data_key,
+            part_size: session.part_size as usize,
+            segment_parts: session.segment_parts.clamp(1, MAX_SEGMENT_PARTS) as usize,
+        }
+    }
+
+    fn segment_key(&self, index: usize) -> String {
+        match index {
+            0 => self.key.to_string(),
+            n => format!("{}.{n}", self.key),
         }
     }
 
@@ -201,94 +223,143 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
         state: &mut UploadState,
         part: Vec<u8>,
     ) -> Result<PartFuture<'a>, UploadError> {
-        if state.etags.len() + 1 >= MAX_PARTS {
-            return Err(UploadError::BlobTooLarge {
-                max_bytes: (MAX_PARTS * self.part_size) as u64,
-            });
+        if state.etags.len() == self.segment_parts {
+            let size = (self.segment_parts * self.part_size) as u64;
+            self.complete_segment(state, size).await?;
         }
+        let key = self.segment_key(state.segments.len());
         let upload_id = match &state.multipart {
             Some(id) => id.clone(),
             None => {
-                let id = self.store.create_multipart(self.key).await?;
+                let id = self.store.create_multipart(&key).await?;
                 state.multipart = Some(id.clone());
                 id
             }
         };
         let number = (state.etags.len() + 1) as u16;
-        let (store, key) = (self.store, self.key);
+        let store = self.store;
         Ok(Box::pin(async move {
-            store.upload_part(key, &upload_id, number, part).await
+            store.upload_part(&key, &upload_id, number, part).await
         }))
     }
 
-    /// Makes the data object complete, if and only if its digest is `expected`, and returns
-    /// its size. On a mismatch nothing is left behind.
+    /// Completes the current multipart upload, of `size` bytes, as the next segment.
+    async fn complete_segment(
+        &self,
+        state: &mut UploadState,
+        size: u64,
+    ) -> Result<(), UploadError> {
+        let key = self.segment_key(state.segments.len());
+        if let Some(id) = state.multipart.take() {
+            self.store
+                .complete_multipart(&key, &id, &state.etags)
+                .await?;
+        }
+        state.segments.push(Segment { key, size });
+        state.etags.clear();
+        Ok(())
+    }
+
+    /// Makes the blob's segments complete, if and only if its digest is `expected`, and
+    /// returns them. On a mismatch nothing is left behind.
     pub async fn seal(
         &self,
         mut state: UploadState,
         expected: &Digest,
-    ) -> Result<u64, UploadError> {
-        let size = state.offset;
-        let Some(upload_id) = state.multipart.clone() else {
-            // The whole blob is in the carry.
+    ) -> Result<Vec<Segment>, UploadError> {
+        if state.multipart.is_none() && state.segments.is_empty() {
+            // The whole blob is in the carry: check it before anything is written.
             let actual = match expected.algorithm() {
                 Algorithm::Sha256 => state.hasher.digest(),
                 Algorithm::Sha512 => Digest::of(Algorithm::Sha512, &state.carry),
             };
             check(expected, actual)?;
-            let options = PutOptions {
-                content_type: Some("application/octet-stream".into()),
-                ..PutOptions::default()
+            let segment = Segment {
+                key: self.key.to_string(),
+                size: state.carry.len() as u64,
             };
-            self.store.put(self.key, state.carry, options).await?;
-            return Ok(size);
-        };
+            self.put_octets(self.key, state.carry).await?;
+            return Ok(vec![segment]);
+        }
         if expected.algorithm() == Algorithm::Sha256 {
             if let Err(mismatch) = check(expected, state.hasher.digest()) {
                 self.abort(&state).await?;
                 return Err(mismatch);
             }
         }
-        if !state.carry.is_empty() {
-            let last = std::mem::take(&mut state.carry);
-            let number = (state.etags.len() + 1) as u16;
-            state.etags.push(
-                self.store
-                    .upload_part(self.key, &upload_id, number, last)
-                    .await?,
-            );
+        let key = self.segment_key(state.segments.len());
+        match state.multipart.clone() {
+            Some(upload_id) => {
+                if !state.carry.is_empty() {
+                    let last = std::mem::take(&mut state.carry);
+                    let number = (state.etags.len() + 1) as u16;
+                    state.etags.push(
+                        self.store
+                            .upload_part(&key, &upload_id, number, last)
+                            .await?,
+                    );
+                }
+                let stored: u64 = state.segments.iter().map(|s| s.size).sum();
+                let size = state.offset - stored;
+                self.complete_segment(&mut state, size).await?;
+            }
+            None if !state.carry.is_empty() => {
+                let size = state.carry.len() as u64;
+                self.put_octets(&key, std::mem::take(&mut state.carry))
+                    .await?;
+                state.segments.push(Segment { key, size });
+            }
+            None => {}
         }
-        self.store
-            .complete_multipart(self.key, &upload_id, &state.etags)
-            .await?;
         if expected.algorithm() == Algorithm::Sha512 {
             // Only SHA-256 is hashed on the way in; the rare large sha512 blob is read back.
-            let actual = self.digest_stored(Algorithm::Sha512).await?;
+            let actual = self
+                .digest_stored(&state.segments, Algorithm::Sha512)
+                .await?;
             if let Err(mismatch) = check(expected, actual) {
-                self.store.delete(&[self.key.to_string()]).await?;
+                let keys: Vec<String> = state.segments.iter().map(|s| s.key.clone()).collect();
+                self.store.delete(&keys).await?;
                 return Err(mismatch);
             }
         }
-        Ok(size)
+        Ok(state.segments)
     }
 
-    async fn digest_stored(&self, algorithm: Algorithm) -> Result<Digest, UploadError> {
-        let mut reader = self
-            .store
-            .read(self.key)
-            .await?
-            .ok_or_else(|| StorageError::Backend("completed upload is missing".into()))?;
+    async fn put_octets(&self, key: &str, bytes: Vec<u8>) -> Result<(), UploadError> {
+        let options = PutOptions {
+            content_type: Some("application/octet-stream".into()),
+            ..PutOptions::default()
+        };
+        self.store.put(key, bytes, options).await?;
+        Ok(())
+    }
+
+    async fn digest_stored(
+        &self,
+        segments: &[Segment],
+        algorithm: Algorithm,
+    ) -> Result<Digest, UploadError> {
         let mut hasher = DigestHasher::new(algorithm);
-        while let Some(chunk) = reader.next().await {
-            hasher.update(&chunk?);
+        for segment in segments {
+            let mut reader = self.store.read(&segment.key).await?.ok_or_else(|| {
+                StorageError::Backend(format!("segment {} is missing", segment.key))
+            })?;
+            while let Some(chunk) = reader.next().await {
+                hasher.update(&chunk?);
+            }
         }
         Ok(hasher.finish())
     }
 
-    /// Drops the parts uploaded so far.
+    /// Drops the parts uploaded so far and any completed segments.
     pub async fn abort(&self, state: &UploadState) -> Result<(), UploadError> {
         if let Some(id) = &state.multipart {
-            self.store.abort_multipart(self.key, id).await?;
+            let key = self.segment_key(state.segments.len());
+            self.store.abort_multipart(&key, id).await?;
+        }
+        if !state.segments.is_empty() {
+            let keys: Vec<String> = state.segments.iter().map(|s| s.key.clone()).collect();
+            self.store.delete(&keys).await?;
         }
         Ok(())
     }
@@ -312,8 +383,19 @@ mod tests {
 
     use super::*;
     use crate::storage::memory::MemoryStore;
+    use crate::storage::ByteRange;
 
     const PART: u64 = 8;
+
+    fn session(segment_parts: u64) -> SessionRecord {
+        SessionRecord {
+            repository: "r".into(),
+            data_key: "data/x".into(),
+            part_size: PART,
+            segment_parts,
+            started_ms: 0,
+        }
+    }
 
     fn body(chunks: &[&[u8]]) -> impl Stream<Item = BodyChunk> + Unpin {
         stream::iter(chunks.iter().map(|c| Ok(c.to_vec())).collect::<Vec<_>>())
@@ -323,15 +405,33 @@ mod tests {
         (0..len).map(|i| (i % 251) as u8).collect()
     }
 
+    /// The bytes of sealed segments, read back in order.
+    fn stored(store: &MemoryStore, segments: &[Segment]) -> Vec<u8> {
+        let pieces = segments
+            .iter()
+            .map(|s| {
+                (
+                    s.key.clone(),
+                    ByteRange {
+                        offset: 0,
+                        length: s.size,
+                    },
+                )
+            })
+            .collect();
+        block_on(store.concat(pieces)).unwrap()
+    }
+
     /// Sends `data` split at `cuts`, one request per piece, saving and restoring the state
     /// between requests as the registry does.
     fn upload_in_requests(
         store: &MemoryStore,
+        session: &SessionRecord,
         data: &[u8],
         cuts: &[usize],
-    ) -> Result<u64, UploadError> {
+    ) -> Result<Vec<Segment>, UploadError> {
         block_on(async {
-            let uploader = Uploader::new(store, "data/x", PART);
+            let uploader = Uploader::new(store, session);
             let mut state = UploadState::default();
             let mut start = 0;
             for &end in cuts.iter().chain(std::iter::once(&data.len())) {
@@ -358,9 +458,14 @@ mod tests {
             (1..53).collect(),
         ] {
             let store = MemoryStore::with_min_part(PART as usize);
+            let segments =
+                upload_in_requests(&store, &session(MAX_SEGMENT_PARTS), &data, &cuts).unwrap();
             assert_eq!(
-                upload_in_requests(&store, &data, &cuts),
-                Ok(53),
+                segments,
+                [Segment {
+                    key: "data/x".into(),
+                    size: 53
+                }],
                 "cuts {cuts:?}"
             );
             assert_eq!(
@@ -374,19 +479,39 @@ mod tests {
     fn exact_multiples_of_the_part_size_complete() {
         for len in [0, 8, 16, 24] {
             let store = MemoryStore::with_min_part(PART as usize);
-            assert_eq!(upload_in_requests(&store, &blob(len), &[]), Ok(len as u64));
-            assert_eq!(
-                block_on(store.get_bytes("data/x")).unwrap().unwrap().1,
-                blob(len)
-            );
+            let segments =
+                upload_in_requests(&store, &session(MAX_SEGMENT_PARTS), &blob(len), &[]).unwrap();
+            assert_eq!(segments.len(), 1);
+            assert_eq!(stored(&store, &segments), blob(len));
+        }
+    }
+
+    #[test]
+    fn blobs_beyond_one_multipart_upload_continue_in_segments() {
+        // Two full parts per segment; the last segment also takes the final, shorter part.
+        for (len, cuts, expected) in [
+            (53, vec![], vec![16, 16, 21]),
+            (53, vec![5, 17, 40], vec![16, 16, 21]),
+            (48, vec![], vec![16, 16, 16]),
+            (40, vec![], vec![16, 16, 8]),
+        ] {
+            let data = blob(len);
+            let store = MemoryStore::with_min_part(PART as usize);
+            let segments = upload_in_requests(&store, &session(2), &data, &cuts).unwrap();
+            let sizes: Vec<u64> = segments.iter().map(|s| s.size).collect();
+            assert_eq!(sizes, expected, "len {len}, cuts {cuts:?}");
+            assert_eq!(segments[1].key, "data/x.1");
+            assert_eq!(stored(&store, &segments), data);
+            assert_eq!(store.open_multiparts(), 0);
         }
     }
 
     #[test]
     fn small_blobs_use_a_single_put() {
         let store = MemoryStore::with_min_part(PART as usize);
+        let session = session(MAX_SEGMENT_PARTS);
         let state = block_on(async {
-            let uploader = Uploader::new(&store, "data/x", PART);
+            let uploader = Uploader::new(&store, &session);
             let mut state = UploadState::default();
             uploader
                 .append(&mut state, body(&[b"abc", b"de"]))
@@ -400,29 +525,33 @@ mod tests {
 
     #[test]
     fn digest_mismatch_leaves_nothing_visible() {
-        let data = blob(30);
-        let store = MemoryStore::with_min_part(PART as usize);
-        let result = block_on(async {
-            let uploader = Uploader::new(&store, "data/x", PART);
-            let mut state = UploadState::default();
-            uploader.append(&mut state, body(&[&data])).await.unwrap();
-            uploader
-                .seal(state, &Digest::of(Algorithm::Sha256, b"other"))
-                .await
-        });
-        assert!(matches!(result, Err(UploadError::DigestMismatch { .. })));
-        assert!(store.keys().is_empty());
-        assert_eq!(store.open_multiparts(), 0);
+        for segment_parts in [MAX_SEGMENT_PARTS, 1] {
+            let data = blob(30);
+            let store = MemoryStore::with_min_part(PART as usize);
+            let session = session(segment_parts);
+            let result = block_on(async {
+                let uploader = Uploader::new(&store, &session);
+                let mut state = UploadState::default();
+                uploader.append(&mut state, body(&[&data])).await.unwrap();
+                uploader
+                    .seal(state, &Digest::of(Algorithm::Sha256, b"other"))
+                    .await
+            });
+            assert!(matches!(result, Err(UploadError::DigestMismatch { .. })));
+            assert!(store.keys().is_empty(), "{:?}", store.keys());
+            assert_eq!(store.open_multiparts(), 0);
+        }
     }
 
     #[test]
-    fn sha512_is_verified_for_single_and_multipart_blobs() {
-        for len in [5, 30] {
+    fn sha512_is_verified_for_single_multipart_and_segmented_blobs() {
+        for (len, segment_parts) in [(5, MAX_SEGMENT_PARTS), (30, MAX_SEGMENT_PARTS), (30, 1)] {
             let data = blob(len);
             let store = MemoryStore::with_min_part(PART as usize);
+            let session = session(segment_parts);
             let seal = |expected: Digest| {
                 block_on(async {
-                    let uploader = Uploader::new(&store, "data/x", PART);
+                    let uploader = Uploader::new(&store, &session);
                     let mut state = UploadState::default();
                     uploader.append(&mut state, body(&[&data])).await.unwrap();
                     uploader.seal(state, &expected).await
@@ -433,7 +562,8 @@ mod tests {
                 Err(UploadError::DigestMismatch { .. })
             ));
             assert!(store.keys().is_empty(), "len {len}");
-            assert_eq!(seal(Digest::of(Algorithm::Sha512, &data)), Ok(len as u64));
+            let segments = seal(Digest::of(Algorithm::Sha512, &data)).unwrap();
+            assert_eq!(stored(&store, &segments), data);
         }
     }
 

@@ -193,6 +193,20 @@ pub fn chunked_upload_across_parts(c: &dyn Client) {
     let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
     assert_eq!(get.body.len(), total);
     assert!(get.body == bytes, "blob bytes differ");
+    // Registries under test store two parts per segment: a range across that boundary.
+    let (first, last) = (2 * part - 10, 2 * part + 10);
+    let range = format!("bytes={first}-{last}");
+    let piece = c.send(
+        "GET",
+        &format!("/v2/{name}/blobs/{digest}"),
+        &[("Range", &range)],
+        b"",
+    );
+    assert_eq!(piece.status, 206);
+    assert!(
+        piece.body == bytes[first..=last],
+        "range across segments differs"
+    );
 }
 
 /// A PATCH with neither Content-Range nor anything but the body, then an empty PUT.
