@@ -130,11 +130,6 @@ impl UploadState {
             carry: bytes[4 + len..].to_vec(),
         })
     }
-
-    /// The multipart upload to abort if the session is abandoned.
-    pub fn multipart_id(&self) -> Option<&str> {
-        self.multipart.as_deref()
-    }
 }
 
 type PartFuture<'a> = Pin<Box<dyn Future<Output = Result<String, StorageError>> + 'a>>;
@@ -519,7 +514,7 @@ mod tests {
                 .unwrap();
             state
         });
-        assert!(state.multipart_id().is_none());
+        assert!(state.multipart.is_none());
         assert_eq!(store.open_multiparts(), 0);
     }
 
