@@ -56,6 +56,7 @@ where
         }
         let missing =
             || Error::Internal(format!("blob {digest} is linked but its data is missing"));
+        // One object is handed to the runtime as is; segments are stitched by the store.
         let body = if record.segments.is_empty() {
             self.store
                 .get(&record.key, range)
