@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::ByteRange;
 use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
-use crate::upload::{BodyChunk, Segment, MAX_SEGMENT_PARTS};
+use crate::upload::{segment_keys, BodyChunk, Segment, MAX_SEGMENT_PARTS};
 
 /// What differs between deployments; the platform reads it from wrangler.toml vars.
 #[derive(Debug, Clone)]
@@ -24,8 +24,8 @@ pub struct Config {
     pub segment_parts: u64,
 }
 
-/// 16 MiB parts: R2 needs at least 5 MiB, 10,000 parts of 16 MiB allow blobs up to 156 GiB,
-/// and two parts in memory stay far below the Workers' 128 MB.
+/// 16 MiB parts: R2 needs at least 5 MiB, a segment of 9,999 parts then holds 156 GiB, so
+/// nearly every blob is one object, and two parts in memory stay far below the Workers' 128 MB.
 pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
 /// A day: long enough for any real push, short enough that abandoned sessions go soon.
 pub const DEFAULT_UPLOAD_TTL_SECONDS: u64 = 24 * 60 * 60;
@@ -77,7 +77,7 @@ impl BlobRecord {
         if self.segments.is_empty() {
             vec![self.key.clone()]
         } else {
-            self.segments.iter().map(|s| s.key.clone()).collect()
+            segment_keys(&self.segments)
         }
     }
 

@@ -29,7 +29,6 @@ pub enum Error {
     },
     NameInvalid(String),
     NameUnknown(String),
-    SizeInvalid(String),
     TagInvalid(String),
     Unsupported(String),
     RouteUnknown,
@@ -52,9 +51,7 @@ impl Error {
             Error::ManifestInvalid(_) | Error::TagInvalid(_) => "MANIFEST_INVALID",
             Error::ManifestUnknown => "MANIFEST_UNKNOWN",
             // The spec names no code for an unsatisfiable read range; it is a size mismatch.
-            Error::ManifestTooLarge { .. }
-            | Error::SizeInvalid(_)
-            | Error::RangeNotSatisfiable { .. } => "SIZE_INVALID",
+            Error::ManifestTooLarge { .. } | Error::RangeNotSatisfiable { .. } => "SIZE_INVALID",
             Error::NameInvalid(_) => "NAME_INVALID",
             Error::NameUnknown(_) => "NAME_UNKNOWN",
             Error::Unsupported(_) | Error::RouteUnknown | Error::MethodNotAllowed => "UNSUPPORTED",
@@ -99,7 +96,6 @@ impl Error {
             Error::ManifestTooLarge { limit } => format!("manifest larger than {limit} bytes"),
             Error::NameInvalid(why) => format!("invalid repository name: {why}"),
             Error::NameUnknown(name) => format!("repository name not known to registry: {name}"),
-            Error::SizeInvalid(why) => format!("size invalid: {why}"),
             Error::TagInvalid(why) => format!("invalid tag: {why}"),
             Error::Unsupported(why) => format!("unsupported: {why}"),
             Error::RouteUnknown => "no such endpoint".into(),

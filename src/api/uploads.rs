@@ -251,8 +251,7 @@ where
             .and_then(parse_digest)?;
         // The closing step is claimed first, so that a racing PUT cannot also commit.
         let mut session = self.append_request(name, id, request).await?;
-        let record = session.record.clone();
-        let uploader = Uploader::new(&self.store, &record);
+        let uploader = Uploader::new(&self.store, &session.record);
         let state = std::mem::take(&mut session.state);
         // Whatever the outcome, the session is over; on a digest mismatch `seal` has already
         // dropped the bytes, so nothing of the upload becomes or stays visible.

@@ -71,6 +71,11 @@ pub struct Segment {
     pub size: u64,
 }
 
+/// The keys of a blob's data objects, in order.
+pub fn segment_keys(segments: &[Segment]) -> Vec<String> {
+    segments.iter().map(|s| s.key.clone()).collect()
+}
+
 /// Progress after some number of accepted requests.
 #[derive(Clone, Default)]
 pub struct UploadState {
@@ -312,8 +317,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
                 .digest_stored(&state.segments, Algorithm::Sha512)
                 .await?;
             if let Err(mismatch) = check(expected, actual) {
-                let keys: Vec<String> = state.segments.iter().map(|s| s.key.clone()).collect();
-                self.store.delete(&keys).await?;
+                self.store.delete(&segment_keys(&state.segments)).await?;
                 return Err(mismatch);
             }
         }
@@ -353,8 +357,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
             self.store.abort_multipart(&key, id).await?;
         }
         if !state.segments.is_empty() {
-            let keys: Vec<String> = state.segments.iter().map(|s| s.key.clone()).collect();
-            self.store.delete(&keys).await?;
+            self.store.delete(&segment_keys(&state.segments)).await?;
         }
         Ok(())
     }

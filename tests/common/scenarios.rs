@@ -391,7 +391,6 @@ pub fn mount_links_existing_blobs(c: &dyn Client) {
             .status,
         200
     );
-    // Not in the source: a normal upload session instead.
     // Without `from`, a blob the target already holds is mounted; nothing else is looked up.
     let reply = c.send(
         "POST",
@@ -411,6 +410,7 @@ pub fn mount_links_existing_blobs(c: &dyn Client) {
         reply.status, 202,
         "no automatic mount from other repositories"
     );
+    // Not in the source: a normal upload session instead.
     let missing = sha256(b"not pushed");
     let reply = c.send(
         "POST",
