@@ -3,8 +3,10 @@
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+use crate::api::access::Realm;
 use crate::api::routes::{self, Route};
 use crate::api::{Method, Request, Response};
+use crate::auth::{Actions, Auth};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::ByteRange;
@@ -113,6 +115,7 @@ pub struct Registry<S, K, E> {
     pub(crate) sessions: K,
     pub(crate) env: E,
     pub(crate) config: Config,
+    pub(crate) auth: Auth,
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -121,12 +124,13 @@ where
     K: SessionStore,
     E: Environment,
 {
-    pub fn new(store: S, sessions: K, env: E, config: Config) -> Self {
+    pub fn new(store: S, sessions: K, env: E, config: Config, auth: Auth) -> Self {
         Registry {
             store,
             sessions,
             env,
             config,
+            auth,
         }
     }
 
@@ -158,21 +162,38 @@ where
         B: Stream<Item = BodyChunk> + Unpin,
     {
         let route = routes::parse(&request.path).ok_or(Error::RouteUnknown)?;
-        let name = |raw: &str| RepositoryName::parse(raw, &request.host).map_err(Error::from);
+        if route == Route::Token {
+            return self.token(request).await;
+        }
+        let realm = Realm::of(&request);
+        let caller = self.caller(&request, &realm)?;
+        // The name is checked before access, so that a challenge only ever quotes a valid name.
+        let name = |raw: &str, need: Actions| {
+            let name = RepositoryName::parse(raw, &request.host)?;
+            self.authorize(&caller, &name, need, &realm)?;
+            Ok::<_, Error>(name)
+        };
         use Method::*;
+        let (pull, push, delete) = (Actions::PULL, Actions::PUSH, Actions::DELETE);
         match (route, request.method) {
-            (Route::Base, Get | Head) => Ok(Response::new(200)
-                .header("Docker-Distribution-API-Version", "registry/2.0")
-                .bytes(b"{}".to_vec(), "application/json")),
-            (Route::Catalog, Get) => self.catalog(&request).await,
-            (Route::Tags { name: n }, Get) => self.tags(&name(&n)?, &request).await,
+            (Route::Base, Get | Head) => {
+                self.require_login(&caller, &realm)?;
+                Ok(Response::new(200)
+                    .header("Docker-Distribution-API-Version", "registry/2.0")
+                    .bytes(b"{}".to_vec(), "application/json"))
+            }
+            (Route::Catalog, Get) => {
+                let may_pull = |repository: &str| self.user_may(&caller, repository, pull);
+                self.catalog(&request, may_pull).await
+            }
+            (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
             (Route::Referrers { name: n, digest }, Get) => {
-                self.referrers(&name(&n)?, &parse_digest(&digest)?, &request)
+                self.referrers(&name(&n, pull)?, &parse_digest(&digest)?, &request)
                     .await
             }
             (Route::Blob { name: n, digest }, method @ (Get | Head)) => {
                 self.get_blob(
-                    &name(&n)?,
+                    &name(&n, pull)?,
                     &parse_digest(&digest)?,
                     &request,
                     method == Head,
@@ -180,14 +201,17 @@ where
                 .await
             }
             (Route::Blob { name: n, digest }, Delete) => {
-                self.delete_blob(&name(&n)?, &parse_digest(&digest)?).await
+                self.delete_blob(&name(&n, delete)?, &parse_digest(&digest)?)
+                    .await
             }
             (Route::UploadStart { name: n }, Post) => {
-                let name = name(&n)?;
-                self.start_upload(&name, request).await
+                let name = name(&n, push)?;
+                let may_pull =
+                    |repository: &RepositoryName| self.may(&caller, repository.as_str(), pull);
+                self.start_upload(&name, request, may_pull).await
             }
             (Route::Upload { name: n, id }, method) => {
-                let name = name(&n)?;
+                let name = name(&n, push)?;
                 match method {
                     Get => self.upload_status(&name, &id).await,
                     Patch => self.patch_upload(&name, &id, request).await,
@@ -196,15 +220,18 @@ where
                     _ => Err(Error::MethodNotAllowed),
                 }
             }
-            (Route::Manifest { name: n, reference }, method) => {
-                let name = name(&n)?;
-                match method {
-                    Get | Head => self.get_manifest(&name, &reference, method == Head).await,
-                    Put => self.put_manifest(&name, &reference, request).await,
-                    Delete => self.delete_manifest(&name, &reference).await,
-                    _ => Err(Error::MethodNotAllowed),
+            (Route::Manifest { name: n, reference }, method) => match method {
+                Get | Head => {
+                    self.get_manifest(&name(&n, pull)?, &reference, method == Head)
+                        .await
                 }
-            }
+                Put => {
+                    self.put_manifest(&name(&n, push)?, &reference, request)
+                        .await
+                }
+                Delete => self.delete_manifest(&name(&n, delete)?, &reference).await,
+                _ => Err(Error::MethodNotAllowed),
+            },
             _ => Err(Error::MethodNotAllowed),
         }
     }

@@ -4,6 +4,7 @@
 //! convert into [`Error`] here, and [`Error::code`] / [`Error::status`] are the one place that
 //! decides which OCI error code and HTTP status a failure gets.
 
+use crate::auth::AuthError;
 use crate::oci::{Digest, OciError};
 use crate::storage::StorageError;
 use crate::upload::UploadError;
@@ -34,6 +35,14 @@ pub enum Error {
     RouteUnknown,
     MethodNotAllowed,
     TooManyRequests,
+    /// No usable credentials; `challenge` is the `WWW-Authenticate` value that says how to
+    /// get some.
+    Unauthorized {
+        why: String,
+        challenge: String,
+    },
+    /// The caller is known and not allowed to do this.
+    Denied(String),
     /// A failure of ours, not the client's; the detail is logged, never sent.
     Internal(String),
 }
@@ -56,6 +65,8 @@ impl Error {
             Error::NameUnknown(_) => "NAME_UNKNOWN",
             Error::Unsupported(_) | Error::RouteUnknown | Error::MethodNotAllowed => "UNSUPPORTED",
             Error::TooManyRequests => "TOOMANYREQUESTS",
+            Error::Unauthorized { .. } => "UNAUTHORIZED",
+            Error::Denied(_) => "DENIED",
             Error::Internal(_) => "UNKNOWN",
         }
     }
@@ -71,6 +82,8 @@ impl Error {
             Error::ManifestTooLarge { .. } => 413,
             Error::MethodNotAllowed => 405,
             Error::TooManyRequests => 429,
+            Error::Unauthorized { .. } => 401,
+            Error::Denied(_) => 403,
             Error::Internal(_) => 500,
             _ => 400,
         }
@@ -101,6 +114,8 @@ impl Error {
             Error::RouteUnknown => "no such endpoint".into(),
             Error::MethodNotAllowed => "method not allowed on this endpoint".into(),
             Error::TooManyRequests => "too many requests; retry later".into(),
+            Error::Unauthorized { why, .. } => format!("authentication required: {why}"),
+            Error::Denied(why) => format!("requested access to the resource is denied: {why}"),
             Error::Internal(_) => "internal error; the registry logged the details".into(),
         }
     }
@@ -120,6 +135,9 @@ impl Error {
         match self {
             Error::RangeNotSatisfiable { size, .. } => {
                 vec![("Content-Range", format!("bytes */{size}"))]
+            }
+            Error::Unauthorized { challenge, .. } => {
+                vec![("WWW-Authenticate", challenge.clone())]
             }
             _ => Vec::new(),
         }
@@ -144,6 +162,19 @@ impl From<OciError> for Error {
                 Error::DigestInvalid(format!("unsupported digest algorithm {alg:?}"))
             }
             OciError::InvalidManifest(why) => Error::ManifestInvalid(why),
+        }
+    }
+}
+
+impl Error {
+    /// An access-control failure; `challenge` goes out with the 401 ones.
+    pub fn from_auth(err: AuthError, challenge: String) -> Self {
+        match err {
+            AuthError::BadCredentials(why) | AuthError::InvalidToken(why) => {
+                Error::Unauthorized { why, challenge }
+            }
+            AuthError::InvalidScope(why) => Error::Unsupported(why),
+            AuthError::Config(why) => Error::Internal(format!("access configuration: {why}")),
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   an in-memory store for native tests.
 //! - [`upload`]: the upload state machine: resumable hashing and re-blocking a byte stream
 //!   into the equal-size parts R2 multipart uploads require.
+//! - [`auth`]: access control: users and grants, scopes, and the tokens that carry them.
 //! - [`api`]: plain-Rust requests and responses, path routing, and one handler per resource.
 //! - [`app`]: the registry itself: request in, response out, over injected stores and clock.
 //! - [`error`]: the wire error: every failure maps to its OCI code and HTTP status here.
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod error;
 pub mod oci;
 pub mod storage;

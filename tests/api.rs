@@ -6,6 +6,7 @@ use std::cell::Cell;
 
 use edge_registry::api::{Body, Method, Request};
 use edge_registry::app::{Config, Environment, Registry};
+use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::storage::memory::MemoryStore;
 use futures::executor::block_on;
 use futures::stream;
@@ -20,15 +21,43 @@ struct TestEnvironment {
     next_id: Cell<u64>,
 }
 
+const NOW_MS: u64 = 1_700_000_000_000;
+
 impl Environment for TestEnvironment {
     fn now_ms(&self) -> u64 {
-        1_700_000_000_000
+        NOW_MS
     }
 
     fn new_id(&self) -> String {
         self.next_id.set(self.next_id.get() + 1);
         format!("id{:04}", self.next_id.get())
     }
+}
+
+/// The access configuration of tests/access.env, as the worker under test has it.
+fn auth() -> Auth {
+    let env = common::access::access_env;
+    Auth {
+        policy: Policy::parse(
+            &env("REGISTRY_USERS"),
+            Some(&env("REGISTRY_ADMIN")),
+            &env("REGISTRY_PRIVATE"),
+        )
+        .unwrap(),
+        signing_key: Some(SigningKey::new(&env("TOKEN_SIGNING_KEY")).unwrap()),
+        token_ttl_seconds: 300,
+        refresh_ttl_seconds: 3600,
+    }
+}
+
+fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
+    Registry::new(
+        MemoryStore::with_min_part(config.part_size as usize),
+        MemoryStore::new(),
+        TestEnvironment::default(),
+        config,
+        auth(),
+    )
 }
 
 struct InProcess {
@@ -43,27 +72,33 @@ fn client() -> InProcess {
         ..Config::default()
     };
     InProcess {
-        registry: Registry::new(
-            MemoryStore::with_min_part(PART_SIZE),
-            MemoryStore::new(),
-            TestEnvironment::default(),
-            config,
-        ),
+        registry: registry(config),
     }
 }
 
 impl Client for InProcess {
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let mut headers: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
             .collect();
         headers.push(("content-length".into(), body.len().to_string()));
+        if let Some(authorization) = authorization {
+            headers.push(("authorization".into(), authorization.to_string()));
+        }
         // Odd-sized chunks, as a network would deliver them.
         let chunks: Vec<_> = body.chunks(777).map(|c| Ok(c.to_vec())).collect();
         let request = Request {
             method: Method::parse(method),
+            origin: "http://localhost".into(),
             host: "localhost".into(),
             path: path.to_string(),
             query: url::form_urlencoded::parse(query.as_bytes())
@@ -87,9 +122,14 @@ impl Client for InProcess {
     fn part_size(&self) -> usize {
         PART_SIZE
     }
+
+    fn now_ms(&self) -> u64 {
+        NOW_MS
+    }
 }
 
 scenario_tests!(client());
+access_tests!(client());
 
 #[test]
 fn upload_start_advertises_the_configured_chunk_limit() {
@@ -98,13 +138,10 @@ fn upload_start_advertises_the_configured_chunk_limit() {
             chunk_max_length,
             ..Config::default()
         };
-        let registry = Registry::new(
-            MemoryStore::new(),
-            MemoryStore::new(),
-            TestEnvironment::default(),
-            config,
-        );
-        InProcess { registry }.send("POST", "/v2/limits/blobs/uploads/", &[], b"")
+        InProcess {
+            registry: registry(config),
+        }
+        .send("POST", "/v2/limits/blobs/uploads/", &[], b"")
     };
     let limited = start(Some(100_000_000));
     assert_eq!(limited.status, 202);

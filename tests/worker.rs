@@ -106,7 +106,11 @@ impl Http {
 
     /// Sends `body` with chunked transfer encoding and no Content-Length, as docker and crane do.
     fn send_stream(&self, method: &str, path: &str, body: impl Read) -> Reply {
-        match self.request(method, path, &[]).send(body) {
+        let admin = common::basic("admin");
+        match self
+            .request(method, path, &[("Authorization", &admin)])
+            .send(body)
+        {
             Ok(response) | Err(ureq::Error::Status(_, response)) => reply(response),
             Err(err) => panic!("{method} {path}: {err}"),
         }
@@ -114,18 +118,35 @@ impl Http {
 }
 
 impl Client for Http {
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut headers = headers.to_vec();
+        headers.extend(authorization.map(|value| ("Authorization", value)));
         reply(self.call(method, path, || {
-            self.request(method, path, headers).send_bytes(body)
+            self.request(method, path, &headers).send_bytes(body)
         }))
     }
 
     fn part_size(&self) -> usize {
         self.part_size
     }
+
+    fn now_ms(&self) -> u64 {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970");
+        since_epoch.as_millis() as u64
+    }
 }
 
 scenario_tests!(client());
+access_tests!(client());
 
 /// Deterministic bytes produced on the fly, so that a 1 GiB body needs no 1 GiB buffer.
 struct Generated {

@@ -121,10 +121,18 @@ where
         ))
     }
 
-    pub(crate) async fn catalog<B>(&self, request: &Request<B>) -> Result<Response<S::Body>> {
+    /// The repositories `may_pull` admits: a caller sees only what they could pull.
+    pub(crate) async fn catalog<B>(
+        &self,
+        request: &Request<B>,
+        may_pull: impl Fn(&str) -> bool,
+    ) -> Result<Response<S::Body>> {
         let (n, last) = pagination(request)?;
+        let prefix = layout::CATALOG_PREFIX;
         let page = self
-            .list_names(layout::CATALOG_PREFIX, last.as_deref(), n, |_| true)
+            .list_names(prefix, last.as_deref(), n, |o| {
+                may_pull(&o.key[prefix.len()..])
+            })
             .await?;
         let body = serde_json::json!({ "repositories": page.names });
         let response = Response::new(200).json(&body, "application/json");

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
-use crate::api::{Body, Request, Response};
+use crate::api::{read_bounded, Body, Request, Response};
 use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
@@ -14,7 +14,7 @@ use crate::storage::{
     layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions,
     SessionStore, LIST_PAGE_MAX,
 };
-use crate::upload::{BodyChunk, UploadError};
+use crate::upload::BodyChunk;
 
 /// Tag objects carry the digest of the manifest they hold in this metadata field.
 const DIGEST_META: &str = "digest";
@@ -284,20 +284,4 @@ fn existing_reference(reference: &str) -> Result<Reference> {
         Err(OciError::InvalidTag(_)) => Err(Error::ManifestUnknown),
         parsed => Ok(parsed?),
     }
-}
-
-/// Reads a body of at most `limit` bytes, failing as soon as it is longer.
-async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, UploadError>
-where
-    B: Stream<Item = BodyChunk> + Unpin,
-{
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(UploadError::TooLarge { limit });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }

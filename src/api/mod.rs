@@ -1,13 +1,18 @@
 //! Plain-Rust HTTP: the request and response the core works with, path routing, and the
 //! handlers, one file per resource. The platform layer converts to and from the runtime's types.
 
+pub(crate) mod access;
 mod blobs;
 mod listing;
 mod manifests;
 pub mod routes;
+mod token;
 mod uploads;
 
+use futures::{Stream, StreamExt};
+
 use crate::error::Error;
+use crate::upload::{BodyChunk, UploadError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -36,6 +41,8 @@ impl Method {
 
 pub struct Request<B> {
     pub method: Method,
+    /// `scheme://host[:port]` as the client addressed the registry: where tokens come from.
+    pub origin: String,
     /// The registry's host as the client addressed it; names count it towards their limit.
     pub host: String,
     pub path: String,
@@ -120,4 +127,20 @@ impl<O> Response<O> {
             .into_iter()
             .fold(response, |r, (name, value)| r.header(name, value))
     }
+}
+
+/// Reads a body of at most `limit` bytes, failing as soon as it is longer.
+pub(crate) async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, UploadError>
+where
+    B: Stream<Item = BodyChunk> + Unpin,
+{
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }

@@ -3,19 +3,40 @@
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// The token endpoint, outside `/v2/` as Docker's token protocol has it.
+    Token,
     Base,
     Catalog,
-    Tags { name: String },
-    Manifest { name: String, reference: String },
-    Blob { name: String, digest: String },
-    UploadStart { name: String },
-    Upload { name: String, id: String },
-    Referrers { name: String, digest: String },
+    Tags {
+        name: String,
+    },
+    Manifest {
+        name: String,
+        reference: String,
+    },
+    Blob {
+        name: String,
+        digest: String,
+    },
+    UploadStart {
+        name: String,
+    },
+    Upload {
+        name: String,
+        id: String,
+    },
+    Referrers {
+        name: String,
+        digest: String,
+    },
 }
 
 pub fn parse(path: &str) -> Option<Route> {
     // Some clients escape the ':' of a digest.
     let path = path.replace("%3A", ":").replace("%3a", ":");
+    if path == "/token" {
+        return Some(Route::Token);
+    }
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
         return Some(Route::Base);
@@ -84,6 +105,7 @@ mod tests {
     fn routes_every_endpoint() {
         let d = "sha256:abc";
         let cases = [
+            ("/token", Route::Token),
             ("/v2/", Route::Base),
             ("/v2", Route::Base),
             ("/v2/_catalog", Route::Catalog),

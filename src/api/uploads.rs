@@ -32,20 +32,25 @@ where
     K: SessionStore,
     E: Environment,
 {
+    /// `may_pull` says which repositories the caller may read, and so mount from.
     pub(crate) async fn start_upload<B>(
         &self,
         name: &RepositoryName,
         request: Request<B>,
+        may_pull: impl Fn(&RepositoryName) -> bool,
     ) -> Result<Response<S::Body>>
     where
         B: Stream<Item = BodyChunk> + Unpin,
     {
-        if let Some(digest) = request.query("mount") {
+        // A mount answered 201 says what the repositories hold: only for callers who may read
+        // them; for anyone else it is a plain upload.
+        if let Some(digest) = request.query("mount").filter(|_| may_pull(name)) {
             let digest = parse_digest(digest)?;
             let from = request
                 .query("from")
                 .map(|from| RepositoryName::parse(from, &request.host))
-                .transpose()?;
+                .transpose()?
+                .filter(|from| may_pull(from));
             if let Some(response) = self.mount(name, from.as_ref(), &digest).await? {
                 return Ok(response);
             }
@@ -316,11 +321,15 @@ fn blob_created<O>(name: &RepositoryName, digest: &Digest) -> Response<O> {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use futures::executor::block_on;
     use futures::stream;
+    use sha2::{Digest as _, Sha256};
 
     use crate::api::{Method, Request};
     use crate::app::{Config, Environment, Registry};
+    use crate::auth::{Auth, Policy};
     use crate::oci::{Algorithm, Digest};
     use crate::storage::memory::MemoryStore;
     use crate::storage::SessionStore;
@@ -343,15 +352,17 @@ mod tests {
         query: &[(&str, &str)],
         body: &[u8],
     ) -> Request<impl futures::Stream<Item = crate::upload::BodyChunk> + Unpin> {
+        let admin = format!("Basic {}", STANDARD.encode("admin:pw"));
         Request {
             method,
+            origin: "http://localhost".into(),
             host: "localhost".into(),
             path: path.into(),
             query: query
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            headers: Vec::new(),
+            headers: vec![("authorization".into(), admin)],
             body: stream::iter(vec![Ok(body.to_vec())]),
         }
     }
@@ -363,11 +374,17 @@ mod tests {
             part_size: 8,
             ..Config::default()
         };
+        let admin = format!("admin {}", hex::encode(Sha256::digest(b"pw")));
+        let auth = Auth {
+            policy: Policy::parse("", Some(&admin), "").unwrap(),
+            ..Auth::default()
+        };
         let registry = Registry::new(
             MemoryStore::with_min_part(8),
             MemoryStore::new(),
             Ids,
             config,
+            auth,
         );
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();

@@ -55,6 +55,7 @@ pub fn into_core(mut request: worker::Request) -> worker::Result<api::Request<Co
     let body = CoreBody(Rc::new(RefCell::new(stream)));
     Ok(api::Request {
         method: Method::parse(request.method().as_ref()),
+        origin: url.origin().ascii_serialization(),
         host: url.host_str().unwrap_or_default().to_string(),
         path: url.path().to_string(),
         query: url

@@ -8,6 +8,7 @@ mod r2;
 use worker::{event, Context, Env, Request, Response};
 
 use crate::app::{Config, Environment, Registry};
+use crate::auth::{self, Auth, Policy, SigningKey};
 use crate::error::Error;
 
 /// Binding names, as declared in wrangler.toml.
@@ -53,6 +54,35 @@ fn config(env: &Env) -> Result<Config, Error> {
     })
 }
 
+/// A var or secret as text; `None` when unset.
+fn text_var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|var| var.to_string())
+}
+
+/// Access control from vars and secrets. Errors name the setting, never its value.
+fn auth(env: &Env) -> Result<Auth, Error> {
+    let config_error = |e| Error::from_auth(e, String::new());
+    let policy = Policy::parse(
+        &text_var(env, "REGISTRY_USERS").unwrap_or_default(),
+        text_var(env, "REGISTRY_ADMIN").as_deref(),
+        &text_var(env, "REGISTRY_PRIVATE").unwrap_or_default(),
+    )
+    .map_err(config_error)?;
+    let signing_key = text_var(env, "TOKEN_SIGNING_KEY")
+        .map(|key| SigningKey::new(&key))
+        .transpose()
+        .map_err(config_error)?;
+    Ok(Auth {
+        policy,
+        signing_key,
+        token_ttl_seconds: numeric_var(env, "TOKEN_TTL_SECONDS")?
+            .unwrap_or(auth::DEFAULT_TOKEN_TTL_SECONDS)
+            .max(auth::MIN_TOKEN_TTL_SECONDS),
+        refresh_ttl_seconds: numeric_var(env, "REFRESH_TOKEN_TTL_SECONDS")?
+            .unwrap_or(auth::DEFAULT_REFRESH_TTL_SECONDS),
+    })
+}
+
 fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnvironment>, Error> {
     let bucket = env
         .bucket(BUCKET_BINDING)
@@ -65,6 +95,7 @@ fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnv
         kv::KvSessions::new(sessions),
         WorkerEnvironment,
         config(env)?,
+        auth(env)?,
     ))
 }
 

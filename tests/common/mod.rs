@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset of the helpers.
 
+pub mod access;
 pub mod scenarios;
 
+use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 pub struct Reply {
@@ -46,10 +48,34 @@ impl Reply {
 }
 
 pub trait Client {
-    /// Sends a request; `body` goes out as one piece with a Content-Length.
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply;
+    /// Sends a request with `authorization` as its Authorization header (none for `None`);
+    /// `body` goes out as one piece with a Content-Length.
+    fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply;
     /// The part size the registry under test was configured with.
     fn part_size(&self) -> usize;
+    /// The registry's clock, for tokens the tests make themselves.
+    fn now_ms(&self) -> u64;
+
+    /// Sends a request as the administrator: the protocol scenarios are not about access.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.send_as(Some(&basic("admin")), method, path, headers, body)
+    }
+}
+
+/// HTTP Basic credentials of a test user (tests/access.env): the token is `<name>-password`.
+pub fn basic(user: &str) -> String {
+    let credentials = format!("{user}:{user}-password");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
 }
 
 pub fn sha256(bytes: &[u8]) -> String {

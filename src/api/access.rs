@@ -1,0 +1,194 @@
+//! Who is calling and whether they may: the `Authorization` header becomes a [`Caller`],
+//! each route asks for the actions it needs, and refusals carry the challenge that tells
+//! Docker-style clients where to get a token.
+//!
+//! - No credentials, or a token that fails verification: 401 UNAUTHORIZED with a challenge.
+//! - A valid token without the action, which its user could be granted: 401 with
+//!   `error="insufficient_scope"`, so that the client asks for a wider token.
+//! - An anonymous caller asking for more than public pulls: 401, since logging in may help.
+//! - A known user without the grant: 403 DENIED; no token would change that.
+
+use crate::api::Request;
+use crate::app::{Environment, Registry};
+use crate::auth::scope::granted;
+use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, User};
+use crate::error::{Error, Result};
+use crate::oci::RepositoryName;
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+
+/// Where tokens come from, and whom they are for, as clients addressed this registry.
+pub(crate) struct Realm {
+    /// The token endpoint's URL; also the tokens' issuer.
+    pub url: String,
+    /// The registry's authority (`host[:port]`); the tokens' audience.
+    pub service: String,
+}
+
+impl Realm {
+    pub fn of<B>(request: &Request<B>) -> Realm {
+        let service = request
+            .origin
+            .split_once("://")
+            .map_or(request.origin.as_str(), |(_, authority)| authority);
+        Realm {
+            url: format!("{}/token", request.origin),
+            service: service.to_string(),
+        }
+    }
+
+    /// A `WWW-Authenticate: Bearer` value; scope and error only when there are any.
+    pub fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> String {
+        let mut challenge = format!("Bearer realm=\"{}\",service=\"{}\"", self.url, self.service);
+        if let Some(scope) = scope {
+            challenge.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            challenge.push_str(&format!(",error=\"{error}\""));
+        }
+        challenge
+    }
+}
+
+pub(crate) enum Caller<'a> {
+    Anonymous,
+    /// Authenticated by password (HTTP Basic).
+    User(&'a User),
+    /// A verified access token; `user` is its subject, `None` for an anonymous token.
+    Token {
+        user: Option<&'a User>,
+        access: Vec<ResourceAccess>,
+    },
+}
+
+impl<'a> Caller<'a> {
+    pub fn user(&self) -> Option<&'a User> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(user) => Some(user),
+            Caller::Token { user, .. } => *user,
+        }
+    }
+}
+
+/// The scope a client should ask for to get `need`: pushing clients read blobs too.
+fn scope_for(name: &RepositoryName, need: Actions) -> String {
+    let actions = if need.contains(Actions::PUSH) {
+        need.union(Actions::PULL)
+    } else {
+        need
+    };
+    format!("repository:{name}:{actions}")
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    /// The caller a request's credentials prove; credentials that prove nothing are a 401.
+    pub(crate) fn caller<B>(&self, request: &Request<B>, realm: &Realm) -> Result<Caller<'_>> {
+        let policy = &self.auth.policy;
+        let reject = |err: AuthError| {
+            let error = matches!(err, AuthError::InvalidToken(_)).then_some("invalid_token");
+            Error::from_auth(err, realm.challenge(None, error))
+        };
+        match Credentials::parse(request.header("authorization")).map_err(reject)? {
+            Credentials::None => Ok(Caller::Anonymous),
+            Credentials::Basic { user, password } => {
+                let user = policy.authenticate(&user, &password).ok_or_else(|| {
+                    reject(AuthError::BadCredentials(
+                        "unknown user or wrong password".into(),
+                    ))
+                })?;
+                Ok(Caller::User(user))
+            }
+            Credentials::Bearer(token) => {
+                let key = self.auth.signing_key.as_ref().ok_or_else(|| {
+                    reject(AuthError::InvalidToken(
+                        "this registry issues no tokens".into(),
+                    ))
+                })?;
+                let claims = key
+                    .verify(&token, self.env.now_ms(), &realm.url, &realm.service)
+                    .map_err(reject)?;
+                let (Some(access), None) = (claims.access, claims.refresh) else {
+                    return Err(reject(AuthError::InvalidToken(
+                        "not an access token".into(),
+                    )));
+                };
+                // Removing a user revokes their tokens at once.
+                let user = match claims.sub.as_str() {
+                    "" => None,
+                    name => Some(policy.user(name).ok_or_else(|| {
+                        reject(AuthError::InvalidToken("the token's user is gone".into()))
+                    })?),
+                };
+                Ok(Caller::Token { user, access })
+            }
+        }
+    }
+
+    /// Whether the caller may do `need` on `repository`.
+    pub(crate) fn may(&self, caller: &Caller, repository: &str, need: Actions) -> bool {
+        match caller {
+            Caller::Token { access, .. } => granted(access, repository).contains(need),
+            Caller::Anonymous | Caller::User(_) => self.user_may(caller, repository, need),
+        }
+    }
+
+    /// Whether the caller's user may do `need` on `repository`, whatever the token in hand
+    /// says: what the catalog shows, and whether a wider token would help.
+    pub(crate) fn user_may(&self, caller: &Caller, repository: &str, need: Actions) -> bool {
+        self.auth
+            .policy
+            .allowed(caller.user(), repository)
+            .contains(need)
+    }
+
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        need: Actions,
+        realm: &Realm,
+    ) -> Result<()> {
+        if self.may(caller, name.as_str(), need) {
+            return Ok(());
+        }
+        let scope = scope_for(name, need);
+        let insufficient = || Error::Unauthorized {
+            why: format!("the token does not grant {need} on {name}"),
+            challenge: realm.challenge(Some(&scope), Some("insufficient_scope")),
+        };
+        match caller {
+            Caller::Anonymous => Err(Error::Unauthorized {
+                why: format!("{need} on {name} needs credentials"),
+                challenge: realm.challenge(Some(&scope), None),
+            }),
+            Caller::Token { user: None, .. } => Err(insufficient()),
+            Caller::Token { .. } if self.user_may(caller, name.as_str(), need) => {
+                Err(insufficient())
+            }
+            Caller::Token {
+                user: Some(user), ..
+            }
+            | Caller::User(user) => Err(Error::Denied(format!(
+                "{} may not {need} {name}",
+                user.name
+            ))),
+        }
+    }
+
+    /// `GET /v2/` answers 200 only to a caller with valid credentials or token: that is how
+    /// `docker login` checks a password, and how clients learn where the token endpoint is.
+    pub(crate) fn require_login(&self, caller: &Caller, realm: &Realm) -> Result<()> {
+        match caller {
+            Caller::Anonymous => Err(Error::Unauthorized {
+                why: "log in, or fetch a token from the realm".into(),
+                challenge: realm.challenge(None, None),
+            }),
+            _ => Ok(()),
+        }
+    }
+}

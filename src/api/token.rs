@@ -1,0 +1,225 @@
+//! The token endpoint (`/token`): Docker's token protocol over `GET` (HTTP Basic credentials,
+//! `service`, repeated `scope`, `offline_token`) and its OAuth2 form over `POST`
+//! (`grant_type=password` or `refresh_token`). The token grants the intersection of the
+//! scopes asked for and what the caller is allowed.
+
+use std::collections::BTreeMap;
+
+use futures::Stream;
+
+use super::access::Realm;
+use crate::api::{read_bounded, Method, Request, Response};
+use crate::app::{Environment, Registry};
+use crate::auth::scope::{CATALOG, REGISTRY, REPOSITORY};
+use crate::auth::token::rfc3339;
+use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, Scope, TokenClaims, User};
+use crate::error::{Error, Result};
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use crate::upload::{BodyChunk, UploadError};
+
+/// A token request form is a few short fields.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+enum Grant {
+    Anonymous,
+    Password { user: String, password: String },
+    Refresh(String),
+}
+
+struct TokenRequest {
+    grant: Grant,
+    scopes: Vec<Scope>,
+    service: Option<String>,
+    /// Whether the client wants a refresh token too.
+    offline: bool,
+}
+
+/// Scopes come as repeated parameters, each possibly several separated by spaces.
+fn scopes<'a>(values: impl Iterator<Item = &'a str>) -> Result<Vec<Scope>> {
+    values
+        .flat_map(str::split_whitespace)
+        .map(|scope| Scope::parse(scope).map_err(|e| Error::from_auth(e, String::new())))
+        .collect()
+}
+
+fn values<'a>(pairs: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
+    pairs
+        .iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn bad_credentials(why: &str, realm: &Realm) -> Error {
+    Error::from_auth(
+        AuthError::BadCredentials(why.to_string()),
+        format!("Basic realm=\"{}\"", realm.url),
+    )
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    pub(crate) async fn token<B>(&self, request: Request<B>) -> Result<Response<S::Body>>
+    where
+        B: Stream<Item = BodyChunk> + Unpin,
+    {
+        let realm = Realm::of(&request);
+        let asked = match request.method {
+            Method::Get => query_request(&request, &realm)?,
+            Method::Post => form_request(request).await?,
+            _ => return Err(Error::MethodNotAllowed),
+        };
+        if let Some(service) = asked.service.as_deref().filter(|s| *s != realm.service) {
+            return Err(Error::Unsupported(format!(
+                "service {service:?} is not this registry ({})",
+                realm.service
+            )));
+        }
+        let key = self.auth.signing_key.as_ref().ok_or_else(|| {
+            Error::Internal("TOKEN_SIGNING_KEY is not set: no tokens can be issued".into())
+        })?;
+        let now_ms = self.env.now_ms();
+        let user = match asked.grant {
+            Grant::Anonymous => None,
+            Grant::Password { user, password } => Some(
+                self.auth
+                    .policy
+                    .authenticate(&user, &password)
+                    .ok_or_else(|| bad_credentials("unknown user or wrong password", &realm))?,
+            ),
+            Grant::Refresh(token) => Some(self.refresh_user(&token, now_ms, &realm)?),
+        };
+        let claims = |access, refresh| TokenClaims {
+            iss: realm.url.clone(),
+            sub: user.map(|u| u.name.clone()).unwrap_or_default(),
+            aud: realm.service.clone(),
+            jti: self.env.new_id(),
+            access,
+            refresh,
+        };
+        let ttl = self.auth.token_ttl_seconds;
+        let token = key.issue(
+            claims(Some(self.grant(user, &asked.scopes)), None),
+            now_ms,
+            ttl,
+        );
+        let mut body = serde_json::json!({
+            "token": token,
+            "access_token": token,
+            "expires_in": ttl,
+            "issued_at": rfc3339(now_ms),
+        });
+        if let (true, Some(user)) = (asked.offline, user) {
+            let refresh = claims(None, Some(user.credential_fingerprint()));
+            body["refresh_token"] = key
+                .issue(refresh, now_ms, self.auth.refresh_ttl_seconds)
+                .into();
+        }
+        Ok(Response::new(200)
+            .header("Cache-Control", "no-store")
+            .json(&body, "application/json"))
+    }
+
+    /// The user a refresh token was issued to, as long as their credential is unchanged.
+    fn refresh_user(&self, token: &str, now_ms: u64, realm: &Realm) -> Result<&User> {
+        let key = self.auth.signing_key.as_ref();
+        let claims = key.and_then(|key| key.verify(token, now_ms, &realm.url, &realm.service).ok());
+        claims
+            .and_then(|claims| {
+                let user = self.auth.policy.user(&claims.sub)?;
+                let current = user.credential_fingerprint();
+                (claims.access.is_none() && claims.refresh == Some(current)).then_some(user)
+            })
+            .ok_or_else(|| bad_credentials("invalid or revoked refresh token", realm))
+    }
+
+    /// What of `scopes` the caller gets: one entry per repository, none for nothing granted.
+    fn grant(&self, user: Option<&User>, scopes: &[Scope]) -> Vec<ResourceAccess> {
+        let mut repositories: BTreeMap<&str, Actions> = BTreeMap::new();
+        let mut catalog = false;
+        for scope in scopes {
+            match (scope.resource_type.as_str(), scope.name.as_str()) {
+                (REPOSITORY, name) => {
+                    let allowed = self.auth.policy.allowed(user, name);
+                    let actions = Actions::parse_list(&scope.actions).intersection(allowed);
+                    let entry = repositories.entry(name).or_default();
+                    *entry = entry.union(actions);
+                }
+                // Everyone may list the catalog; it shows only what they may pull.
+                (REGISTRY, CATALOG) => catalog |= scope.actions.split(',').any(|a| a == "*"),
+                _ => {}
+            }
+        }
+        let mut access: Vec<ResourceAccess> = repositories
+            .into_iter()
+            .filter(|(_, actions)| !actions.is_empty())
+            .map(|(name, actions)| ResourceAccess::repository(name, actions))
+            .collect();
+        if catalog {
+            access.push(ResourceAccess::catalog());
+        }
+        access
+    }
+}
+
+fn query_request<B>(request: &Request<B>, realm: &Realm) -> Result<TokenRequest> {
+    let credentials = Credentials::parse(request.header("authorization"))
+        .map_err(|e| Error::from_auth(e, format!("Basic realm=\"{}\"", realm.url)))?;
+    let grant = match credentials {
+        Credentials::None => Grant::Anonymous,
+        Credentials::Basic { user, password } => Grant::Password { user, password },
+        Credentials::Bearer(_) => {
+            return Err(bad_credentials(
+                "the token endpoint takes Basic credentials",
+                realm,
+            ))
+        }
+    };
+    Ok(TokenRequest {
+        grant,
+        scopes: scopes(values(&request.query, "scope"))?,
+        service: request.query("service").map(str::to_string),
+        offline: request.query("offline_token") == Some("true"),
+    })
+}
+
+async fn form_request<B>(request: Request<B>) -> Result<TokenRequest>
+where
+    B: Stream<Item = BodyChunk> + Unpin,
+{
+    let body = read_bounded(request.body, MAX_FORM_BYTES)
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => {
+                Error::Unsupported(format!("token request form over {limit} bytes"))
+            }
+            other => other.into(),
+        })?;
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name| values(&form, name).next().map(str::to_string);
+    let missing = |name: &str| Error::Unsupported(format!("the form has no {name}"));
+    let grant = match field("grant_type").as_deref() {
+        Some("password") => Grant::Password {
+            user: field("username").ok_or_else(|| missing("username"))?,
+            password: field("password").ok_or_else(|| missing("password"))?,
+        },
+        Some("refresh_token") => {
+            Grant::Refresh(field("refresh_token").ok_or_else(|| missing("refresh_token"))?)
+        }
+        Some(other) => {
+            return Err(Error::Unsupported(format!(
+                "grant_type {other:?}: only password and refresh_token are supported"
+            )))
+        }
+        None => return Err(missing("grant_type")),
+    };
+    Ok(TokenRequest {
+        grant,
+        scopes: scopes(values(&form, "scope"))?,
+        service: field("service"),
+        offline: field("access_type").as_deref() == Some("offline"),
+    })
+}

@@ -1,0 +1,231 @@
+//! Who may do what, configured without a database: users identified by random tokens of
+//! which only the SHA-256 is stored, their grants on repository patterns, and the patterns
+//! of private repositories. Everything else is public: anyone may pull it.
+//!
+//! The users text holds one user per line (or per `;`), `#` starting a comment:
+//!
+//! ```text
+//! alice  <sha256 of alice's token>  alice/*=*  project/app=pull,push
+//! ci     <sha256 of ci's token>     project/*=pull,push
+//! ```
+
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+use wildmatch::WildMatch;
+
+use super::scope::Actions;
+use super::AuthError;
+
+#[derive(Debug)]
+struct Grant {
+    pattern: WildMatch,
+    actions: Actions,
+}
+
+#[derive(Debug)]
+pub struct User {
+    pub name: String,
+    token_sha256: [u8; 32],
+    grants: Vec<Grant>,
+}
+
+impl User {
+    /// Changes whenever the user's token is replaced, so that refresh tokens issued for the
+    /// old one stop working. Derived from the hash, so it reveals nothing about the token.
+    pub fn credential_fingerprint(&self) -> String {
+        hex::encode(&Sha256::digest(self.token_sha256)[..16])
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Policy {
+    users: Vec<User>,
+    private: Vec<WildMatch>,
+}
+
+impl Policy {
+    /// `users` in the format above; `admin` is `NAME SHA256`, a user with every action on
+    /// every repository; `private` lists repository patterns, separated by commas or spaces.
+    pub fn parse(users: &str, admin: Option<&str>, private: &str) -> Result<Policy, AuthError> {
+        let mut parsed = Vec::new();
+        let entries = users.split(['\n', ';']).enumerate();
+        for (index, entry) in entries {
+            let entry = entry.split('#').next().unwrap_or_default().trim();
+            if !entry.is_empty() {
+                parsed.push(parse_user(entry).map_err(|why| {
+                    AuthError::Config(format!("users entry {}: {why}", index + 1))
+                })?);
+            }
+        }
+        if let Some(admin) = admin.map(str::trim).filter(|a| !a.is_empty()) {
+            let admin = parse_user(&format!("{admin} *=*"))
+                .map_err(|why| AuthError::Config(format!("admin: {why}")))?;
+            parsed.push(admin);
+        }
+        for (i, user) in parsed.iter().enumerate() {
+            if parsed[..i].iter().any(|other| other.name == user.name) {
+                return Err(AuthError::Config(format!(
+                    "user {:?} is configured twice",
+                    user.name
+                )));
+            }
+        }
+        let private = private
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(WildMatch::new)
+            .collect();
+        Ok(Policy {
+            users: parsed,
+            private,
+        })
+    }
+
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|user| user.name == name)
+    }
+
+    /// The user whose token this is; the comparison takes the same time whichever byte differs.
+    pub fn authenticate(&self, name: &str, token: &str) -> Option<&User> {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let user = self.user(name)?;
+        bool::from(user.token_sha256.ct_eq(&presented)).then_some(user)
+    }
+
+    pub fn is_private(&self, repository: &str) -> bool {
+        self.private.iter().any(|p| p.matches(repository))
+    }
+
+    /// What `user` (or an anonymous caller, for `None`) may do on `repository`.
+    pub fn allowed(&self, user: Option<&User>, repository: &str) -> Actions {
+        let public = if self.is_private(repository) {
+            Actions::NONE
+        } else {
+            Actions::PULL
+        };
+        user.into_iter()
+            .flat_map(|user| &user.grants)
+            .filter(|grant| grant.pattern.matches(repository))
+            .fold(public, |actions, grant| actions.union(grant.actions))
+    }
+}
+
+fn parse_user(entry: &str) -> Result<User, String> {
+    let mut fields = entry.split_whitespace();
+    let name = fields.next().ok_or("no name")?;
+    if name.contains(':') {
+        return Err(format!("user name {name:?} contains ':'"));
+    }
+    let hash = fields.next().ok_or("no token hash")?;
+    let hash = hash.strip_prefix("sha256:").unwrap_or(hash);
+    let token_sha256 = hex::decode(hash)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or("the token hash is not 64 hex digits")?;
+    let grants = fields
+        .map(|grant| {
+            let (pattern, actions) = grant
+                .split_once('=')
+                .ok_or_else(|| format!("grant {grant:?} is not PATTERN=ACTIONS"))?;
+            let actions = Actions::parse_list(actions);
+            if actions.is_empty() {
+                return Err(format!("grant {grant:?} names no known action"));
+            }
+            Ok(Grant {
+                pattern: WildMatch::new(pattern),
+                actions,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(User {
+        name: name.to_string(),
+        token_sha256,
+        grants,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(token: &str) -> String {
+        hex::encode(Sha256::digest(token.as_bytes()))
+    }
+
+    fn policy() -> Policy {
+        let users = format!(
+            "alice {} alice/*=* project/app=pull,push # maintainer\n\
+             ci sha256:{} project/*=push; reader {} internal/*=pull",
+            hash("alice-token"),
+            hash("ci-token"),
+            hash("reader-token")
+        );
+        let admin = format!("root {}", hash("root-token"));
+        Policy::parse(&users, Some(&admin), "internal/*, secret").unwrap()
+    }
+
+    #[test]
+    fn authenticates_by_token_hash() {
+        let policy = policy();
+        assert_eq!(
+            policy.authenticate("alice", "alice-token").unwrap().name,
+            "alice"
+        );
+        assert!(policy.authenticate("alice", "ci-token").is_none());
+        assert!(policy.authenticate("nobody", "alice-token").is_none());
+        assert!(policy.authenticate("root", "root-token").is_some());
+    }
+
+    #[test]
+    fn grants_follow_patterns_and_privacy() {
+        let policy = policy();
+        let user = |name| policy.user(name);
+        let pull_push = Actions::PULL.union(Actions::PUSH);
+        assert_eq!(policy.allowed(None, "project/app"), Actions::PULL);
+        assert_eq!(policy.allowed(None, "internal/tool"), Actions::NONE);
+        assert_eq!(policy.allowed(None, "secret"), Actions::NONE);
+        assert_eq!(policy.allowed(None, "secret/x"), Actions::PULL);
+        assert_eq!(policy.allowed(user("alice"), "alice/a/b"), Actions::ALL);
+        assert_eq!(policy.allowed(user("alice"), "project/app"), pull_push);
+        assert_eq!(
+            policy.allowed(user("alice"), "project/other"),
+            Actions::PULL
+        );
+        assert_eq!(
+            policy.allowed(user("alice"), "internal/tool"),
+            Actions::NONE
+        );
+        assert_eq!(policy.allowed(user("ci"), "project/x"), pull_push);
+        assert_eq!(
+            policy.allowed(user("reader"), "internal/tool"),
+            Actions::PULL
+        );
+        assert_eq!(policy.allowed(user("root"), "internal/tool"), Actions::ALL);
+    }
+
+    #[test]
+    fn rejects_malformed_configuration() {
+        for users in [
+            "alice",
+            "alice 1234",
+            &format!("alice {} alice/*", hash("t")),
+            &format!("alice {} alice/*=fly", hash("t")),
+            &format!("a:b {}", hash("t")),
+            &format!("alice {}; alice {}", hash("t"), hash("u")),
+        ] {
+            assert!(Policy::parse(users, None, "").is_err(), "{users:?}");
+        }
+        assert!(Policy::parse("", Some("root"), "").is_err());
+        assert!(Policy::parse("\n# nobody yet\n", None, "").is_ok());
+    }
+
+    #[test]
+    fn fingerprints_change_with_the_token() {
+        let a = Policy::parse(&format!("u {}", hash("one")), None, "").unwrap();
+        let b = Policy::parse(&format!("u {}", hash("two")), None, "").unwrap();
+        let fingerprint = |p: &Policy| p.user("u").unwrap().credential_fingerprint();
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert!(!fingerprint(&a).contains(&hash("one")));
+    }
+}
