@@ -22,14 +22,13 @@ start_worker() {
   WORKER_PID=$!
 }
 
-# wait_ready URL SECONDS: waits until GET URL/v2/ answers, or fails.
+# wait_ready URL SECONDS: waits until GET URL/v2/ answers (200, or 401 asking for a login), or fails.
 wait_ready() {
-  local url=$1 seconds=$2 deadline=$((SECONDS + $2))
+  local url=$1 seconds=$2 deadline=$((SECONDS + $2)) status
   while [ "$SECONDS" -lt "$deadline" ]; do
     # -k: with --local-protocol https, wrangler serves a self-signed certificate (loopback only).
-    if curl -kfsS -o /dev/null --max-time 2 "$url/v2/" 2>/dev/null; then
-      return 0
-    fi
+    status=$(curl -ks -o /dev/null -w '%{http_code}' --max-time 2 "$url/v2/" 2>/dev/null || true)
+    case "$status" in 200|401) return 0 ;; esac
     if ! kill -0 "$WORKER_PID" 2>/dev/null; then
       return 1
     fi
