@@ -9,6 +9,7 @@ use crate::api::{Method, Request, Response};
 use crate::auth::{Actions, Auth};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
+use crate::presign::Signer;
 use crate::storage::ByteRange;
 use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
 use crate::upload::{segment_keys, BodyChunk, Segment, MAX_SEGMENT_PARTS};
@@ -24,6 +25,38 @@ pub struct Config {
     pub chunk_max_length: Option<u64>,
     /// Full parts per segment (at most 9,999). Lower only to exercise segmented blobs.
     pub segment_parts: u64,
+    /// Where large blob pulls are sent instead of streaming through the worker; `None`
+    /// streams every blob.
+    pub blob_urls: Option<BlobUrls>,
+    /// Blobs below this size stream from the worker (and may be cached at the edge); larger
+    /// ones are redirected when `blob_urls` is set.
+    pub redirect_min_bytes: u64,
+    /// How long a tag may be answered from a cache before it is looked up again.
+    pub tag_cache_seconds: u64,
+    /// How long the edge cache keeps content addressed by digest: how long a deleted
+    /// manifest or blob may still be served by another data center.
+    pub edge_cache_seconds: u64,
+}
+
+/// The store that presigned URLs point at.
+#[derive(Debug, Clone)]
+pub enum BlobEndpoint {
+    /// R2's S3 API: `https://<host>/<bucket>/<key>`.
+    R2 { host: String, bucket: String },
+    /// The worker itself, which checks and serves its own URLs under `/_blobs/` (local mode,
+    /// where no S3 endpoint exists).
+    Worker,
+}
+
+/// Redirects of large blob pulls to signed URLs.
+#[derive(Debug, Clone)]
+pub struct BlobUrls {
+    pub signer: Signer,
+    pub endpoint: BlobEndpoint,
+    pub expires_seconds: u64,
+    /// For public repositories: a public bucket's base URL (an R2 custom domain, cached by
+    /// the CDN), used instead of presigning.
+    pub public_base_url: Option<String>,
 }
 
 /// 16 MiB parts: R2 needs at least 5 MiB, a segment of 9,999 parts then holds 156 GiB, so
@@ -31,6 +64,18 @@ pub struct Config {
 pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
 /// A day: long enough for any real push, short enough that abandoned sessions go soon.
 pub const DEFAULT_UPLOAD_TTL_SECONDS: u64 = 24 * 60 * 60;
+/// 1 MiB: below it, a redirect's extra round trip costs more than streaming through the
+/// worker; above it, streaming costs worker time that R2 serves for free. Config blobs and
+/// small layers stay on the worker and its edge cache.
+pub const DEFAULT_REDIRECT_MIN_BYTES: u64 = 1024 * 1024;
+/// Five seconds: a pushed tag reaches every puller that soon, and a burst of pulls of one tag
+/// costs one lookup per data center per five seconds.
+pub const DEFAULT_TAG_CACHE_SECONDS: u64 = 5;
+/// Five minutes: each data center reads a popular manifest from R2 once per five minutes,
+/// and a deletion is seen everywhere within them.
+pub const DEFAULT_EDGE_CACHE_SECONDS: u64 = 300;
+/// Five minutes: long enough to start any download, short enough that a leaked URL soon dies.
+pub const DEFAULT_PRESIGN_EXPIRES_SECONDS: u64 = 300;
 
 impl Default for Config {
     fn default() -> Self {
@@ -39,6 +84,10 @@ impl Default for Config {
             upload_ttl_seconds: DEFAULT_UPLOAD_TTL_SECONDS,
             chunk_max_length: None,
             segment_parts: MAX_SEGMENT_PARTS,
+            blob_urls: None,
+            redirect_min_bytes: DEFAULT_REDIRECT_MIN_BYTES,
+            tag_cache_seconds: DEFAULT_TAG_CACHE_SECONDS,
+            edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
         }
     }
 }
@@ -162,8 +211,11 @@ where
         B: Stream<Item = BodyChunk> + Unpin,
     {
         let route = routes::parse(&request.path).ok_or(Error::RouteUnknown)?;
-        if route == Route::Token {
-            return self.token(request).await;
+        match route {
+            Route::Token => return self.token(request).await,
+            // Signed URLs carry their own authorization.
+            Route::SignedBlob => return self.signed_blob(&request).await,
+            _ => {}
         }
         let realm = Realm::of(&request);
         let caller = self.caller(&request, &realm)?;
@@ -222,7 +274,8 @@ where
             }
             (Route::Manifest { name: n, reference }, method) => match method {
                 Get | Head => {
-                    self.get_manifest(&name(&n, pull)?, &reference, method == Head)
+                    let name = name(&n, pull)?;
+                    self.get_manifest(&name, &reference, &request, method == Head)
                         .await
                 }
                 Put => {

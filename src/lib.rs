@@ -8,6 +8,7 @@
 //! - [`upload`]: the upload state machine: resumable hashing and re-blocking a byte stream
 //!   into the equal-size parts R2 multipart uploads require.
 //! - [`auth`]: access control: users and grants, scopes, and the tokens that carry them.
+//! - [`presign`]: SigV4 presigned GET URLs, and their verifier for the worker's own URLs.
 //! - [`api`]: plain-Rust requests and responses, path routing, and one handler per resource.
 //! - [`app`]: the registry itself: request in, response out, over injected stores and clock.
 //! - [`error`]: the wire error: every failure maps to its OCI code and HTTP status here.
@@ -21,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod oci;
+pub mod presign;
 pub mod storage;
 pub mod upload;
 

@@ -5,16 +5,19 @@ mod common;
 use std::cell::Cell;
 
 use edge_registry::api::{Body, Method, Request};
-use edge_registry::app::{Config, Environment, Registry};
+use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use edge_registry::auth::{Auth, Policy, SigningKey};
+use edge_registry::presign::{Credentials, Signer};
 use edge_registry::storage::memory::MemoryStore;
 use futures::executor::block_on;
 use futures::stream;
 
+use common::access::access_env;
 use common::{Client, Reply};
 
 /// Small parts keep the data small while still crossing part boundaries.
 const PART_SIZE: usize = 1024;
+const ORIGIN: &str = "http://localhost";
 
 #[derive(Default)]
 struct TestEnvironment {
@@ -36,7 +39,7 @@ impl Environment for TestEnvironment {
 
 /// The access configuration of tests/access.env, as the worker under test has it.
 fn auth() -> Auth {
-    let env = common::access::access_env;
+    let env = access_env;
     Auth {
         policy: Policy::parse(
             &env("REGISTRY_USERS"),
@@ -65,10 +68,21 @@ struct InProcess {
 }
 
 fn client() -> InProcess {
-    // Two parts per segment, so that larger test blobs are stored in several segments.
+    // Two parts per segment, so that larger test blobs are stored in several segments; blobs
+    // of a part or more are redirected to the registry's own signed URLs, as under scripts/dev.
     let config = Config {
         part_size: PART_SIZE as u64,
         segment_parts: 2,
+        blob_urls: Some(BlobUrls {
+            signer: Signer {
+                credentials: Credentials::local(&access_env("TOKEN_SIGNING_KEY")),
+                region: "auto".into(),
+            },
+            endpoint: BlobEndpoint::Worker,
+            expires_seconds: 300,
+            public_base_url: None,
+        }),
+        redirect_min_bytes: PART_SIZE as u64,
         ..Config::default()
     };
     InProcess {
@@ -77,7 +91,7 @@ fn client() -> InProcess {
 }
 
 impl Client for InProcess {
-    fn send_as(
+    fn send_once(
         &self,
         authorization: Option<&str>,
         method: &str,
@@ -98,7 +112,7 @@ impl Client for InProcess {
         let chunks: Vec<_> = body.chunks(777).map(|c| Ok(c.to_vec())).collect();
         let request = Request {
             method: Method::parse(method),
-            origin: "http://localhost".into(),
+            origin: ORIGIN.into(),
             host: "localhost".into(),
             path: path.to_string(),
             query: url::form_urlencoded::parse(query.as_bytes())
@@ -119,6 +133,10 @@ impl Client for InProcess {
         }
     }
 
+    fn origin(&self) -> String {
+        ORIGIN.into()
+    }
+
     fn part_size(&self) -> usize {
         PART_SIZE
     }
@@ -130,6 +148,7 @@ impl Client for InProcess {
 
 scenario_tests!(client());
 access_tests!(client());
+pull_tests!(client());
 
 #[test]
 fn upload_start_advertises_the_configured_chunk_limit() {

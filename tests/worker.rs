@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use common::{data, repo, sha256, Client, Reply};
+use common::{basic, data, repo, sha256, Client, Reply};
 
 struct Http {
     base: String,
@@ -118,7 +118,7 @@ impl Http {
 }
 
 impl Client for Http {
-    fn send_as(
+    fn send_once(
         &self,
         authorization: Option<&str>,
         method: &str,
@@ -131,6 +131,10 @@ impl Client for Http {
         reply(self.call(method, path, || {
             self.request(method, path, &headers).send_bytes(body)
         }))
+    }
+
+    fn origin(&self) -> String {
+        self.base.clone()
     }
 
     fn part_size(&self) -> usize {
@@ -147,6 +151,7 @@ impl Client for Http {
 
 scenario_tests!(client());
 access_tests!(client());
+pull_tests!(client());
 
 /// Deterministic bytes produced on the fly, so that a 1 GiB body needs no 1 GiB buffer.
 struct Generated {
@@ -231,8 +236,15 @@ fn one_gib_in_one_streamed_patch() {
         head.header("Content-Length"),
         Some(LEN.to_string().as_str())
     );
+    // Redirected, as every large pull is, to the worker's own signed URL.
     let path = format!("/v2/{name}/blobs/{digest}");
-    let response = c.call("GET", &path, || c.request("GET", &path, &[]).call());
+    let redirect = c.send_once(None, "GET", &path, &[], b"");
+    assert_eq!(redirect.status, 307);
+    let location = redirect.header("Location").unwrap();
+    let target = location
+        .strip_prefix(&c.base)
+        .expect("a signed URL of the worker's own");
+    let response = c.call("GET", target, || c.request("GET", target, &[]).call());
     assert_eq!(hash_reader(response.into_reader()), (LEN, digest));
 }
 
@@ -292,4 +304,60 @@ fn concurrent_uploads_of_one_blob_both_succeed() {
                 == bytes
         );
     }
+}
+
+/// Public pulls by digest are answered from the edge cache after the first; private ones
+/// never are; a tag is looked up again once its few seconds are over (the test worker caches
+/// tags for TAG_CACHE_SECONDS=2).
+#[test]
+fn edge_cache_serves_public_content_and_expires_tags() {
+    let c = client();
+    let anonymous =
+        |path: &str, headers: &[(&str, &str)]| c.send_as(None, "GET", path, headers, b"");
+    let name = "team/edge-cache";
+    let first = common::push_image(&c, name, "v1", 2000);
+    let by_digest = format!("/v2/{name}/manifests/{first}");
+    anonymous(&by_digest, &[]);
+    let hit = anonymous(&by_digest, &[]);
+    assert_eq!(hit.header("X-Cache"), Some("HIT"));
+    assert_eq!(hit.header("Docker-Content-Digest"), Some(first.as_str()));
+    assert_eq!(sha256(&hit.body), first);
+    let etag = format!("\"{first}\"");
+    let not_modified = anonymous(&by_digest, &[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    // A range, or a caller with bad credentials, bypasses the cache.
+    let partial = anonymous(&by_digest, &[("Range", "bytes=0-9")]);
+    assert_eq!(partial.header("X-Cache"), None);
+    let bad = c.send_as(Some("Bearer not-a-token"), "GET", &by_digest, &[], b"");
+    assert_eq!(bad.status, 401);
+
+    let private = "private/edge-cache";
+    let digest = common::push_image(&c, private, "v1", 2001);
+    let path = format!("/v2/{private}/manifests/{digest}");
+    for _ in 0..2 {
+        let reply = c.send_as(Some(&basic("reader")), "GET", &path, &[], b"");
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.header("X-Cache"),
+            None,
+            "private content is never cached"
+        );
+    }
+
+    let by_tag = format!("/v2/{name}/manifests/v1");
+    anonymous(&by_tag, &[]);
+    let cached = anonymous(&by_tag, &[]);
+    assert_eq!(cached.header("X-Cache"), Some("HIT"));
+    let second = common::push_image(&c, name, "v1", 2002);
+    std::thread::sleep(Duration::from_secs(3));
+    let moved = anonymous(&by_tag, &[]);
+    assert_eq!(moved.header("Docker-Content-Digest"), Some(second.as_str()));
+
+    // A deletion is seen at once where it happened.
+    let by_second = format!("/v2/{name}/manifests/{second}");
+    anonymous(&by_second, &[]);
+    assert_eq!(anonymous(&by_second, &[]).header("X-Cache"), Some("HIT"));
+    assert_eq!(c.send("DELETE", &by_second, &[], b"").status, 202);
+    assert_eq!(anonymous(&by_second, &[]).status, 404);
 }

@@ -26,13 +26,9 @@ pub(crate) struct Realm {
 
 impl Realm {
     pub fn of<B>(request: &Request<B>) -> Realm {
-        let service = request
-            .origin
-            .split_once("://")
-            .map_or(request.origin.as_str(), |(_, authority)| authority);
         Realm {
             url: format!("{}/token", request.origin),
-            service: service.to_string(),
+            service: request.authority().to_string(),
         }
     }
 

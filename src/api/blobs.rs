@@ -1,9 +1,12 @@
 //! `GET` / `HEAD` / `DELETE /v2/<name>/blobs/<digest>`.
 
-use crate::api::{Body, Response};
-use crate::app::{BlobRecord, Environment, Registry};
+use super::caching::Freshness;
+use super::routes::SIGNED_BLOB_PREFIX;
+use crate::api::{Body, Method, Request, Response};
+use crate::app::{BlobEndpoint, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
+use crate::presign;
 use crate::storage::{
     layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
 };
@@ -22,22 +25,134 @@ where
         &self,
         name: &RepositoryName,
         digest: &Digest,
-        request: &crate::api::Request<B>,
+        request: &Request<B>,
         head_only: bool,
     ) -> Result<Response<S::Body>> {
         let record = self
             .blob_link(name, digest)
             .await?
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
-        let range = match request.header("range") {
-            Some(header) => Some(parse_range(header, record.size)?),
-            None => None,
-        };
         let etag = format!("\"{digest}\"");
-        let mut response = Response::new(if range.is_some() { 206 } else { 200 })
-            .header("Content-Type", BLOB_CONTENT_TYPE)
+        let cache_control = self.cache_control(name, Freshness::Immutable);
+        if request.not_modified(&etag) {
+            return Ok(Response::new(304)
+                .header("ETag", etag)
+                .header("Cache-Control", cache_control)
+                .header("Docker-Content-Digest", digest.to_string()));
+        }
+        if !head_only {
+            if let Some(location) = self.blob_location(name, &record, request) {
+                return Ok(Response::new(307)
+                    .header("Location", location)
+                    .header("Docker-Content-Digest", digest.to_string())
+                    .header("Cache-Control", "no-store")
+                    .header("Content-Length", "0"));
+            }
+        }
+        let response = self
+            .serve_data(&record, request.header("range"), head_only)
+            .await?;
+        Ok(response
             .header("Docker-Content-Digest", digest.to_string())
             .header("ETag", etag)
+            .header("Cache-Control", cache_control))
+    }
+
+    /// Where a client should fetch the blob instead, if anywhere: large blobs of one data
+    /// object, when signed URLs are configured. Segmented blobs stream through the worker, as
+    /// one redirect cannot cover several objects.
+    fn blob_location<B>(
+        &self,
+        name: &RepositoryName,
+        record: &BlobRecord,
+        request: &Request<B>,
+    ) -> Option<String> {
+        let urls = self.config.blob_urls.as_ref()?;
+        if !record.segments.is_empty() || record.size < self.config.redirect_min_bytes {
+            return None;
+        }
+        if let Some(base) = &urls.public_base_url {
+            if !self.auth.policy.is_private(name.as_str()) {
+                return Some(format!(
+                    "{}/{}",
+                    base.trim_end_matches('/'),
+                    presign::escape_path(&record.key)
+                ));
+            }
+        }
+        let now = self.env.now_ms();
+        let expires = urls.expires_seconds;
+        Some(match &urls.endpoint {
+            BlobEndpoint::R2 { host, bucket } => {
+                let path = format!("/{bucket}/{}", record.key);
+                format!(
+                    "https://{host}{}",
+                    urls.signer.presign_get(host, &path, now, expires)
+                )
+            }
+            BlobEndpoint::Worker => {
+                let path = format!("{SIGNED_BLOB_PREFIX}{}", record.key);
+                let signed = urls
+                    .signer
+                    .presign_get(request.authority(), &path, now, expires);
+                format!("{}{signed}", request.origin)
+            }
+        })
+    }
+
+    /// `GET`/`HEAD /_blobs/<key>?X-Amz-...`: a data object behind a URL this worker signed,
+    /// checked as R2 would check it, so that local pulls take the production path.
+    pub(crate) async fn signed_blob<B>(&self, request: &Request<B>) -> Result<Response<S::Body>> {
+        let head_only = match request.method {
+            Method::Get => false,
+            Method::Head => true,
+            _ => return Err(Error::MethodNotAllowed),
+        };
+        let Some(urls) = self
+            .config
+            .blob_urls
+            .as_ref()
+            .filter(|urls| matches!(urls.endpoint, BlobEndpoint::Worker))
+        else {
+            return Err(Error::RouteUnknown);
+        };
+        urls.signer
+            .verify_get(
+                request.authority(),
+                &request.path,
+                &request.query,
+                self.env.now_ms(),
+            )
+            .map_err(|e| Error::Denied(format!("signed URL refused: {e:?}")))?;
+        let key = percent_encoding::percent_decode_str(&request.path[SIGNED_BLOB_PREFIX.len()..])
+            .decode_utf8()
+            .map_err(|_| Error::RouteUnknown)?;
+        // Only data objects are ever signed; nothing else is served here, whatever the URL.
+        if !key.starts_with(layout::DATA_PREFIX) {
+            return Err(Error::RouteUnknown);
+        }
+        let info = self.store.head(&key).await?.ok_or(Error::RouteUnknown)?;
+        let record = BlobRecord {
+            size: info.size,
+            key: key.into_owned(),
+            segments: Vec::new(),
+        };
+        let response = self
+            .serve_data(&record, request.header("range"), head_only)
+            .await?;
+        Ok(response.header("Cache-Control", "private"))
+    }
+
+    /// A blob's bytes, whole or the one range asked for.
+    async fn serve_data(
+        &self,
+        record: &BlobRecord,
+        range: Option<&str>,
+        head_only: bool,
+    ) -> Result<Response<S::Body>> {
+        let range = range.map(|r| parse_range(r, record.size)).transpose()?;
+        let mut response = Response::new(if range.is_some() { 206 } else { 200 })
+            .header("Content-Type", BLOB_CONTENT_TYPE)
             .header("Accept-Ranges", "bytes");
         let length = match range {
             Some(r) => {
@@ -54,8 +169,7 @@ where
         if head_only || length == 0 {
             return Ok(response);
         }
-        let missing =
-            || Error::Internal(format!("blob {digest} is linked but its data is missing"));
+        let missing = || Error::Internal(format!("data object {} is missing", record.key));
         // One object is handed to the runtime as is; segments are stitched by the store.
         let body = if record.segments.is_empty() {
             self.store

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use futures::Stream;
 
+use super::caching::Freshness;
 use crate::api::{read_bounded, Body, Request, Response};
 use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
@@ -151,18 +152,21 @@ where
         Ok(())
     }
 
-    pub(crate) async fn get_manifest(
+    pub(crate) async fn get_manifest<B>(
         &self,
         name: &RepositoryName,
         reference: &str,
+        request: &Request<B>,
         head_only: bool,
     ) -> Result<Response<S::Body>> {
         let reference = existing_reference(reference)?;
-        let key = match &reference {
-            Reference::Digest(digest) => layout::manifest(name, digest),
-            Reference::Tag(tag) => layout::tag(name, tag),
+        let (key, freshness) = match &reference {
+            Reference::Digest(digest) => (layout::manifest(name, digest), Freshness::Immutable),
+            Reference::Tag(tag) => (layout::tag(name, tag), Freshness::Tag),
         };
-        let (info, body) = if head_only {
+        // A conditional GET may need no body; any other GET reads metadata and body at once.
+        let conditional = request.header("if-none-match").is_some();
+        let (info, mut body) = if head_only || conditional {
             (self.store.head(&key).await?, None)
         } else {
             match self.store.get(&key, None).await? {
@@ -181,6 +185,23 @@ where
                 .cloned()
                 .ok_or_else(|| Error::Internal(format!("{key} has no digest")))?,
         };
+        let etag = format!("\"{digest}\"");
+        let cache_control = self.cache_control(name, freshness);
+        if request.not_modified(&etag) {
+            return Ok(Response::new(304)
+                .header("ETag", etag)
+                .header("Cache-Control", cache_control)
+                .header("Docker-Content-Digest", digest));
+        }
+        if conditional && !head_only {
+            body = Some(
+                self.store
+                    .get(&key, None)
+                    .await?
+                    .ok_or(Error::ManifestUnknown)?
+                    .1,
+            );
+        }
         let content_type = info
             .content_type
             .clone()
@@ -188,7 +209,8 @@ where
         let mut response = Response::new(200)
             .header("Content-Type", content_type)
             .header("Content-Length", info.size.to_string())
-            .header("ETag", format!("\"{digest}\""))
+            .header("ETag", etag)
+            .header("Cache-Control", cache_control)
             .header("Docker-Content-Digest", digest);
         if let Some(body) = body {
             response.body = Body::Object(body);

@@ -3,6 +3,7 @@
 
 pub(crate) mod access;
 mod blobs;
+mod caching;
 mod listing;
 mod manifests;
 pub mod routes;
@@ -65,6 +66,23 @@ impl<B> Request<B> {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `host[:port]` as the client addressed the registry.
+    pub fn authority(&self) -> &str {
+        self.origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, authority)| authority)
+    }
+
+    /// Whether `If-None-Match` names `etag` (or `*`): the client already has the content.
+    pub fn not_modified(&self, etag: &str) -> bool {
+        self.header("if-none-match").is_some_and(|header| {
+            header
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+        })
     }
 
     pub fn content_length(&self) -> Option<u64> {

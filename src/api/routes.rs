@@ -5,6 +5,8 @@
 pub enum Route {
     /// The token endpoint, outside `/v2/` as Docker's token protocol has it.
     Token,
+    /// A data object behind a URL the worker signed (`/_blobs/<key>`, local mode).
+    SignedBlob,
     Base,
     Catalog,
     Tags {
@@ -31,11 +33,17 @@ pub enum Route {
     },
 }
 
+/// Where the worker serves the blob URLs it signs itself.
+pub const SIGNED_BLOB_PREFIX: &str = "/_blobs/";
+
 pub fn parse(path: &str) -> Option<Route> {
     // Some clients escape the ':' of a digest.
     let path = path.replace("%3A", ":").replace("%3a", ":");
     if path == "/token" {
         return Some(Route::Token);
+    }
+    if path.starts_with(SIGNED_BLOB_PREFIX) {
+        return Some(Route::SignedBlob);
     }
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
@@ -106,6 +114,7 @@ mod tests {
         let d = "sha256:abc";
         let cases = [
             ("/token", Route::Token),
+            ("/_blobs/data/abc", Route::SignedBlob),
             ("/v2/", Route::Base),
             ("/v2", Route::Base),
             ("/v2/_catalog", Route::Catalog),

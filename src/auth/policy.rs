@@ -93,6 +93,12 @@ impl Policy {
         bool::from(user.token_sha256.ct_eq(&presented)).then_some(user)
     }
 
+    /// Changes whenever the private patterns do: part of edge-cache keys.
+    pub fn private_fingerprint(&self) -> String {
+        let patterns: Vec<String> = self.private.iter().map(|p| p.to_string()).collect();
+        hex::encode(&Sha256::digest(patterns.join("\n").as_bytes())[..8])
+    }
+
     pub fn is_private(&self, repository: &str) -> bool {
         self.private.iter().any(|p| p.matches(repository))
     }

@@ -1,15 +1,17 @@
 //! The Workers platform layer (wasm32 only): the fetch entry point, configuration from
 //! wrangler.toml vars, and the R2 / KV adapters. No protocol logic lives here.
 
+mod edge_cache;
 mod http;
 mod kv;
 mod r2;
 
 use worker::{event, Context, Env, Request, Response};
 
-use crate::app::{Config, Environment, Registry};
+use crate::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use crate::auth::{self, Auth, Policy, SigningKey};
 use crate::error::Error;
+use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
 
 /// Binding names, as declared in wrangler.toml.
 const BUCKET_BINDING: &str = "REGISTRY_BUCKET";
@@ -42,6 +44,58 @@ fn numeric_var(env: &Env, name: &str) -> Result<Option<u64>, Error> {
         .map_err(|_| Error::Internal(format!("var {name}={text:?} is not a number")))
 }
 
+/// Redirects of large pulls, from `BLOB_REDIRECT`: `presigned` (R2's S3 endpoint, the default
+/// when R2 credentials are set), `local` (the worker signs and serves its own URLs), `off`.
+fn blob_urls(env: &Env) -> Result<Option<BlobUrls>, Error> {
+    let missing = |name: &str| Error::Internal(format!("BLOB_REDIRECT needs {name}"));
+    let access_key_id = text_var(env, "R2_ACCESS_KEY_ID");
+    let default_mode = if access_key_id.is_some() {
+        "presigned"
+    } else {
+        "off"
+    };
+    let mode = text_var(env, "BLOB_REDIRECT").unwrap_or_else(|| default_mode.into());
+    let (credentials, endpoint) = match mode.as_str() {
+        "off" => return Ok(None),
+        "presigned" => {
+            let account = text_var(env, "R2_ACCOUNT_ID").ok_or_else(|| missing("R2_ACCOUNT_ID"))?;
+            let credentials = Credentials {
+                access_key_id: access_key_id.ok_or_else(|| missing("R2_ACCESS_KEY_ID"))?,
+                secret_access_key: text_var(env, "R2_SECRET_ACCESS_KEY")
+                    .ok_or_else(|| missing("R2_SECRET_ACCESS_KEY"))?,
+            };
+            let endpoint = BlobEndpoint::R2 {
+                host: text_var(env, "R2_S3_HOST")
+                    .unwrap_or_else(|| format!("{account}.r2.cloudflarestorage.com")),
+                bucket: text_var(env, "R2_BUCKET_NAME").unwrap_or_else(|| "edge-registry".into()),
+            };
+            (credentials, endpoint)
+        }
+        "local" => {
+            let token_key =
+                text_var(env, "TOKEN_SIGNING_KEY").ok_or_else(|| missing("TOKEN_SIGNING_KEY"))?;
+            (Credentials::local(&token_key), BlobEndpoint::Worker)
+        }
+        other => {
+            return Err(Error::Internal(format!(
+                "BLOB_REDIRECT={other:?}: use presigned, local or off"
+            )))
+        }
+    };
+    let expires_seconds = numeric_var(env, "PRESIGN_EXPIRES_SECONDS")?
+        .unwrap_or(crate::app::DEFAULT_PRESIGN_EXPIRES_SECONDS)
+        .clamp(1, MAX_EXPIRES_SECONDS);
+    Ok(Some(BlobUrls {
+        signer: Signer {
+            credentials,
+            region: "auto".into(),
+        },
+        endpoint,
+        expires_seconds,
+        public_base_url: text_var(env, "PUBLIC_BLOB_BASE_URL"),
+    }))
+}
+
 fn config(env: &Env) -> Result<Config, Error> {
     let defaults = Config::default();
     Ok(Config {
@@ -51,6 +105,13 @@ fn config(env: &Env) -> Result<Config, Error> {
             .unwrap_or(defaults.upload_ttl_seconds),
         chunk_max_length: numeric_var(env, "CHUNK_MAX_LENGTH")?.or(defaults.chunk_max_length),
         segment_parts: numeric_var(env, "UPLOAD_SEGMENT_PARTS")?.unwrap_or(defaults.segment_parts),
+        blob_urls: blob_urls(env)?,
+        redirect_min_bytes: numeric_var(env, "REDIRECT_MIN_BYTES")?
+            .unwrap_or(defaults.redirect_min_bytes),
+        tag_cache_seconds: numeric_var(env, "TAG_CACHE_SECONDS")?
+            .unwrap_or(defaults.tag_cache_seconds),
+        edge_cache_seconds: numeric_var(env, "EDGE_CACHE_SECONDS")?
+            .unwrap_or(defaults.edge_cache_seconds),
     })
 }
 
@@ -110,7 +171,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = request.method().to_string();
     let path = request.path();
     let registry = match registry(&env) {
@@ -121,6 +182,13 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         }
     };
     let request = http::into_core(request)?;
+    let cache_key = registry.edge_cache_key(&request);
+    if let Some(key) = &cache_key {
+        if let Some(hit) = edge_cache::lookup(key, &request).await {
+            return Ok(hit);
+        }
+    }
+    let purge_key = registry.edge_cache_purge_key(&request);
     let body = request.body.clone();
     let (response, error) = registry.handle(request).await;
     if error.is_some() {
@@ -135,5 +203,14 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         }
         None => {}
     }
-    http::from_core(response)
+    if let (Some(key), None) = (purge_key, &error) {
+        edge_cache::purge(&key).await;
+    }
+    let edge_cache_control = registry.edge_cache_control(&response);
+    match (cache_key, edge_cache_control) {
+        (Some(key), Some(cache_control)) => {
+            edge_cache::store(key, http::from_core(response)?, &cache_control, &ctx)
+        }
+        _ => http::from_core(response),
+    }
 }

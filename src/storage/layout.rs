@@ -19,8 +19,11 @@
 
 use crate::oci::{Digest, RepositoryName, Tag};
 
+/// Where blob bytes live; the only objects the worker's signed URLs may name.
+pub const DATA_PREFIX: &str = "data/";
+
 pub fn data(id: &str) -> String {
-    format!("data/{id}")
+    format!("{DATA_PREFIX}{id}")
 }
 
 pub fn blob(digest: &Digest) -> String {

@@ -5,13 +5,16 @@ make-image.py DIR TAG PLATFORM[,PLATFORM...] SEED
 
 One platform gives an image manifest tagged TAG; several give an image index over one
 manifest per platform. Each image has one gzip layer with a file whose content depends on
-SEED and the platform, so that different calls make different digests.
+SEED and the platform, so that different calls make different digests, and 2 MiB of
+incompressible bytes, so that the layer is above the registry's redirect threshold (1 MiB) and
+pulls of it follow a redirect.
 """
 import gzip
 import hashlib
 import io
 import json
 import os
+import random
 import sys
 import tarfile
 
@@ -25,12 +28,16 @@ def put_blob(root, data):
 
 
 def layer(seed, platform):
-    content = f"hello from {platform}, seed {seed}\n".encode()
+    files = {
+        "hello.txt": f"hello from {platform}, seed {seed}\n".encode(),
+        "noise.bin": random.Random(f"{seed} {platform}").randbytes(2 * 1024 * 1024),
+    }
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("hello.txt")
-        info.size, info.mtime, info.mode = len(content), 0, 0o644
-        tar.addfile(info, io.BytesIO(content))
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(content), 0, 0o644
+            tar.addfile(info, io.BytesIO(content))
     raw = tar_bytes.getvalue()
     compressed = io.BytesIO()
     with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:

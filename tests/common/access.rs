@@ -120,7 +120,7 @@ fn body(reply: &Reply) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
-fn assert_unauthorized(reply: &Reply, context: &str) -> Challenge {
+pub fn assert_unauthorized(reply: &Reply, context: &str) -> Challenge {
     assert_eq!(reply.status, 401, "{context}: {}", body(reply));
     assert_eq!(reply.error_code(), "UNAUTHORIZED", "{context}");
     challenge(reply)

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of the helpers.
 
 pub mod access;
+pub mod pulls;
 pub mod scenarios;
 
 use base64::Engine as _;
@@ -48,9 +49,9 @@ impl Reply {
 }
 
 pub trait Client {
-    /// Sends a request with `authorization` as its Authorization header (none for `None`);
-    /// `body` goes out as one piece with a Content-Length.
-    fn send_as(
+    /// Sends one request with `authorization` as its Authorization header (none for `None`);
+    /// `body` goes out as one piece with a Content-Length. Redirects are not followed.
+    fn send_once(
         &self,
         authorization: Option<&str>,
         method: &str,
@@ -58,10 +59,36 @@ pub trait Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply;
+    /// `scheme://host:port` of the registry, as its redirects name it.
+    fn origin(&self) -> String;
     /// The part size the registry under test was configured with.
     fn part_size(&self) -> usize;
     /// The registry's clock, for tokens the tests make themselves.
     fn now_ms(&self) -> u64;
+
+    /// Sends a request and, like every registry client, follows a blob pull's redirect to
+    /// the registry's own signed URL, with the same headers (a Range among them).
+    fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let reply = self.send_once(authorization, method, path, headers, body);
+        if reply.status != 307 || method != "GET" {
+            return reply;
+        }
+        let location = reply
+            .header("Location")
+            .expect("a redirect names its target");
+        let origin = self.origin();
+        let target = location
+            .strip_prefix(origin.as_str())
+            .unwrap_or_else(|| panic!("redirect to {location}, outside {origin}"));
+        self.send_once(authorization, "GET", target, headers, b"")
+    }
 
     /// Sends a request as the administrator: the protocol scenarios are not about access.
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
