@@ -1,6 +1,6 @@
 //! The wire error: what a client sees when a request fails.
 //!
-//! Each layer has its own error type ([`OciError`], [`StorageError`], [`BodyError`]); they
+//! Each layer has its own error type ([`OciError`], [`StorageError`], [`UploadError`], [`AuthError`]); they
 //! convert into [`Error`] here, and [`Error::code`] / [`Error::status`] are the one place that
 //! decides which OCI error code and HTTP status a failure gets.
 

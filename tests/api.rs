@@ -167,3 +167,66 @@ fn upload_start_advertises_the_configured_chunk_limit() {
     assert_eq!(limited.header("OCI-Chunk-Max-Length"), Some("100000000"));
     assert_eq!(start(None).header("OCI-Chunk-Max-Length"), None);
 }
+
+/// Production's redirect targets, which no local server can follow: R2's S3 endpoint, signed
+/// so that R2 would accept the URL, and a public bucket's base URL for public repositories.
+#[test]
+fn large_blobs_redirect_to_r2_or_the_public_bucket() {
+    let signer = Signer {
+        credentials: Credentials {
+            access_key_id: "r2-key".into(),
+            secret_access_key: "r2-secret".into(),
+        },
+        region: "auto".into(),
+    };
+    let host = "0123abcd.r2.cloudflarestorage.com";
+    let c = InProcess {
+        registry: registry(Config {
+            blob_urls: Some(BlobUrls {
+                signer: signer.clone(),
+                endpoint: BlobEndpoint::R2 {
+                    host: host.into(),
+                    bucket: "registry-bucket".into(),
+                },
+                expires_seconds: 600,
+                public_base_url: Some("https://blobs.example.com/".into()),
+            }),
+            redirect_min_bytes: 100,
+            ..Config::default()
+        }),
+    };
+    let bytes = common::data(150, 3);
+    for (name, public) in [("team/r2", true), ("private/r2", false)] {
+        let digest = common::push_blob(&c, name, &bytes);
+        let reply = c.send_once(
+            Some(&common::basic("admin")),
+            "GET",
+            &format!("/v2/{name}/blobs/{digest}"),
+            &[],
+            b"",
+        );
+        assert_eq!(reply.status, 307);
+        let location = reply.header("Location").unwrap();
+        if public {
+            let key = location
+                .strip_prefix("https://blobs.example.com/data/")
+                .unwrap_or_else(|| panic!("{location}"));
+            assert!(
+                !key.contains('?'),
+                "a public bucket URL is not signed: {location}"
+            );
+            continue;
+        }
+        let signed = location
+            .strip_prefix(&format!("https://{host}/registry-bucket/data/"))
+            .unwrap_or_else(|| panic!("{location}"));
+        assert!(signed.contains("X-Amz-Expires=600"), "{location}");
+        let (path, query) = location[format!("https://{host}").len()..]
+            .split_once('?')
+            .unwrap();
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(signer.verify_get(host, path, &query, NOW_MS), Ok(()));
+    }
+}

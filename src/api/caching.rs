@@ -49,7 +49,7 @@ where
 
     /// The edge-cache key that a successful write or delete of `request`'s resource makes
     /// stale: dropped from this data center's cache at once; elsewhere it lasts at most the
-    /// edge lifetime (see [`Registry::edge_cacheable`]).
+    /// edge lifetime (see [`Registry::edge_cache_control`]).
     pub fn edge_cache_purge_key<B>(&self, request: &Request<B>) -> Option<String> {
         match request.method {
             Method::Put | Method::Delete => self.cache_key_of_path(request),
