@@ -1,8 +1,8 @@
 //! The wire error: what a client sees when a request fails.
 //!
-//! Each layer has its own error type ([`OciError`], [`StorageError`], [`UploadError`], [`AuthError`]); they
-//! convert into [`Error`] here, and [`Error::code`] / [`Error::status`] are the one place that
-//! decides which OCI error code and HTTP status a failure gets.
+//! Each layer has its own error type ([`OciError`], [`StorageError`], [`UploadError`],
+//! [`AuthError`]); they convert into [`Error`] here, and [`Error::code`] / [`Error::status`]
+//! are the one place that decides which OCI error code and HTTP status a failure gets.
 
 use crate::auth::AuthError;
 use crate::oci::{Digest, OciError};
