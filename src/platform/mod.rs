@@ -12,6 +12,7 @@ use crate::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use crate::auth::{self, Auth, Policy, SigningKey};
 use crate::error::Error;
 use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
+use crate::storage::metered::{Metered, OpCounter};
 
 /// Binding names, as declared in wrangler.toml.
 const BUCKET_BINDING: &str = "REGISTRY_BUCKET";
@@ -144,7 +145,10 @@ fn auth(env: &Env) -> Result<Auth, Error> {
     })
 }
 
-fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnvironment>, Error> {
+type WorkerRegistry = Registry<Metered<r2::R2Store>, Metered<kv::KvSessions>, WorkerEnvironment>;
+
+/// The registry over this request's bindings; `counter` sees every storage operation.
+fn registry(env: &Env, counter: &OpCounter) -> Result<WorkerRegistry, Error> {
     let bucket = env
         .bucket(BUCKET_BINDING)
         .map_err(|e| Error::Internal(format!("R2 binding: {e}")))?;
@@ -152,8 +156,8 @@ fn registry(env: &Env) -> Result<Registry<r2::R2Store, kv::KvSessions, WorkerEnv
         .kv(SESSIONS_BINDING)
         .map_err(|e| Error::Internal(format!("KV binding: {e}")))?;
     Ok(Registry::new(
-        r2::R2Store::new(bucket),
-        kv::KvSessions::new(sessions),
+        Metered::new(r2::R2Store::new(bucket), counter.clone()),
+        Metered::new(kv::KvSessions::new(sessions), counter.clone()),
         WorkerEnvironment,
         config(env)?,
         auth(env)?,
@@ -174,7 +178,8 @@ fn start() {
 async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = request.method().to_string();
     let path = request.path();
-    let registry = match registry(&env) {
+    let counter = OpCounter::default();
+    let registry = match registry(&env, &counter) {
         Ok(registry) => registry,
         Err(error) => {
             worker::console_error!("{method} {path}: {error:?}");
@@ -202,6 +207,18 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Respo
             worker::console_log!("{method} {path}: {} MiB of wasm memory", wasm_memory_mib())
         }
         None => {}
+    }
+    // Operators (and scripts/bench) see what each request costs in billed storage operations.
+    if text_var(&env, "LOG_STORAGE_OPS").as_deref() == Some("1") {
+        let ops = counter.counts();
+        worker::console_log!(
+            "storage ops {method} {path} {}: class_a={} class_b={} kv_reads={} kv_writes={}",
+            response.status,
+            ops.class_a,
+            ops.class_b,
+            ops.kv_reads,
+            ops.kv_writes
+        );
     }
     if let (Some(key), None) = (purge_key, &error) {
         edge_cache::purge(&key).await;

@@ -8,6 +8,7 @@
 pub mod layout;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod memory;
+pub mod metered;
 
 use std::collections::BTreeMap;
 

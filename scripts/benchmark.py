@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+"""The measurements of scripts/bench, which starts the servers and passes them in:
+
+  OURS_URL, CEILING_URL, REFERENCE_URL   the registry, the ceiling worker, docker-registry
+  OURS_PGID, CEILING_PGID, REFERENCE_PID process groups / id, for CPU and memory
+  OURS_LOG                               the registry's wrangler log (storage operations)
+  COLD_START_OURS, COLD_START_CEILING, COLD_START_REFERENCE   seconds to the first answer
+  WASM                                   the built wasm module
+  WORK                                   a scratch directory
+  RUNS                                   runs per throughput figure (median), default 3
+
+Prints every figure as a Markdown table, with the ratios ours/ceiling and ours/reference.
+"""
+
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+MIB = 1024 * 1024
+OURS, CEILING, REFERENCE = "ours", "ceiling", "reference"
+URL = {OURS: os.environ["OURS_URL"], CEILING: os.environ["CEILING_URL"], REFERENCE: os.environ["REFERENCE_URL"]}
+WORK = os.environ["WORK"]
+RUNS = int(os.environ.get("RUNS", "3"))
+# The test administrator of tests/access.env: the bench pushes as a user, as clients do.
+ADMIN = "Basic " + base64.b64encode(b"admin:admin-password").decode()
+AUTH = {OURS: ADMIN, CEILING: None, REFERENCE: None}
+ORAS = os.path.join(os.path.dirname(__file__), "..", "tests", ".tools", "bin", "oras")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Cloudflare's prices (USD), from https://developers.cloudflare.com/r2/pricing/ ,
+# https://developers.cloudflare.com/kv/platform/pricing/ and
+# https://developers.cloudflare.com/workers/platform/pricing/ (Standard usage model).
+PRICE = {"class_a": 4.50e-6, "class_b": 0.36e-6, "kv_reads": 0.50e-6, "kv_writes": 5.00e-6, "request": 0.30e-6}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- processes ---------------------------------------------------------------------------
+
+def group_pids(pgid):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid:
+                    pids.append(int(entry))
+            except (OSError, IndexError):
+                pass
+    return pids
+
+
+def server_pids(server):
+    if server == REFERENCE:
+        return [int(os.environ["REFERENCE_PID"])]
+    return group_pids(int(os.environ[f"{server.upper()}_PGID"]))
+
+
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def cpu_seconds(server):
+    total = 0
+    for pid in server_pids(server):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def runtime_pids(server):
+    """The process that runs the code: workerd for the workers, the registry itself else."""
+    pids = server_pids(server)
+    return [p for p in pids if comm(p) == "workerd"] if server != REFERENCE else pids
+
+
+def reset_peak_rss(server):
+    for pid in runtime_pids(server):
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+
+
+def peak_rss_mib(server):
+    peak = 0
+    for pid in runtime_pids(server):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
+# --- raw HTTP ----------------------------------------------------------------------------
+
+def connection(url):
+    parsed = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+
+
+def request(server, method, path, body=None, headers=None, chunked=False, base=None):
+    headers = dict(headers or {})
+    if AUTH[server]:
+        headers["Authorization"] = AUTH[server]
+    conn = connection(base or URL[server])
+    conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response, data
+
+
+def file_chunks(path, size=MIB):
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def start_upload(server, repo):
+    response, _ = request(server, "POST", f"/v2/{repo}/blobs/uploads/")
+    assert response.status == 202, (server, response.status)
+    location = response.getheader("Location")
+    return urllib.parse.urlsplit(location)._replace(scheme="", netloc="").geturl()
+
+
+def finish_upload(server, location, digest):
+    separator = "&" if "?" in location else "?"
+    response, body = request(server, "PUT", f"{location}{separator}digest={digest}", body=b"")
+    assert response.status == 201, (server, response.status, body[:200])
+
+
+def push_streamed(server, repo, path, digest):
+    """One PATCH of unknown length (chunked transfer encoding), as docker and crane send."""
+    if server == CEILING:
+        with open(path, "rb") as f:
+            response, _ = request(server, "PUT", f"/{repo}", body=f,
+                                  headers={"Content-Length": str(os.path.getsize(path))})
+        assert response.status == 201
+        return
+    location = start_upload(server, repo)
+    response, _ = request(server, "PATCH", location, body=file_chunks(path), chunked=True,
+                          headers={"Content-Type": "application/octet-stream"})
+    assert response.status == 202, (server, response.status)
+    finish_upload(server, response.getheader("Location"), digest)
+
+
+def push_chunked(server, repo, path, digest, chunk=16 * MIB):
+    """PATCHes of 16 MiB with Content-Range, as clients that split uploads send them."""
+    location = start_upload(server, repo)
+    offset = 0
+    for piece in file_chunks(path, chunk):
+        headers = {"Content-Type": "application/octet-stream",
+                   "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                   "Content-Length": str(len(piece))}
+        response, _ = request(server, "PATCH", location, body=piece, headers=headers)
+        assert response.status == 202, (server, response.status)
+        location = urllib.parse.urlsplit(response.getheader("Location"))._replace(scheme="", netloc="").geturl()
+        offset += len(piece)
+    finish_upload(server, location, digest)
+
+
+def pull(server, repo, digest, size):
+    path = f"/{repo}" if server == CEILING else f"/v2/{repo}/blobs/{digest}"
+    headers = {"Authorization": AUTH[server]} if AUTH[server] else {}
+    base = URL[server]
+    for _ in range(3):
+        conn = connection(base)
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status in (301, 302, 307):
+            target = urllib.parse.urlsplit(response.getheader("Location"))
+            base = f"{target.scheme}://{target.netloc}"
+            path = target.path + ("?" + target.query if target.query else "")
+            response.read()
+            conn.close()
+            continue
+        assert response.status == 200, (server, response.status)
+        received = 0
+        while chunk := response.read(MIB):
+            received += len(chunk)
+        conn.close()
+        assert received == size, (server, received, size)
+        return
+    raise AssertionError("too many redirects")
+
+
+# --- a real client -----------------------------------------------------------------------
+
+def host(server):
+    return urllib.parse.urlsplit(URL[server]).netloc
+
+
+def oras(*args):
+    subprocess.run([ORAS, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def oras_login_args(server):
+    return ["-u", "admin", "-p", "admin-password"] if server == OURS else []
+
+
+def oras_push(server, repo, path):
+    directory, name = os.path.split(path)
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        oras("push", "--plain-http", *oras_login_args(server), f"{host(server)}/{repo}:v1", name)
+    finally:
+        os.chdir(cwd)
+
+
+def oras_pull(server, repo):
+    out = os.path.join(WORK, "pulled")
+    shutil.rmtree(out, ignore_errors=True)
+    oras("pull", "--plain-http", "-o", out, f"{host(server)}/{repo}:v1")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+# --- measurements ------------------------------------------------------------------------
+
+def timed(f, *args):
+    start = time.monotonic()
+    f(*args)
+    return time.monotonic() - start
+
+
+def median_rate(size, f, runs, *args_per_run):
+    seconds = [timed(f, *args_per_run[i]) for i in range(runs)]
+    return size / MIB / statistics.median(seconds)
+
+
+def make_file(size, name):
+    """Random bytes, so that nothing on the way can compress or deduplicate them."""
+    path = os.path.join(WORK, name)
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for offset in range(0, size, MIB):
+            chunk = os.urandom(min(MIB, size - offset))
+            digest.update(chunk)
+            f.write(chunk)
+    return path, "sha256:" + digest.hexdigest()
+
+
+def throughput(results):
+    sizes = [1 * MIB, 64 * MIB, 1024 * MIB]
+    for size in sizes:
+        path, digest = make_file(size, f"throughput-{size}")
+        label = f"{size // MIB} MiB"
+        # The 1 GiB figures of the slower paths are single runs, to keep the bench in time.
+        full = RUNS
+        single = 1 if size >= 1024 * MIB else RUNS
+        for server in (OURS, CEILING, REFERENCE):
+            runs = full
+            log(f"push/pull {label} raw streamed: {server} x{runs}")
+            repos = [(f"bench/streamed-{size}-{i}",) for i in range(runs)]
+            rate = median_rate(size, lambda repo: push_streamed(server, repo, path, digest), runs, *repos)
+            results["push", label, "raw, one streamed PATCH", server] = (rate, runs)
+            rate = median_rate(size, lambda repo: pull(server, repo, digest, size), runs, *repos)
+            results["pull", label, "raw GET", server] = (rate, runs)
+        for server in (OURS, REFERENCE):
+            runs = single
+            log(f"push {label} raw chunked: {server} x{runs}")
+            repos = [(f"bench/chunked-{size}-{i}",) for i in range(runs)]
+            rate = median_rate(size, lambda repo: push_chunked(server, repo, path, digest), runs, *repos)
+            results["push", label, "raw, 16 MiB PATCHes", server] = (rate, runs)
+            log(f"push/pull {label} oras: {server} x{runs}")
+            repos = [(f"bench/oras-{size}-{i}",) for i in range(runs)]
+            rate = median_rate(size, lambda repo: oras_push(server, repo, path), runs, *repos)
+            results["push", label, "oras", server] = (rate, runs)
+            rate = median_rate(size, lambda repo: oras_pull(server, repo), runs, *repos)
+            results["pull", label, "oras", server] = (rate, runs)
+        os.remove(path)
+
+
+def resources(results):
+    """CPU seconds per GiB pushed and pulled, and peak memory during a push, by blob size."""
+    for size in (64 * MIB, 1024 * MIB):
+        path, digest = make_file(size, f"resources-{size}")
+        label = f"{size // MIB} MiB"
+        for server in (OURS, CEILING, REFERENCE):
+            log(f"resources {label}: {server}")
+            repo = f"bench/resources-{size}"
+            reset_peak_rss(server)
+            before = cpu_seconds(server)
+            push_streamed(server, repo, path, digest)
+            pushed = cpu_seconds(server) - before
+            results["memory", label, server] = peak_rss_mib(server)
+            before = cpu_seconds(server)
+            pull(server, repo, digest, size)
+            pulled = cpu_seconds(server) - before
+            if size >= 1024 * MIB:
+                gib = size / (1024 * MIB)
+                results["cpu push", server] = pushed / gib
+                results["cpu pull", server] = pulled / gib
+        os.remove(path)
+
+
+def load(url, connections, seconds, method="GET"):
+    """Requests per second and p50 / p99 latency (ms) from hey, a loopback load generator."""
+    # distribution serves OCI manifests only to clients that accept them, as clients do.
+    args = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", method,
+            "-H", "Accept: application/vnd.oci.image.manifest.v1+json", url]
+    output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    statuses = re.findall(r"\[(\d{3})\]\s+\d+ responses", output)
+    assert statuses and all(s.startswith("2") for s in statuses), f"{url}: {statuses}"
+
+    def percentile(p):
+        return float(re.search(rf"\s{p}% in ([\d.]+) secs", output).group(1)) * 1000
+
+    return rps, percentile(50), percentile(99)
+
+
+def small_image(server):
+    """A tiny image to read manifests and blobs of, pushed with oras; its manifest digest."""
+    path = os.path.join(WORK, "small.txt")
+    with open(path, "w") as f:
+        f.write("hello\n")
+    oras_push(server, "bench/small", path)
+    response, _ = request(server, "HEAD", "/v2/bench/small/manifests/v1",
+                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    digest = response.getheader("Docker-Content-Digest")
+    layer = hashlib.sha256(b"hello\n").hexdigest()
+    return digest, f"sha256:{layer}"
+
+
+def requests_per_second(results):
+    levels = (1, 8, 32)
+    seconds = 4
+    for server in (OURS, REFERENCE):
+        manifest, layer = small_image(server)
+        base = URL[server]
+        endpoints = {
+            "manifest GET by tag": (f"{base}/v2/bench/small/manifests/v1", "GET"),
+            "manifest GET by digest": (f"{base}/v2/bench/small/manifests/{manifest}", "GET"),
+            "blob HEAD": (f"{base}/v2/bench/small/blobs/{layer}", "HEAD"),
+        }
+        for name, (url, method) in endpoints.items():
+            for c in levels:
+                log(f"load {name} c={c}: {server}")
+                # Anonymous, as most pulls are: the repositories are public.
+                results["rps", name, c, server] = load(url, c, seconds, method)
+    request(CEILING, "PUT", "/small", body=b"x" * 500, headers={"Content-Length": "500"})
+    for c in levels:
+        log(f"load trivial GET c={c}: ceiling")
+        results["rps", "trivial GET (ceiling)", c, CEILING] = load(f"{URL[CEILING]}/small", c, seconds)
+
+
+def storage_operations(results):
+    """Operations a typical image (5 layers of 10 MiB, a config, a manifest) costs to push and
+    to pull with oras, as the registry's storage layer counted them (LOG_STORAGE_OPS)."""
+    directory = os.path.join(WORK, "typical")
+    os.makedirs(directory, exist_ok=True)
+    names = []
+    for i in range(5):
+        name = f"layer{i}.bin"
+        make_file(10 * MIB, os.path.join("typical", name))
+        names.append(name)
+    log_path = os.environ["OURS_LOG"]
+
+    def counted(action):
+        offset = os.path.getsize(log_path)
+        action()
+        time.sleep(1)
+        with open(log_path) as f:
+            f.seek(offset)
+            lines = [l for l in f if l.startswith("storage ops ")]
+        totals = {"class_a": 0, "class_b": 0, "kv_reads": 0, "kv_writes": 0, "requests": 0, "signed": 0}
+        for line in lines:
+            for key, value in re.findall(r"(\w+)=(\d+)", line):
+                totals[key] += int(value)
+            # In production a signed blob URL is served by R2, not by a worker request.
+            if " /_blobs/" in line:
+                totals["signed"] += 1
+            else:
+                totals["requests"] += 1
+        return totals
+
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        push = counted(lambda: oras("push", "--plain-http", *oras_login_args(OURS),
+                                    f"{host(OURS)}/bench/typical:v1", *names))
+    finally:
+        os.chdir(cwd)
+    pulled = counted(lambda: oras_pull(OURS, "bench/typical"))
+    shutil.rmtree(directory)
+    for name, totals in (("push", push), ("pull", pulled)):
+        cost = sum(totals[k] * PRICE[k] for k in ("class_a", "class_b", "kv_reads", "kv_writes"))
+        cost += totals["requests"] * PRICE["request"]
+        results["ops", name] = totals
+        results["cost", name] = cost * 1000
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def report(results):
+    out = []
+    has = lambda kind: any(k[0] == kind for k in results)
+    if has("push"):
+        out += throughput_table(results)
+    if has("rps"):
+        out += rps_table(results)
+    if has("cpu push"):
+        out += resource_table(results)
+    if has("ops"):
+        out += operations_table(results)
+    return "\n".join(out)
+
+
+def throughput_table(results):
+    out = []
+    out.append("| operation | blob | method | ours MiB/s | ceiling MiB/s | reference MiB/s | ours/ceiling | ours/reference |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    keys = sorted({k[:3] for k in results if k[0] in ("push", "pull")},
+                  key=lambda k: (k[0] == "pull", int(k[1].split()[0]), k[2]))
+    for kind, label, method in keys:
+        values = {s: results.get((kind, label, method, s)) for s in (OURS, CEILING, REFERENCE)}
+        cell = lambda v: f"{v[0]:.1f}" + ("" if v[1] >= 3 else f" ({v[1]} run)") if v else "-"
+        ours, ceiling, reference = (values[s][0] if values[s] else None for s in (OURS, CEILING, REFERENCE))
+        out.append(f"| {kind} | {label} | {method} | {cell(values[OURS])} | {cell(values[CEILING])} | "
+                   f"{cell(values[REFERENCE])} | {fmt_ratio(ours, ceiling)} | {fmt_ratio(ours, reference)} |")
+    out.append("")
+    return out
+
+
+def rps_table(results):
+    out = []
+    out.append("| requests | concurrency | ours req/s (p50 / p99 ms) | reference req/s (p50 / p99 ms) | ceiling trivial GET req/s (p50 / p99 ms) | ours/ceiling | ours/reference |")
+    out.append("|---|---|---|---|---|---|---|")
+    names = sorted({k[1] for k in results if k[0] == "rps" and k[3] == OURS})
+    for name in names:
+        for c in sorted({k[2] for k in results if k[0] == "rps" and k[1] == name}):
+            ours = results[("rps", name, c, OURS)]
+            reference = results.get(("rps", name, c, REFERENCE))
+            ceiling = results.get(("rps", "trivial GET (ceiling)", c, CEILING))
+            cell = lambda v: f"{v[0]:.0f} ({v[1]:.1f} / {v[2]:.1f})" if v else "-"
+            out.append(f"| {name} | {c} | {cell(ours)} | {cell(reference)} | {cell(ceiling)} | "
+                       f"{fmt_ratio(ours[0], ceiling and ceiling[0])} | {fmt_ratio(ours[0], reference and reference[0])} |")
+    out.append("")
+    return out
+
+
+def resource_table(results):
+    out = []
+    out.append("| resource | ours | ceiling | reference | ours/ceiling | ours/reference |")
+    out.append("|---|---|---|---|---|---|")
+    for name, unit in (("cpu push", "CPU s per GiB pushed"), ("cpu pull", "CPU s per GiB pulled")):
+        v = [results.get((name, s)) for s in (OURS, CEILING, REFERENCE)]
+        out.append(f"| {unit} | " + " | ".join(f"{x:.1f}" if x is not None else "-" for x in v)
+                   + f" | {fmt_ratio(v[0], v[1])} | {fmt_ratio(v[0], v[2])} |")
+    for label in ("64 MiB", "1024 MiB"):
+        v = [results.get(("memory", label, s)) for s in (OURS, CEILING, REFERENCE)]
+        out.append(f"| peak RSS during a {label} push (MiB) | " + " | ".join(f"{x:.0f}" for x in v)
+                   + f" | {fmt_ratio(v[0], v[1])} | {fmt_ratio(v[0], v[2])} |")
+    cold = [float(os.environ[f"COLD_START_{s.upper()}"]) for s in (OURS, CEILING, REFERENCE)]
+    out.append("| cold start: process start to first answer (s) | " + " | ".join(f"{x:.1f}" for x in cold)
+               + f" | {fmt_ratio(cold[0], cold[1])} | {fmt_ratio(cold[0], cold[2])} |")
+    with open(os.environ["WASM"], "rb") as f:
+        wasm = f.read()
+    out.append(f"| wasm module, raw / gzip (KiB) | {len(wasm) / 1024:.0f} / {len(gzip.compress(wasm, 9)) / 1024:.0f} | - | - | - | - |")
+    out.append("")
+    return out
+
+
+def operations_table(results):
+    out = []
+    out.append("Storage operations and Cloudflare cost of a typical image (5 layers of 10 MiB, config, manifest), pushed and pulled with oras:")
+    out.append("")
+    out.append("| | worker requests | R2 class A | R2 class B | KV reads | KV writes | signed URLs (served by R2) | USD per 1,000 |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for name in ("push", "pull"):
+        t = results[("ops", name)]
+        out.append(f"| {name} | {t['requests']} | {t['class_a']} | {t['class_b']} | {t['kv_reads']} | "
+                   f"{t['kv_writes']} | {t['signed']} | {results[('cost', name)]:.4f} |")
+    return out
+
+
+def main():
+    results = {}
+    stages = [throughput, resources, requests_per_second, storage_operations]
+    only = os.environ.get("ONLY")
+    for stage in stages:
+        if only and stage.__name__ not in only.split(","):
+            continue
+        start = time.monotonic()
+        stage(results)
+        log(f"{stage.__name__}: {time.monotonic() - start:.0f} s")
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()
