@@ -32,6 +32,11 @@ impl Realm {
         }
     }
 
+    /// The token endpoint's own `WWW-Authenticate`: it takes HTTP Basic credentials.
+    pub fn basic_challenge(&self) -> String {
+        format!("Basic realm=\"{}\"", self.url)
+    }
+
     /// A `WWW-Authenticate: Bearer` value; scope and error only when there are any.
     pub fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> String {
         let mut challenge = format!("Bearer realm=\"{}\",service=\"{}\"", self.url, self.service);

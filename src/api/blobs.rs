@@ -35,10 +35,7 @@ where
         let etag = format!("\"{digest}\"");
         let cache_control = self.cache_control(name, Freshness::Immutable);
         if request.not_modified(&etag) {
-            return Ok(Response::new(304)
-                .header("ETag", etag)
-                .header("Cache-Control", cache_control)
-                .header("Docker-Content-Digest", digest.to_string()));
+            return Ok(Self::not_modified(etag, cache_control, digest.to_string()));
         }
         if !head_only {
             if let Some(location) = self.blob_location(name, &record, request) {

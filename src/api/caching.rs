@@ -34,17 +34,33 @@ where
     }
 
     /// The edge-cache key under which the platform may look up, and store, the answer to
-    /// `request`: pulls (GET, whole) of manifests and blobs in public repositories, by callers
-    /// whose credentials, if any, are valid. Public content may be served to anyone, so a hit
-    /// needs no further access check. The key names the private-repository configuration, so
-    /// that making a repository private stops its cached answers at once.
+    /// `request`: pulls (GET, whole) of manifests and blobs in public repositories. Public
+    /// content may be served to anyone, so a hit needs only [`Registry::accepts_credentials`].
+    /// The key names the private-repository configuration, so that making a repository
+    /// private stops its cached answers at once.
     pub fn edge_cache_key<B>(&self, request: &Request<B>) -> Option<String> {
         if request.method != Method::Get || request.header("range").is_some() {
             return None;
         }
-        let key = self.cache_key_of_path(request)?;
-        self.caller(request, &Realm::of(request)).ok()?;
-        Some(key)
+        self.cache_key_of_path(request)
+    }
+
+    /// Whether the request's credentials, if any, are valid: what a cached public answer
+    /// needs. Checked on hits only, as a miss goes to the registry, which checks them anyway.
+    pub fn accepts_credentials<B>(&self, request: &Request<B>) -> bool {
+        self.caller(request, &Realm::of(request)).is_ok()
+    }
+
+    /// A 304 for a client that holds the content whose ETag is `etag` already.
+    pub(crate) fn not_modified<O>(
+        etag: String,
+        cache_control: String,
+        digest: String,
+    ) -> Response<O> {
+        Response::new(304)
+            .header("ETag", etag)
+            .header("Cache-Control", cache_control)
+            .header("Docker-Content-Digest", digest)
     }
 
     /// The edge-cache key that a successful write or delete of `request`'s resource makes

@@ -188,10 +188,7 @@ where
         let etag = format!("\"{digest}\"");
         let cache_control = self.cache_control(name, freshness);
         if request.not_modified(&etag) {
-            return Ok(Response::new(304)
-                .header("ETag", etag)
-                .header("Cache-Control", cache_control)
-                .header("Docker-Content-Digest", digest));
+            return Ok(Self::not_modified(etag, cache_control, digest));
         }
         if conditional && !head_only {
             body = Some(

@@ -52,7 +52,7 @@ fn values<'a>(pairs: &'a [(String, String)], name: &'a str) -> impl Iterator<Ite
 fn bad_credentials(why: &str, realm: &Realm) -> Error {
     Error::from_auth(
         AuthError::BadCredentials(why.to_string()),
-        format!("Basic realm=\"{}\"", realm.url),
+        realm.basic_challenge(),
     )
 }
 
@@ -167,7 +167,7 @@ where
 
 fn query_request<B>(request: &Request<B>, realm: &Realm) -> Result<TokenRequest> {
     let credentials = Credentials::parse(request.header("authorization"))
-        .map_err(|e| Error::from_auth(e, format!("Basic realm=\"{}\"", realm.url)))?;
+        .map_err(|e| Error::from_auth(e, realm.basic_challenge()))?;
     let grant = match credentials {
         Credentials::None => Grant::Anonymous,
         Credentials::Basic { user, password } => Grant::Password { user, password },

@@ -190,7 +190,9 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let cache_key = registry.edge_cache_key(&request);
     if let Some(key) = &cache_key {
         if let Some(hit) = edge_cache::lookup(key, &request).await {
-            return Ok(hit);
+            if registry.accepts_credentials(&request) {
+                return Ok(hit);
+            }
         }
     }
     let purge_key = registry.edge_cache_purge_key(&request);
