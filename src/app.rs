@@ -8,6 +8,7 @@ use crate::api::routes::{self, Route};
 use crate::api::{Method, Request, Response};
 use crate::auth::{Actions, Auth};
 use crate::error::{Error, Result};
+use crate::maintenance::MaintenanceConfig;
 use crate::oci::{Digest, RepositoryName};
 use crate::presign::Signer;
 use crate::storage::ByteRange;
@@ -36,6 +37,8 @@ pub struct Config {
     /// How long the edge cache keeps content addressed by digest: how long a deleted
     /// manifest or blob may still be served by another data center.
     pub edge_cache_seconds: u64,
+    /// Upload expiry, retention and garbage collection.
+    pub maintenance: MaintenanceConfig,
 }
 
 /// The store that presigned URLs point at.
@@ -88,6 +91,7 @@ impl Default for Config {
             redirect_min_bytes: DEFAULT_REDIRECT_MIN_BYTES,
             tag_cache_seconds: DEFAULT_TAG_CACHE_SECONDS,
             edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
+            maintenance: MaintenanceConfig::default(),
         }
     }
 }
@@ -173,6 +177,11 @@ where
     K: SessionStore,
     E: Environment,
 {
+    /// The object store, for tests that look at what is stored.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     pub fn new(store: S, sessions: K, env: E, config: Config, auth: Auth) -> Self {
         Registry {
             store,
@@ -228,6 +237,12 @@ where
         use Method::*;
         let (pull, push, delete) = (Actions::PULL, Actions::PUSH, Actions::DELETE);
         match (route, request.method) {
+            (Route::Maintenance, Post) => {
+                self.require_administrator(&caller, &realm)?;
+                let dry_run = request.query("dry-run") == Some("true");
+                let report = self.maintain(dry_run).await?;
+                Ok(Response::new(200).json(&report, "application/json"))
+            }
             (Route::Base, Get | Head) => {
                 self.require_login(&caller, &realm)?;
                 Ok(Response::new(200)

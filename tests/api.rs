@@ -3,12 +3,14 @@
 mod common;
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use edge_registry::api::{Body, Method, Request};
 use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use edge_registry::auth::{Auth, Policy, SigningKey};
+use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
-use edge_registry::storage::memory::MemoryStore;
+use edge_registry::storage::memory::{Clock, MemoryStore};
 use futures::executor::block_on;
 use futures::stream;
 
@@ -19,16 +21,17 @@ use common::{Client, Reply};
 const PART_SIZE: usize = 1024;
 const ORIGIN: &str = "http://localhost";
 
-#[derive(Default)]
 struct TestEnvironment {
     next_id: Cell<u64>,
+    /// Shared with the store, which stamps objects with it.
+    clock: Clock,
 }
 
-const NOW_MS: u64 = 1_700_000_000_000;
+const START_MS: u64 = 1_700_000_000_000;
 
 impl Environment for TestEnvironment {
     fn now_ms(&self) -> u64 {
-        NOW_MS
+        self.clock.get()
     }
 
     fn new_id(&self) -> String {
@@ -54,13 +57,27 @@ fn auth() -> Auth {
 }
 
 fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
+    let clock: Clock = Rc::new(Cell::new(START_MS));
     Registry::new(
-        MemoryStore::with_min_part(config.part_size as usize),
+        MemoryStore::with_min_part(config.part_size as usize).with_clock(clock.clone()),
         MemoryStore::new(),
-        TestEnvironment::default(),
+        TestEnvironment {
+            next_id: Cell::new(0),
+            clock,
+        },
         config,
         auth(),
     )
+}
+
+/// The maintenance settings the scenarios expect (common/maintenance.rs).
+fn maintenance() -> MaintenanceConfig {
+    use common::maintenance::{GRACE_SECONDS, RETENTION, STEP_OPERATIONS};
+    MaintenanceConfig {
+        grace_seconds: GRACE_SECONDS,
+        retention: Retention::parse(RETENTION).unwrap(),
+        step_operations: STEP_OPERATIONS,
+    }
 }
 
 struct InProcess {
@@ -83,6 +100,8 @@ fn client() -> InProcess {
             public_base_url: None,
         }),
         redirect_min_bytes: PART_SIZE as u64,
+        upload_ttl_seconds: common::maintenance::UPLOAD_TTL_SECONDS,
+        maintenance: maintenance(),
         ..Config::default()
     };
     InProcess {
@@ -142,13 +161,46 @@ impl Client for InProcess {
     }
 
     fn now_ms(&self) -> u64 {
-        NOW_MS
+        self.registry.store().clock().get()
     }
+
+    fn let_time_pass(&self, ms: u64) {
+        let clock = self.registry.store().clock();
+        clock.set(clock.get() + ms);
+    }
+
+    fn pull_with_client(&self, _name: &str, _tag: &str, _manifest_digest: &str) {}
 }
 
 scenario_tests!(client());
 access_tests!(client());
 pull_tests!(client());
+maintenance_tests!(client());
+
+/// An expired upload leaves nothing behind: no progress, no data, no open multipart upload.
+#[test]
+fn expired_uploads_leave_no_objects() {
+    let c = client();
+    let start = c.send("POST", "/v2/gc/leftovers/blobs/uploads/", &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    // Two full parts and a carry: an open multipart upload with parts in it.
+    let patch = c.send("PATCH", &location, &[], &common::data(2 * PART_SIZE + 5, 9));
+    assert_eq!(patch.status, 202);
+    let store = c.registry.store();
+    let temporary = |store: &MemoryStore| {
+        store
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("uploads/") || k.starts_with("data/"))
+            .count()
+    };
+    assert!(temporary(store) > 0);
+    assert_eq!(store.open_multiparts(), 1);
+    c.let_time_pass((common::maintenance::UPLOAD_TTL_SECONDS + 1) * 1000);
+    common::maintenance::collect(&c, 1, false);
+    assert_eq!(temporary(store), 0, "{:?}", store.keys());
+    assert_eq!(store.open_multiparts(), 0);
+}
 
 #[test]
 fn upload_start_advertises_the_configured_chunk_limit() {
@@ -227,6 +279,6 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
         let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-        assert_eq!(signer.verify_get(host, path, &query, NOW_MS), Ok(()));
+        assert_eq!(signer.verify_get(host, path, &query, c.now_ms()), Ok(()));
     }
 }

@@ -147,11 +147,54 @@ impl Client for Http {
             .expect("the clock is after 1970");
         since_epoch.as_millis() as u64
     }
+
+    fn let_time_pass(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    /// crane (installed by tests/clients/setup) writes the image as an OCI layout; crane
+    /// checks each blob's digest as it reads it, and so does this, file by file.
+    fn pull_with_client(&self, name: &str, tag: &str, manifest_digest: &str) {
+        let crane = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/.tools/bin/crane");
+        let host = self.base.trim_start_matches("http://");
+        let layout = std::env::temp_dir().join(format!(
+            "crane-{}-{}",
+            std::process::id(),
+            name.replace('/', "-")
+        ));
+        let _ = std::fs::remove_dir_all(&layout);
+        let output = std::process::Command::new(crane)
+            .args(["pull", "--insecure", "--format", "oci"])
+            .arg(format!("{host}/{name}:{tag}"))
+            .arg(&layout)
+            .output()
+            .unwrap_or_else(|e| panic!("{crane}: {e} (run tests/clients/setup)"));
+        assert!(
+            output.status.success(),
+            "crane pull {name}:{tag}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let blobs = layout.join("blobs/sha256");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&blobs).expect("an OCI layout") {
+            let path = entry.unwrap().path();
+            let name = format!("sha256:{}", path.file_name().unwrap().to_string_lossy());
+            assert_eq!(sha256(&std::fs::read(&path).unwrap()), name);
+            names.push(name);
+        }
+        assert!(
+            names.iter().any(|n| n == manifest_digest),
+            "{name}:{tag}: {manifest_digest} not among {names:?}"
+        );
+        std::fs::remove_dir_all(&layout).unwrap();
+    }
 }
 
 scenario_tests!(client());
 access_tests!(client());
 pull_tests!(client());
+// Against a worker of their own (scripts/test), one at a time: collection is registry-wide.
+maintenance_tests!(client());
 
 /// Deterministic bytes produced on the fly, so that a 1 GiB body needs no 1 GiB buffer.
 struct Generated {

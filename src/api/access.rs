@@ -183,6 +183,19 @@ where
 
     /// `GET /v2/` answers 200 only to a caller with valid credentials or token: that is how
     /// `docker login` checks a password, and how clients learn where the token endpoint is.
+    /// Maintenance on demand: the administrator, with a password (tokens carry repository
+    /// scopes only).
+    pub(crate) fn require_administrator(&self, caller: &Caller, realm: &Realm) -> Result<()> {
+        match caller {
+            Caller::User(user) if user.administrator => Ok(()),
+            Caller::User(_) => Err(Error::Denied("only the administrator".into())),
+            _ => Err(Error::Unauthorized {
+                why: "the administrator's password is needed (HTTP Basic)".into(),
+                challenge: realm.basic_challenge(),
+            }),
+        }
+    }
+
     pub(crate) fn require_login(&self, caller: &Caller, realm: &Realm) -> Result<()> {
         match caller {
             Caller::Anonymous => Err(Error::Unauthorized {

@@ -14,6 +14,8 @@ use crate::storage::{
 /// Set on every blob response: without a Content-Type, `wrangler dev` gzips bodies on the fly,
 /// dropping Content-Length and slowing pulls many times over.
 const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+/// Tries of a blob commit whose global record garbage collection keeps removing.
+const COMMIT_ATTEMPTS: usize = 3;
 
 impl<S, K, E> Registry<S, K, E>
 where
@@ -203,50 +205,61 @@ where
 
     /// Makes a verified blob visible in `name`. Concurrent uploads of one digest race on
     /// a create-if-absent of the global record; the loser links the winner's bytes and
-    /// drops its own.
+    /// drops its own. Should garbage collection remove the winner's record meanwhile, the
+    /// next attempt stores this upload's own bytes.
     pub(crate) async fn commit_blob(
         &self,
         name: &RepositoryName,
         digest: &Digest,
-        record: BlobRecord,
+        own: BlobRecord,
     ) -> Result<()> {
         let global = layout::blob(digest);
-        let json = serde_json::to_vec(&record).expect("blob record serialises");
+        let json = serde_json::to_vec(&own).expect("blob record serialises");
         let create = PutOptions {
             mode: PutMode::CreateOnly,
             ..PutOptions::default()
         };
-        let record = match self.store.put(&global, json.clone(), create).await? {
-            Some(_) => record,
-            None => match self.read_record::<BlobRecord>(&global).await? {
-                Some(existing) => {
-                    if existing.key != record.key {
-                        self.store.delete(&record.keys()).await?;
-                    }
-                    existing
+        for _ in 0..COMMIT_ATTEMPTS {
+            let record = match self
+                .store
+                .put(&global, json.clone(), create.clone())
+                .await?
+            {
+                Some(_) => own.clone(),
+                None => match self.read_record::<BlobRecord>(&global).await? {
+                    Some(existing) => existing,
+                    None => continue,
+                },
+            };
+            if self.write_link(name, digest, &record).await? {
+                if record.key != own.key {
+                    self.store.delete(&own.keys()).await?;
                 }
-                None => return Err(Error::Internal(format!("{global} vanished during commit"))),
-            },
-        };
-        self.write_link(name, digest, &record).await
+                return Ok(());
+            }
+        }
+        Err(Error::TooManyRequests)
     }
 
-    /// Records that `name` holds the blob; an idempotent overwrite.
+    /// Records that `name` holds the blob (an idempotent overwrite), then checks that the
+    /// blob's record is still there. Garbage collection deletes a record before its bytes
+    /// and looks for new links afterwards, so a link written while it collects is either
+    /// seen by it (and the record restored) or sees the record gone: then the link is
+    /// removed again and the answer is `false`.
     pub(crate) async fn write_link(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         record: &BlobRecord,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let json = serde_json::to_vec(record).expect("blob record serialises");
-        self.store
-            .put(
-                &layout::layer_link(name, digest),
-                json,
-                PutOptions::default(),
-            )
-            .await?;
-        Ok(())
+        let link = layout::layer_link(name, digest);
+        self.store.put(&link, json, PutOptions::default()).await?;
+        if self.store.head(&layout::blob(digest)).await?.is_some() {
+            return Ok(true);
+        }
+        self.store.delete(&[link]).await?;
+        Ok(false)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::storage::{
 use crate::upload::BodyChunk;
 
 /// Tag objects carry the digest of the manifest they hold in this metadata field.
-const DIGEST_META: &str = "digest";
+pub(crate) const DIGEST_META: &str = "digest";
 /// A deleted tag: R2 deletes are unconditional, so a tag is untagged with a compare-and-swap
 /// put of this marker instead, which cannot undo a concurrent re-tag.
 const UNTAGGED_META: &str = "untagged";
@@ -68,20 +68,21 @@ where
             }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &bytes),
         };
-        self.check_references(name, &manifest).await?;
+        self.check_references(name, &manifest, false).await?;
 
         let stored = |metadata: BTreeMap<String, String>| PutOptions {
             mode: PutMode::Overwrite,
             content_type: Some(manifest.media_type.clone()),
             metadata,
         };
+        let manifest_key = layout::manifest(name, &digest);
         self.store
-            .put(
-                &layout::manifest(name, &digest),
-                bytes.clone(),
-                stored(BTreeMap::new()),
-            )
+            .put(&manifest_key, bytes.clone(), stored(BTreeMap::new()))
             .await?;
+        // Garbage collection may have removed a link between the check and the write; it
+        // looks for new manifests after it deletes, and this looks for links after writing,
+        // so that one of the two always restores it.
+        self.check_references(name, &manifest, true).await?;
         if let Some(subject) = &manifest.subject {
             let descriptor = Descriptor {
                 media_type: manifest.media_type.clone(),
@@ -102,8 +103,14 @@ where
         if let Reference::Tag(tag) = &reference {
             let metadata = BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]);
             self.store
-                .put(&layout::tag(name, tag), bytes, stored(metadata))
+                .put(&layout::tag(name, tag), bytes.clone(), stored(metadata))
                 .await?;
+            // Retention may have deleted the (then untagged) manifest meanwhile.
+            if self.store.head(&manifest_key).await?.is_none() {
+                self.store
+                    .put(&manifest_key, bytes, stored(BTreeMap::new()))
+                    .await?;
+            }
         }
         self.register_repository(name).await?;
 
@@ -132,19 +139,40 @@ where
     }
 
     /// Every blob and child manifest must already be in the repository; a subject need not be.
-    async fn check_references(&self, name: &RepositoryName, manifest: &Manifest) -> Result<()> {
-        let keys = manifest
-            .blobs
+    /// With `relink`, a missing link to a blob the registry still holds is written again.
+    async fn check_references(
+        &self,
+        name: &RepositoryName,
+        manifest: &Manifest,
+        relink: bool,
+    ) -> Result<()> {
+        let blobs = manifest.blobs.iter().map(|digest| async move {
+            if self
+                .store
+                .head(&layout::layer_link(name, digest))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+            if !relink {
+                return Ok(false);
+            }
+            match self.read_record(&layout::blob(digest)).await? {
+                Some(record) => self.write_link(name, digest, &record).await,
+                None => Ok(false),
+            }
+        });
+        for (digest, found) in manifest.blobs.iter().zip(join_all(blobs).await) {
+            if !found? {
+                return Err(Error::ManifestBlobUnknown(digest.clone()));
+            }
+        }
+        let children = manifest
+            .children
             .iter()
-            .map(|d| (d, layout::layer_link(name, d)))
-            .chain(
-                manifest
-                    .children
-                    .iter()
-                    .map(|d| (d, layout::manifest(name, d))),
-            );
-        let checks = keys.map(|(digest, key)| async move { (digest, self.store.head(&key).await) });
-        for (digest, found) in join_all(checks).await {
+            .map(|digest| async move { self.store.head(&layout::manifest(name, digest)).await });
+        for (digest, found) in manifest.children.iter().zip(join_all(children).await) {
             if found?.is_none() {
                 return Err(Error::ManifestBlobUnknown(digest.clone()));
             }
@@ -274,7 +302,12 @@ where
     }
 
     /// Untags `tag` if it exists (and, with `only`, still points at that digest); says whether it did.
-    async fn untag(&self, name: &RepositoryName, tag: &Tag, only: Option<&Digest>) -> Result<bool> {
+    pub(crate) async fn untag(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+        only: Option<&Digest>,
+    ) -> Result<bool> {
         let key = layout::tag(name, tag);
         for _ in 0..UNTAG_ATTEMPTS {
             let Some(info) = self.store.head(&key).await?.filter(|i| !is_untagged(i)) else {

@@ -5,7 +5,7 @@ pub(crate) mod access;
 mod blobs;
 mod caching;
 mod listing;
-mod manifests;
+pub(crate) mod manifests;
 pub mod routes;
 mod token;
 mod uploads;
@@ -118,8 +118,8 @@ impl<O> Response<O> {
         self
     }
 
-    pub fn json(self, value: &serde_json::Value, content_type: &str) -> Self {
-        let bytes = value.to_string().into_bytes();
+    pub fn json(self, value: &impl serde::Serialize, content_type: &str) -> Self {
+        let bytes = serde_json::to_vec(value).expect("response bodies serialise");
         self.bytes(bytes, content_type)
     }
 

@@ -31,10 +31,14 @@ pub enum Route {
         name: String,
         digest: String,
     },
+    /// One maintenance run on demand (`POST`, administrator only).
+    Maintenance,
 }
 
 /// Where the worker serves the blob URLs it signs itself.
 pub const SIGNED_BLOB_PREFIX: &str = "/_blobs/";
+/// Where an administrator runs maintenance on demand.
+pub const MAINTENANCE_PATH: &str = "/_maintenance";
 
 pub fn parse(path: &str) -> Option<Route> {
     // Some clients escape the ':' of a digest.
@@ -44,6 +48,9 @@ pub fn parse(path: &str) -> Option<Route> {
     }
     if path.starts_with(SIGNED_BLOB_PREFIX) {
         return Some(Route::SignedBlob);
+    }
+    if path == MAINTENANCE_PATH {
+        return Some(Route::Maintenance);
     }
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {

@@ -106,7 +106,9 @@ where
         let Some(record) = self.blob_link(from, digest).await? else {
             return Ok(None);
         };
-        self.write_link(name, digest, &record).await?;
+        if !self.write_link(name, digest, &record).await? {
+            return Ok(None);
+        }
         Ok(Some(blob_created(name, digest)))
     }
 
@@ -118,7 +120,10 @@ where
             .ok_or(Error::BlobUploadUnknown)?;
         let record: SessionRecord =
             serde_json::from_slice(&bytes).map_err(|_| Error::BlobUploadUnknown)?;
-        if record.repository != name.as_str() {
+        // KV keeps records for at least 60 s, whatever the TTL; the session ends at its TTL
+        // all the same, so that maintenance may discard what it wrote from then on.
+        let expires_ms = record.started_ms + self.config.upload_ttl_seconds * 1000;
+        if record.repository != name.as_str() || self.env.now_ms() >= expires_ms {
             return Err(Error::BlobUploadUnknown);
         }
         let prefix = layout::upload_prefix(id);

@@ -27,6 +27,8 @@ pub struct User {
     pub name: String,
     token_sha256: [u8; 32],
     grants: Vec<Grant>,
+    /// The `REGISTRY_ADMIN` user, who may also run maintenance on demand.
+    pub administrator: bool,
 }
 
 impl User {
@@ -58,8 +60,9 @@ impl Policy {
             }
         }
         if let Some(admin) = admin.map(str::trim).filter(|a| !a.is_empty()) {
-            let admin = parse_user(&format!("{admin} *=*"))
+            let mut admin = parse_user(&format!("{admin} *=*"))
                 .map_err(|why| AuthError::Config(format!("admin: {why}")))?;
+            admin.administrator = true;
             parsed.push(admin);
         }
         for (i, user) in parsed.iter().enumerate() {
@@ -148,6 +151,7 @@ fn parse_user(entry: &str) -> Result<User, String> {
         name: name.to_string(),
         token_sha256,
         grants,
+        administrator: false,
     })
 }
 

@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 use super::OciError;
 
 /// The digest algorithms this registry verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
     Sha256,
     Sha512,
@@ -29,7 +29,7 @@ impl Algorithm {
 }
 
 /// A content digest `algorithm:hex`, with the hex part checked against the algorithm.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
     algorithm: Algorithm,
     hex: String,

@@ -6,11 +6,12 @@ mod http;
 mod kv;
 mod r2;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 use crate::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use crate::auth::{self, Auth, Policy, SigningKey};
 use crate::error::Error;
+use crate::maintenance::{self, retention::Retention, MaintenanceConfig};
 use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
 use crate::storage::metered::{Metered, OpCounter};
 
@@ -113,6 +114,21 @@ fn config(env: &Env) -> Result<Config, Error> {
             .unwrap_or(defaults.tag_cache_seconds),
         edge_cache_seconds: numeric_var(env, "EDGE_CACHE_SECONDS")?
             .unwrap_or(defaults.edge_cache_seconds),
+        maintenance: maintenance_config(env)?,
+    })
+}
+
+fn maintenance_config(env: &Env) -> Result<MaintenanceConfig, Error> {
+    let retention = Retention::parse(&text_var(env, "RETENTION").unwrap_or_default())
+        .map_err(Error::Internal)?;
+    Ok(MaintenanceConfig {
+        grace_seconds: numeric_var(env, "GC_GRACE_SECONDS")?
+            .unwrap_or(maintenance::DEFAULT_GRACE_SECONDS),
+        retention,
+        step_operations: numeric_var(env, "GC_STEP_OPERATIONS")?
+            .map_or(maintenance::DEFAULT_STEP_OPERATIONS, |n| {
+                n.clamp(maintenance::MIN_STEP_OPERATIONS.into(), u32::MAX.into()) as u32
+            }),
     })
 }
 
@@ -172,6 +188,24 @@ fn wasm_memory_mib() -> usize {
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+}
+
+/// The Cron Trigger: one maintenance run, summarised in the log.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let counter = OpCounter::default();
+    let dry_run = text_var(&env, "GC_DRY_RUN").as_deref() == Some("1");
+    let outcome = match registry(&env, &counter) {
+        Ok(registry) => registry.maintain(dry_run).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(report) => worker::console_log!(
+            "maintenance: {}",
+            serde_json::to_string(&report).expect("report serialises")
+        ),
+        Err(error) => worker::console_error!("maintenance failed: {error:?}"),
+    }
 }
 
 #[event(fetch)]

@@ -45,6 +45,7 @@ fn info(object: &Object) -> ObjectInfo {
             .unwrap_or_default()
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
+        uploaded_ms: object.uploaded().as_millis(),
     }
 }
 

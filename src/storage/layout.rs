@@ -3,7 +3,7 @@
 //! ```text
 //! data/<id>                                   blob bytes, written once by a finished upload
 //! blobs/<alg>/<hex>                           {"size","key"}: which data object holds a digest
-//! repos/<name>/_layers/<alg>/<hex>            {"size","key"}: the repository holds this blob
+//! blobs/<alg>/<hex>/repos/<name>              {"size","key"}: the repository holds this blob
 //! repos/<name>/_manifests/<alg>/<hex>         manifest bytes as pushed (Content-Type kept)
 //! repos/<name>/_tags/<tag>                    the tagged manifest's bytes again, its digest in
 //!                                             metadata; an empty object marked untagged once deleted
@@ -11,11 +11,15 @@
 //!                                             descriptor of a manifest whose subject is <alg>:<hex>
 //! catalog/<name>                              empty: the repository exists
 //! uploads/<id>/<step>                         upload progress after each accepted request
+//! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
+//! gc/repos/<name>                             a repository's manifests and what they reference
 //! ```
 //!
 //! Names never contain a component starting with `_`, so `repos/<name>/_...` cannot collide
 //! with another repository's keys. One fact per key keeps every write a create-if-absent, an
-//! idempotent overwrite, or a compare-and-swap: there is no shared index to lock.
+//! idempotent overwrite, or a compare-and-swap: there is no shared index to lock. A blob's
+//! links sort right after its record, so one ordered listing of `blobs/` tells garbage
+//! collection which repositories hold each blob.
 
 use crate::oci::{Digest, RepositoryName, Tag};
 
@@ -26,24 +30,79 @@ pub fn data(id: &str) -> String {
     format!("{DATA_PREFIX}{id}")
 }
 
-pub fn blob(digest: &Digest) -> String {
-    format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex())
-}
+pub const BLOBS_PREFIX: &str = "blobs/";
+const LINKS_INFIX: &str = "/repos/";
 
-pub fn layer_link(name: &RepositoryName, digest: &Digest) -> String {
+pub fn blob(digest: &Digest) -> String {
     format!(
-        "repos/{name}/_layers/{}/{}",
+        "{BLOBS_PREFIX}{}/{}",
         digest.algorithm().as_str(),
         digest.hex()
     )
+}
+
+pub fn layer_links_prefix(digest: &Digest) -> String {
+    format!("{}{LINKS_INFIX}", blob(digest))
+}
+
+pub fn layer_link(name: &RepositoryName, digest: &Digest) -> String {
+    format!("{}{name}", layer_links_prefix(digest))
+}
+
+/// A key under `blobs/`: a blob record, or one repository's link to it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlobKey {
+    Record(Digest),
+    Link(Digest, RepositoryName),
+}
+
+impl BlobKey {
+    pub fn parse(key: &str) -> Option<BlobKey> {
+        let rest = key.strip_prefix(BLOBS_PREFIX)?;
+        let (digest, link) = match rest.split_once(LINKS_INFIX) {
+            Some((digest, name)) => (digest, Some(name)),
+            None => (rest, None),
+        };
+        let digest = stored_digest(digest)?;
+        Some(match link {
+            None => BlobKey::Record(digest),
+            Some(name) => BlobKey::Link(digest, stored_name(name)?),
+        })
+    }
+
+    pub fn digest(&self) -> &Digest {
+        match self {
+            BlobKey::Record(digest) | BlobKey::Link(digest, _) => digest,
+        }
+    }
+}
+
+pub fn manifests_prefix(name: &RepositoryName) -> String {
+    format!("repos/{name}/_manifests/")
 }
 
 pub fn manifest(name: &RepositoryName, digest: &Digest) -> String {
     format!(
-        "repos/{name}/_manifests/{}/{}",
+        "{}{}/{}",
+        manifests_prefix(name),
         digest.algorithm().as_str(),
         digest.hex()
     )
+}
+
+/// The digest a key under [`manifests_prefix`] names.
+pub fn manifest_digest(name: &RepositoryName, key: &str) -> Option<Digest> {
+    stored_digest(key.strip_prefix(&manifests_prefix(name))?)
+}
+
+/// `<alg>/<hex>` in a key, back to a digest.
+fn stored_digest(path: &str) -> Option<Digest> {
+    path.replacen('/', ":", 1).parse().ok()
+}
+
+/// A repository name in a key: it was checked when written (against a longer host, if any).
+pub fn stored_name(name: &str) -> Option<RepositoryName> {
+    RepositoryName::parse(name, "").ok()
 }
 
 pub fn tags_prefix(name: &RepositoryName) -> String {
@@ -77,8 +136,27 @@ pub fn catalog_entry(name: &RepositoryName) -> String {
     format!("{CATALOG_PREFIX}{name}")
 }
 
+pub const UPLOADS_PREFIX: &str = "uploads/";
+
 pub fn upload_prefix(id: &str) -> String {
-    format!("uploads/{id}/")
+    format!("{UPLOADS_PREFIX}{id}/")
+}
+
+/// The upload id a key under [`UPLOADS_PREFIX`] belongs to.
+pub fn upload_id(key: &str) -> Option<&str> {
+    key.strip_prefix(UPLOADS_PREFIX)?.split('/').next()
+}
+
+pub fn gc_state(dry_run: bool) -> &'static str {
+    if dry_run {
+        "gc/dry-run-state"
+    } else {
+        "gc/state"
+    }
+}
+
+pub fn gc_repository(name: &RepositoryName) -> String {
+    format!("gc/repos/{name}")
 }
 
 /// Zero-padded so that the newest step sorts last in a listing.

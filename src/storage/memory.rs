@@ -1,8 +1,9 @@
 //! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
 //! It enforces R2's multipart rules so that the tests catch re-blocking mistakes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use futures::stream::{self, Iter};
 
@@ -30,7 +31,12 @@ pub struct MemoryStore {
     next_etag: RefCell<u64>,
     /// Smallest non-final part; R2's is 5 MiB, tests may lower it to keep data small.
     min_part: Option<usize>,
+    /// The time objects are stamped with (milliseconds), shared with a test's clock.
+    clock: Clock,
 }
+
+/// A settable clock, so that tests can let grace periods pass.
+pub type Clock = Rc<Cell<u64>>;
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -42,6 +48,15 @@ impl MemoryStore {
             min_part: Some(min_part),
             ..Self::default()
         }
+    }
+
+    /// Stamps objects with the time `clock` holds when they are written.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        MemoryStore { clock, ..self }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -131,6 +146,7 @@ impl ObjectStore for MemoryStore {
             etag: self.etag(),
             content_type: options.content_type,
             metadata: options.metadata,
+            uploaded_ms: self.clock.get(),
         };
         objects.insert(
             key.to_string(),

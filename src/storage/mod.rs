@@ -32,6 +32,9 @@ pub struct ObjectInfo {
     pub etag: String,
     pub content_type: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// When the object was last written (R2's `uploaded`), in milliseconds since the epoch:
+    /// what garbage collection's grace periods are measured against.
+    pub uploaded_ms: u64,
 }
 
 /// How a put treats an existing object; R2 conditional puts give each of these atomically.

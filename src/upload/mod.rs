@@ -88,10 +88,15 @@ pub struct UploadState {
     multipart: Option<String>,
     etags: Vec<String>,
     carry: Vec<u8>,
+    /// The session's data key, kept with the progress so that an expired upload's parts can
+    /// be found after its session record is gone.
+    data_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ProgressRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key: Option<String>,
     offset: u64,
     sha256: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -105,6 +110,7 @@ impl UploadState {
     /// step holds both, so a step is written and read with one operation.
     pub fn encode(&self) -> Vec<u8> {
         let record = ProgressRecord {
+            data_key: self.data_key.clone(),
             offset: self.offset,
             sha256: self.hasher.save(),
             segments: self.segments.clone(),
@@ -133,7 +139,46 @@ impl UploadState {
             multipart: record.multipart,
             etags: record.etags,
             carry: bytes[4 + len..].to_vec(),
+            data_key: record.data_key,
         })
+    }
+
+    /// Drops what an upload that will never finish has written: its open multipart upload
+    /// and any completed segments. Progress written before data keys were recorded names no
+    /// data; R2 aborts its multipart upload after 7 days.
+    pub async fn discard<S>(&self, store: &S) -> Result<(), UploadError>
+    where
+        S: ObjectStore + MultipartStore,
+    {
+        match &self.data_key {
+            Some(data_key) => discard(store, data_key, self).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Aborts the open multipart upload of the blob whose bytes start at `data_key` and deletes
+/// its completed segments.
+async fn discard<S>(store: &S, data_key: &str, state: &UploadState) -> Result<(), UploadError>
+where
+    S: ObjectStore + MultipartStore,
+{
+    if let Some(id) = &state.multipart {
+        store
+            .abort_multipart(&segment_key(data_key, state.segments.len()), id)
+            .await?;
+    }
+    if !state.segments.is_empty() {
+        store.delete(&segment_keys(&state.segments)).await?;
+    }
+    Ok(())
+}
+
+/// Segment `index` of the blob whose bytes start at `key`: `key`, `key.1`, `key.2`, ...
+fn segment_key(key: &str, index: usize) -> String {
+    match index {
+        0 => key.to_string(),
+        n => format!("{key}.{n}"),
     }
 }
 
@@ -158,10 +203,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
     }
 
     fn segment_key(&self, index: usize) -> String {
-        match index {
-            0 => self.key.to_string(),
-            n => format!("{}.{n}", self.key),
-        }
+        segment_key(self.key, index)
     }
 
     /// Streams `body` into the upload. At most one part is in flight while the next one
@@ -170,6 +212,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
     where
         B: Stream<Item = BodyChunk> + Unpin,
     {
+        state.data_key = Some(self.key.to_string());
         let mut in_flight: Option<PartFuture<'a>> = None;
         loop {
             let next = match in_flight.as_mut() {
@@ -352,13 +395,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
 
     /// Drops the parts uploaded so far and any completed segments.
     pub async fn abort(&self, state: &UploadState) -> Result<(), UploadError> {
-        if let Some(id) = &state.multipart {
-            let key = self.segment_key(state.segments.len());
-            self.store.abort_multipart(&key, id).await?;
-        }
-        if !state.segments.is_empty() {
-            self.store.delete(&segment_keys(&state.segments)).await?;
-        }
+        discard(self.store, self.key, state).await?;
         Ok(())
     }
 }

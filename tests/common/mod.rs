@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of the helpers.
 
 pub mod access;
+pub mod maintenance;
 pub mod pulls;
 pub mod scenarios;
 
@@ -65,6 +66,12 @@ pub trait Client {
     fn part_size(&self) -> usize;
     /// The registry's clock, for tokens the tests make themselves.
     fn now_ms(&self) -> u64;
+    /// Lets `ms` milliseconds pass on the registry's clock (grace periods, TTLs).
+    fn let_time_pass(&self, ms: u64);
+    /// Pulls `name:tag` with a real registry client, which checks every digest, and checks
+    /// that the manifest it got is `manifest_digest`. In process there is no server for a
+    /// client to reach, and the raw pulls of the scenarios are the check.
+    fn pull_with_client(&self, name: &str, tag: &str, manifest_digest: &str);
 
     /// Sends a request and, like every registry client, follows a blob pull's redirect to
     /// the registry's own signed URL, with the same headers (a Range among them).

@@ -1,0 +1,785 @@
+//! Zero-ops maintenance, run by the Cron Trigger (and on demand by an administrator): expired
+//! uploads, retention policies and garbage collection, in bounded steps.
+//!
+//! A cycle has three phases, each a walk over one key prefix in order, and the position is
+//! saved (`gc/state`) after every run, so that a registry of any size is maintained over as
+//! many runs as it takes, each within the Workers limits (`step_operations` storage calls):
+//!
+//! 1. `uploads/`: an upload whose newest progress is older than the upload TTL can no longer
+//!    be continued (its session has ended); its multipart upload is aborted and its progress
+//!    and completed segments deleted.
+//! 2. `catalog/`: per repository, the manifests pushed since the last cycle are read (what a
+//!    manifest refers to never changes, so it is kept in `gc/repos/<name>`), the retention
+//!    rule picks the tags to delete, and manifests nothing keeps any more are deleted
+//!    ([`graph::RepoGraph::live`]).
+//! 3. `blobs/`: each blob's record is followed by its links, one per repository; a link that
+//!    no manifest of its repository refers to is deleted, and a blob without links loses its
+//!    record and then its bytes.
+//!
+//! Nothing younger than the grace period is deleted, so that a layer pushed before its
+//! manifest, or a child manifest before its index, survives. Pushes that race a deletion are
+//! settled by the order of writes and checks on both sides; the README's "Maintenance" section
+//! gives the argument.
+
+pub mod graph;
+pub mod retention;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::manifests::{is_untagged, DIGEST_META};
+use crate::app::{BlobRecord, Environment, Registry};
+use crate::error::Result;
+use crate::oci::{manifest, Digest, RepositoryName, Tag};
+use crate::storage::layout::{self, BlobKey};
+use crate::storage::{
+    ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutOptions, SessionStore, LIST_PAGE_MAX,
+};
+use crate::upload::UploadState;
+use graph::{Node, RepoGraph, Roots};
+use retention::{subject_of_tag, Retention};
+
+pub const DEFAULT_GRACE_SECONDS: u64 = 60 * 60;
+/// Storage calls per run: well under the 1,000 subrequests of a paid Workers invocation.
+pub const DEFAULT_STEP_OPERATIONS: u32 = 500;
+/// Fewer would leave a run no room to get anything done after reading its position.
+pub const MIN_STEP_OPERATIONS: u32 = 20;
+/// The report names at most this many of the things a run deleted.
+const REPORTED_DELETIONS: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct MaintenanceConfig {
+    /// Nothing younger is deleted.
+    pub grace_seconds: u64,
+    pub retention: Retention,
+    /// A run stops at the first unit of work after this many storage calls.
+    pub step_operations: u32,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            grace_seconds: DEFAULT_GRACE_SECONDS,
+            retention: Retention::default(),
+            step_operations: DEFAULT_STEP_OPERATIONS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    #[default]
+    Uploads,
+    Repositories,
+    Blobs,
+}
+
+/// Where maintenance stands between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    cycle: u64,
+    phase: Phase,
+    /// The last key dealt with in the phase's walk.
+    after: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    pub uploads: u64,
+    pub tags: u64,
+    pub manifests: u64,
+    pub links: u64,
+    pub blobs: u64,
+}
+
+/// What one run did (or, in a dry run, would have done): logged after every run.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    pub cycle: u64,
+    /// The phase the next run starts in.
+    pub phase: Phase,
+    pub cycle_complete: bool,
+    pub operations: u32,
+    pub examined: Counts,
+    pub deleted: Counts,
+    pub kept: Counts,
+    /// Bytes of blobs, manifests and upload parts deleted.
+    pub bytes_reclaimed: u64,
+    /// What was deleted, up to 200 entries: `upload <id>`, `tag <repo>:<tag>`,
+    /// `manifest <repo>@<digest>`, `link <repo>@<digest>`, `blob <digest>`.
+    pub deletions: Vec<String>,
+}
+
+impl<S, K, E> Registry<S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    /// One maintenance run: as much of the current cycle as `step_operations` allows. A dry
+    /// run deletes nothing and keeps a position of its own.
+    pub async fn maintain(&self, dry_run: bool) -> Result<Report> {
+        let state_key = layout::gc_state(dry_run);
+        let mut state: State = self.read_record(state_key).await?.unwrap_or_default();
+        let run = Run {
+            registry: self,
+            dry_run,
+            now_ms: self.env.now_ms(),
+            grace_ms: self.config.maintenance.grace_seconds * 1000,
+            operations: Cell::new(1),
+            report: RefCell::new(Report {
+                dry_run,
+                cycle: state.cycle,
+                ..Report::default()
+            }),
+            graphs: RefCell::new(BTreeMap::new()),
+            refreshed: RefCell::new(BTreeSet::new()),
+        };
+        let mut cycle_complete = false;
+        while !run.exhausted() {
+            let finished = match state.phase {
+                Phase::Uploads => run.uploads(&mut state.after).await?,
+                Phase::Repositories => run.repositories(&mut state.after).await?,
+                Phase::Blobs => run.blobs(&mut state.after).await?,
+            };
+            if finished {
+                state.after = None;
+                state.phase = match state.phase {
+                    Phase::Uploads => Phase::Repositories,
+                    Phase::Repositories => Phase::Blobs,
+                    Phase::Blobs => {
+                        state.cycle += 1;
+                        cycle_complete = true;
+                        Phase::Uploads
+                    }
+                };
+                if cycle_complete {
+                    break;
+                }
+            }
+        }
+        let json = serde_json::to_vec(&state).expect("maintenance state serialises");
+        self.store
+            .put(state_key, json, PutOptions::default())
+            .await?;
+        let mut report = run.report.into_inner();
+        report.phase = state.phase;
+        report.cycle_complete = cycle_complete;
+        report.operations = run.operations.get() + 1;
+        let (examined, deleted) = (&report.examined, &report.deleted);
+        report.kept = Counts {
+            uploads: examined.uploads.saturating_sub(deleted.uploads),
+            tags: examined.tags.saturating_sub(deleted.tags),
+            manifests: examined.manifests.saturating_sub(deleted.manifests),
+            links: examined.links.saturating_sub(deleted.links),
+            blobs: examined.blobs.saturating_sub(deleted.blobs),
+        };
+        Ok(report)
+    }
+}
+
+/// One run's context: counts the storage calls it makes, and caches repository graphs.
+struct Run<'r, S, K, E> {
+    registry: &'r Registry<S, K, E>,
+    dry_run: bool,
+    now_ms: u64,
+    grace_ms: u64,
+    operations: Cell<u32>,
+    report: RefCell<Report>,
+    graphs: RefCell<BTreeMap<RepositoryName, RepoGraph>>,
+    /// Repositories whose graph already has every manifest pushed before this run's blobs phase.
+    refreshed: RefCell<BTreeSet<RepositoryName>>,
+}
+
+/// Consecutive keys under `blobs/` of one digest: its record, then its links.
+struct BlobGroup {
+    digest: Digest,
+    record: Option<ObjectInfo>,
+    links: Vec<(RepositoryName, ObjectInfo)>,
+}
+
+impl<S, K, E> Run<'_, S, K, E>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
+{
+    fn store(&self) -> &S {
+        &self.registry.store
+    }
+
+    fn spend(&self, operations: u32) {
+        self.operations.set(self.operations.get() + operations);
+    }
+
+    fn exhausted(&self) -> bool {
+        self.operations.get() >= self.registry.config.maintenance.step_operations
+    }
+
+    fn roots<'t>(
+        &self,
+        tagged: &'t BTreeSet<String>,
+        untagged_max_age_ms: Option<u64>,
+    ) -> Roots<'t> {
+        Roots {
+            tagged,
+            now_ms: self.now_ms,
+            grace_ms: self.grace_ms,
+            untagged_max_age_ms,
+        }
+    }
+
+    fn older_than_grace(&self, uploaded_ms: u64) -> bool {
+        self.now_ms.saturating_sub(uploaded_ms) >= self.grace_ms
+    }
+
+    fn deleted(&self, what: String, count: impl FnOnce(&mut Counts), bytes: u64) {
+        let mut report = self.report.borrow_mut();
+        count(&mut report.deleted);
+        report.bytes_reclaimed += bytes;
+        if report.deletions.len() < REPORTED_DELETIONS {
+            report.deletions.push(what);
+        }
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        for batch in keys.chunks(LIST_PAGE_MAX as usize) {
+            self.spend(1);
+            self.store().delete(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+        with_metadata: bool,
+    ) -> Result<crate::storage::ListPage> {
+        self.spend(1);
+        let options = ListOptions {
+            prefix: prefix.to_string(),
+            start_after: after,
+            limit: LIST_PAGE_MAX,
+            with_metadata,
+        };
+        Ok(self.store().list(&options).await?)
+    }
+
+    async fn list_all(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let mut objects: Vec<ObjectInfo> = Vec::new();
+        loop {
+            let after = objects.last().map(|o| o.key.clone());
+            let page = self.list_page(prefix, after, with_metadata).await?;
+            objects.extend(page.objects);
+            if !page.truncated {
+                return Ok(objects);
+            }
+        }
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Option<(ObjectInfo, Vec<u8>)>> {
+        self.spend(1);
+        Ok(self.store().get_bytes(key).await?)
+    }
+
+    // --- 1. uploads -----------------------------------------------------------------------
+
+    /// One page of `uploads/`; `true` once the walk is over.
+    async fn uploads(&self, after: &mut Option<String>) -> Result<bool> {
+        let page = self
+            .list_page(layout::UPLOADS_PREFIX, after.clone(), false)
+            .await?;
+        let mut ids: Vec<(String, Vec<ObjectInfo>)> = Vec::new();
+        for object in page.objects {
+            let Some(id) = layout::upload_id(&object.key).map(str::to_string) else {
+                continue;
+            };
+            match ids.last_mut() {
+                Some((last, steps)) if *last == id => steps.push(object),
+                _ => ids.push((id, vec![object])),
+            }
+        }
+        let count = ids.len();
+        for (index, (id, steps)) in ids.into_iter().enumerate() {
+            if self.exhausted() {
+                return Ok(false);
+            }
+            // The last upload of a full page may go on in the next one.
+            let steps = if page.truncated && index + 1 == count {
+                self.list_all(&layout::upload_prefix(&id), false).await?
+            } else {
+                steps
+            };
+            self.expire_upload(&id, &steps).await?;
+            // Past every step of this upload: step numbers are digits, '~' sorts after them.
+            *after = Some(format!("{}~", layout::upload_prefix(&id)));
+        }
+        Ok(!page.truncated)
+    }
+
+    async fn expire_upload(&self, id: &str, steps: &[ObjectInfo]) -> Result<()> {
+        self.report.borrow_mut().examined.uploads += 1;
+        let ttl_ms = self.registry.config.upload_ttl_seconds * 1000;
+        let newest = steps.iter().map(|s| s.uploaded_ms).max().unwrap_or(0);
+        if self.now_ms.saturating_sub(newest) < ttl_ms {
+            return Ok(());
+        }
+        // Step keys are zero-padded: the last one is the newest progress.
+        let mut offset = 0;
+        if let Some(last) = steps.last() {
+            let step = last.key[layout::upload_prefix(id).len()..]
+                .parse()
+                .unwrap_or(0);
+            if let Some((_, bytes)) = self.get_bytes(&last.key).await? {
+                let state = UploadState::decode(step, &bytes)?;
+                offset = state.offset;
+                if !self.dry_run {
+                    self.spend(2);
+                    state.discard(self.store()).await?;
+                }
+            }
+        }
+        let keys: Vec<String> = steps.iter().map(|s| s.key.clone()).collect();
+        self.delete(&keys).await?;
+        self.deleted(format!("upload {id}"), |c| c.uploads += 1, offset);
+        Ok(())
+    }
+
+    // --- 2. repositories: retention, and the manifests' references --------------------------
+
+    /// Repositories from the catalog, one at a time; `true` once the walk is over.
+    async fn repositories(&self, after: &mut Option<String>) -> Result<bool> {
+        let page = self
+            .list_page(layout::CATALOG_PREFIX, after.clone(), false)
+            .await?;
+        for entry in &page.objects {
+            if self.exhausted() {
+                return Ok(false);
+            }
+            let raw = &entry.key[layout::CATALOG_PREFIX.len()..];
+            if let Some(name) = layout::stored_name(raw) {
+                if !self.repository(&name).await? {
+                    // Out of operations half-way: this repository is taken up again next run.
+                    return Ok(false);
+                }
+            }
+            *after = Some(entry.key.clone());
+        }
+        Ok(!page.truncated)
+    }
+
+    /// Brings the repository's graph up to date, applies retention, and deletes the
+    /// manifests nothing keeps. `false` when the run ran out of operations first.
+    async fn repository(&self, name: &RepositoryName) -> Result<bool> {
+        let mut graph = self.load_graph(name).await?;
+        let listed = self
+            .list_all(&layout::manifests_prefix(name), false)
+            .await?;
+        let complete = self.update_graph(name, &mut graph, &listed).await?;
+        if !complete {
+            self.save_graph(name, &graph).await?;
+            return Ok(false);
+        }
+        self.report.borrow_mut().examined.manifests += graph.manifests.len() as u64;
+
+        let tags = self.list_all(&layout::tags_prefix(name), true).await?;
+        let prefix_len = layout::tags_prefix(name).len();
+        // (tag, digest it points at, pushed at)
+        let tags: Vec<(String, String, u64)> = tags
+            .iter()
+            .filter(|info| !is_untagged(info))
+            .filter_map(|info| {
+                let digest = info.metadata.get(DIGEST_META)?;
+                Some((
+                    info.key[prefix_len..].to_string(),
+                    digest.clone(),
+                    info.uploaded_ms,
+                ))
+            })
+            .collect();
+        self.report.borrow_mut().examined.tags += tags.len() as u64;
+
+        let rule = self
+            .registry
+            .config
+            .maintenance
+            .retention
+            .rule_for(name.as_str());
+        let pushed: Vec<(String, u64)> = tags.iter().map(|(t, _, at)| (t.clone(), *at)).collect();
+        let mut expired: BTreeSet<String> = rule
+            .map(|rule| rule.expired_tags(&pushed, self.now_ms))
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut tagged: BTreeSet<String> = tags
+            .iter()
+            .filter(|(tag, _, _)| !expired.contains(tag) && subject_of_tag(tag).is_none())
+            .map(|(_, digest, _)| digest.clone())
+            .collect();
+        let untagged_max_age_ms = rule.and_then(|rule| rule.untagged_max_age_ms());
+        let live = graph.live(&self.roots(&tagged, untagged_max_age_ms));
+        // Tags such as sha256-<hex>.sig stay while the manifest they name does.
+        for (tag, digest, pushed_ms) in &tags {
+            if let Some(subject) = subject_of_tag(tag) {
+                if live.contains(&subject.to_string()) || !self.older_than_grace(*pushed_ms) {
+                    tagged.insert(digest.clone());
+                } else {
+                    expired.insert(tag.clone());
+                }
+            }
+        }
+        let live = graph.live(&self.roots(&tagged, untagged_max_age_ms));
+
+        for (tag, digest, _) in tags.iter().filter(|(tag, _, _)| expired.contains(tag)) {
+            if !self.dry_run {
+                self.spend(2);
+                let (Ok(parsed_tag), Ok(parsed_digest)) = (Tag::parse(tag), digest.parse()) else {
+                    continue;
+                };
+                self.registry
+                    .untag(name, &parsed_tag, Some(&parsed_digest))
+                    .await?;
+            }
+            self.deleted(format!("tag {name}:{tag}"), |c| c.tags += 1, 0);
+        }
+        let dead: Vec<String> = graph
+            .manifests
+            .keys()
+            .filter(|digest| !live.contains(*digest))
+            .cloned()
+            .collect();
+        let mut deleted = BTreeSet::new();
+        for digest in dead {
+            if self.delete_manifest(name, &graph, &digest).await? {
+                if !self.dry_run {
+                    graph.manifests.remove(&digest);
+                }
+                deleted.insert(digest);
+            }
+        }
+        if !deleted.is_empty() && !self.dry_run {
+            self.restore_tagged(name, &deleted).await?;
+        }
+        self.save_graph(name, &graph).await?;
+        Ok(true)
+    }
+
+    /// Reads the manifests listed but not yet in the graph; `false` if the run ran out of
+    /// operations before all were read.
+    async fn update_graph(
+        &self,
+        name: &RepositoryName,
+        graph: &mut RepoGraph,
+        listed: &[ObjectInfo],
+    ) -> Result<bool> {
+        let by_digest: BTreeMap<String, &ObjectInfo> = listed
+            .iter()
+            .filter_map(|info| Some((layout::manifest_digest(name, &info.key)?.to_string(), info)))
+            .collect();
+        graph
+            .manifests
+            .retain(|digest, _| by_digest.contains_key(digest));
+        for (digest, info) in by_digest {
+            if let Some(node) = graph.manifests.get_mut(&digest) {
+                // A manifest pushed again is young again.
+                node.uploaded_ms = info.uploaded_ms;
+                continue;
+            }
+            if self.exhausted() {
+                return Ok(false);
+            }
+            let Some((info, bytes)) = self.get_bytes(&info.key).await? else {
+                continue;
+            };
+            // A stored manifest was valid when pushed; one that no longer parses refers to nothing.
+            let node = manifest::parse(&bytes, info.content_type.as_deref())
+                .map(|m| Node::new(&m, info.uploaded_ms))
+                .unwrap_or(Node {
+                    uploaded_ms: info.uploaded_ms,
+                    ..Node::default()
+                });
+            graph.manifests.insert(digest, node);
+        }
+        Ok(true)
+    }
+
+    /// Deletes a manifest that nothing keeps, unless it was pushed again since it was listed.
+    async fn delete_manifest(
+        &self,
+        name: &RepositoryName,
+        graph: &RepoGraph,
+        digest: &str,
+    ) -> Result<bool> {
+        let Ok(parsed) = digest.parse::<Digest>() else {
+            return Ok(false);
+        };
+        let node = &graph.manifests[digest];
+        let key = layout::manifest(name, &parsed);
+        self.spend(1);
+        let Some(info) = self.store().head(&key).await? else {
+            return Ok(false);
+        };
+        if info.uploaded_ms != node.uploaded_ms {
+            return Ok(false);
+        }
+        let mut keys = vec![key];
+        if let Some(subject) = node.subject.as_ref().and_then(|s| s.parse::<Digest>().ok()) {
+            keys.push(layout::referrer(name, &subject, &parsed));
+        }
+        self.delete(&keys).await?;
+        self.deleted(
+            format!("manifest {name}@{digest}"),
+            |c| c.manifests += 1,
+            info.size,
+        );
+        Ok(true)
+    }
+
+    /// A tag pushed while its manifest was being deleted brings the manifest back: tag
+    /// objects hold the manifest's bytes too.
+    async fn restore_tagged(
+        &self,
+        name: &RepositoryName,
+        deleted: &BTreeSet<String>,
+    ) -> Result<()> {
+        let tags = self.list_all(&layout::tags_prefix(name), true).await?;
+        for info in tags.iter().filter(|info| !is_untagged(info)) {
+            let Some(digest) = info.metadata.get(DIGEST_META) else {
+                continue;
+            };
+            let (true, Ok(parsed)) = (deleted.contains(digest), digest.parse::<Digest>()) else {
+                continue;
+            };
+            if let Some((tag_info, bytes)) = self.get_bytes(&info.key).await? {
+                self.spend(1);
+                let options = PutOptions {
+                    content_type: tag_info.content_type,
+                    ..PutOptions::default()
+                };
+                self.store()
+                    .put(&layout::manifest(name, &parsed), bytes, options)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The repository's graph as last saved: a cache, empty for a repository never seen
+    /// (one that holds blobs but has no manifest yet, say).
+    async fn load_graph(&self, name: &RepositoryName) -> Result<RepoGraph> {
+        if let Some(graph) = self.graphs.borrow().get(name) {
+            return Ok(graph.clone());
+        }
+        self.spend(1);
+        let graph: RepoGraph = self
+            .registry
+            .read_record(&layout::gc_repository(name))
+            .await?
+            .unwrap_or_default();
+        self.graphs.borrow_mut().insert(name.clone(), graph.clone());
+        Ok(graph)
+    }
+
+    /// Saved in dry runs too: a graph describes what is stored, and a dry run changes nothing.
+    async fn save_graph(&self, name: &RepositoryName, graph: &RepoGraph) -> Result<()> {
+        self.graphs.borrow_mut().insert(name.clone(), graph.clone());
+        self.spend(1);
+        let json = serde_json::to_vec(graph).expect("graph serialises");
+        self.store()
+            .put(&layout::gc_repository(name), json, PutOptions::default())
+            .await?;
+        Ok(())
+    }
+
+    // --- 3. blobs: links and records ------------------------------------------------------
+
+    /// One page of `blobs/`; `true` once the walk is over.
+    async fn blobs(&self, after: &mut Option<String>) -> Result<bool> {
+        let page = self
+            .list_page(layout::BLOBS_PREFIX, after.clone(), false)
+            .await?;
+        let mut groups: Vec<BlobGroup> = Vec::new();
+        for object in page.objects {
+            let Some(key) = BlobKey::parse(&object.key) else {
+                continue;
+            };
+            if groups.last().is_none_or(|g| &g.digest != key.digest()) {
+                groups.push(BlobGroup {
+                    digest: key.digest().clone(),
+                    record: None,
+                    links: Vec::new(),
+                });
+            }
+            let group = groups.last_mut().expect("just pushed");
+            match key {
+                BlobKey::Record(_) => group.record = Some(object),
+                BlobKey::Link(_, name) => group.links.push((name, object)),
+            }
+        }
+        if page.truncated {
+            // The last blob's links may go on in the next page: read them all now.
+            if let Some(last) = groups.last_mut() {
+                let links = self
+                    .list_all(&layout::layer_links_prefix(&last.digest), false)
+                    .await?;
+                last.links = links
+                    .into_iter()
+                    .filter_map(|info| match BlobKey::parse(&info.key)? {
+                        BlobKey::Link(_, name) => Some((name, info)),
+                        BlobKey::Record(_) => None,
+                    })
+                    .collect();
+            }
+        }
+        let mut unlinked: BTreeMap<RepositoryName, BTreeSet<Digest>> = BTreeMap::new();
+        let mut finished = !page.truncated;
+        for group in groups {
+            if self.exhausted() {
+                finished = false;
+                break;
+            }
+            self.blob(&group, &mut unlinked).await?;
+            // Past the blob's record and every link to it: '~' sorts after name characters.
+            *after = Some(format!("{}~", layout::layer_links_prefix(&group.digest)));
+        }
+        for (name, digests) in unlinked {
+            self.relink_new_manifests(&name, &digests).await?;
+        }
+        Ok(finished)
+    }
+
+    /// Deletes the blob's links that no manifest of their repository refers to, and the blob
+    /// itself when no repository links it.
+    async fn blob(
+        &self,
+        group: &BlobGroup,
+        unlinked: &mut BTreeMap<RepositoryName, BTreeSet<Digest>>,
+    ) -> Result<()> {
+        let digest = group.digest.to_string();
+        {
+            let mut report = self.report.borrow_mut();
+            report.examined.links += group.links.len() as u64;
+            report.examined.blobs += u64::from(group.record.is_some());
+        }
+        for (name, link) in &group.links {
+            if !self.older_than_grace(link.uploaded_ms) || self.refers_to(name, &digest).await? {
+                continue;
+            }
+            // A manifest push may have written the link again since it was listed.
+            self.spend(1);
+            let Some(current) = self.store().head(&link.key).await? else {
+                continue;
+            };
+            if current.uploaded_ms != link.uploaded_ms {
+                continue;
+            }
+            self.delete(std::slice::from_ref(&link.key)).await?;
+            unlinked
+                .entry(name.clone())
+                .or_default()
+                .insert(group.digest.clone());
+            self.deleted(format!("link {name}@{digest}"), |c| c.links += 1, 0);
+        }
+        // A blob whose last links went just now keeps its record until the next cycle, so
+        // that a manifest pushed meanwhile can still link it again.
+        match &group.record {
+            Some(record) if group.links.is_empty() && self.older_than_grace(record.uploaded_ms) => {
+                self.delete_blob(&group.digest, record).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a manifest of `name` refers to the blob: its graph says so, or a manifest
+    /// pushed since the graph was made does.
+    async fn refers_to(&self, name: &RepositoryName, digest: &str) -> Result<bool> {
+        let graph = self.load_graph(name).await?;
+        if graph.blobs().contains(digest) || self.refreshed.borrow().contains(name) {
+            return Ok(graph.blobs().contains(digest));
+        }
+        let mut fresh = graph.clone();
+        let listed = self
+            .list_all(&layout::manifests_prefix(name), false)
+            .await?;
+        if !self.update_graph(name, &mut fresh, &listed).await? {
+            return Ok(true);
+        }
+        let refers = fresh.blobs().contains(digest);
+        self.graphs.borrow_mut().insert(name.clone(), fresh);
+        self.refreshed.borrow_mut().insert(name.clone());
+        Ok(refers)
+    }
+
+    /// After links were deleted: a manifest pushed in the meantime that refers to one of
+    /// them gets it back (the blob's record outlives its links by a cycle).
+    async fn relink_new_manifests(
+        &self,
+        name: &RepositoryName,
+        digests: &BTreeSet<Digest>,
+    ) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let mut graph = self.load_graph(name).await?;
+        let listed = self
+            .list_all(&layout::manifests_prefix(name), false)
+            .await?;
+        let known: BTreeSet<String> = graph.manifests.keys().cloned().collect();
+        self.update_graph(name, &mut graph, &listed).await?;
+        let wanted: BTreeSet<String> = graph
+            .manifests
+            .iter()
+            .filter(|(digest, _)| !known.contains(*digest))
+            .flat_map(|(_, node)| node.blobs.iter().cloned())
+            .collect();
+        for digest in digests.iter().filter(|d| wanted.contains(&d.to_string())) {
+            self.spend(3);
+            if let Some(record) = self
+                .registry
+                .read_record::<BlobRecord>(&layout::blob(digest))
+                .await?
+            {
+                self.registry.write_link(name, digest, &record).await?;
+            }
+        }
+        self.graphs.borrow_mut().insert(name.clone(), graph);
+        Ok(())
+    }
+
+    /// Deletes the record first, then looks for links once more: a link written meanwhile
+    /// gets the record back, and one written later finds it gone (see `write_link`). Only
+    /// then are the bytes deleted.
+    async fn delete_blob(&self, digest: &Digest, info: &ObjectInfo) -> Result<()> {
+        let Some((_, bytes)) = self.get_bytes(&info.key).await? else {
+            return Ok(());
+        };
+        let Ok(record) = serde_json::from_slice::<BlobRecord>(&bytes) else {
+            return Ok(());
+        };
+        if !self.dry_run {
+            self.delete(std::slice::from_ref(&info.key)).await?;
+            let links = self
+                .list_page(&layout::layer_links_prefix(digest), None, false)
+                .await?;
+            if !links.objects.is_empty() {
+                self.spend(1);
+                self.store()
+                    .put(&info.key, bytes, PutOptions::default())
+                    .await?;
+                return Ok(());
+            }
+            self.delete(&record.keys()).await?;
+        }
+        self.deleted(format!("blob {digest}"), |c| c.blobs += 1, record.size);
+        Ok(())
+    }
+}
