@@ -316,16 +316,28 @@ where
             if only.is_some_and(|d| info.metadata.get(DIGEST_META) != Some(&d.to_string())) {
                 return Ok(false);
             }
-            let marker = PutOptions {
-                mode: PutMode::IfEtag(info.etag),
-                content_type: None,
-                metadata: BTreeMap::from([(UNTAGGED_META.to_string(), "1".to_string())]),
-            };
-            if self.store.put(&key, Vec::new(), marker).await?.is_some() {
+            if self.untag_if_unchanged(name, tag, info.etag).await? {
                 return Ok(true);
             }
         }
         Err(Error::TooManyRequests)
+    }
+
+    /// Untags `tag` if its object is still the one with `etag`, so that a push of the tag
+    /// since `etag` was read is never undone; says whether it did.
+    pub(crate) async fn untag_if_unchanged(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+        etag: String,
+    ) -> Result<bool> {
+        let marker = PutOptions {
+            mode: PutMode::IfEtag(etag),
+            content_type: None,
+            metadata: BTreeMap::from([(UNTAGGED_META.to_string(), "1".to_string())]),
+        };
+        let key = layout::tag(name, tag);
+        Ok(self.store.put(&key, Vec::new(), marker).await?.is_some())
     }
 }
 

@@ -112,6 +112,8 @@ pub struct Report {
     /// What was deleted, up to 200 entries: `upload <id>`, `tag <repo>:<tag>`,
     /// `manifest <repo>@<digest>`, `link <repo>@<digest>`, `blob <digest>`.
     pub deletions: Vec<String>,
+    /// What could not be cleaned up, and why.
+    pub errors: Vec<String>,
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -338,12 +340,23 @@ where
             let step = last.key[layout::upload_prefix(id).len()..]
                 .parse()
                 .unwrap_or(0);
-            if let Some((_, bytes)) = self.get_bytes(&last.key).await? {
-                let state = UploadState::decode(step, &bytes)?;
+            // Progress that does not decode names nothing to discard; its steps still go.
+            let state = self
+                .get_bytes(&last.key)
+                .await?
+                .and_then(|(_, bytes)| UploadState::decode(step, &bytes).ok());
+            if let Some(state) = state {
                 offset = state.offset;
                 if !self.dry_run {
                     self.spend(2);
-                    state.discard(self.store()).await?;
+                    if let Err(error) = state.discard(self.store()).await {
+                        // Most likely completed or aborted already; R2 drops incomplete
+                        // multipart uploads after 7 days in any case.
+                        self.report
+                            .borrow_mut()
+                            .errors
+                            .push(format!("upload {id}: {error:?}"));
+                    }
                 }
             }
         }
@@ -392,8 +405,8 @@ where
 
         let tags = self.list_all(&layout::tags_prefix(name), true).await?;
         let prefix_len = layout::tags_prefix(name).len();
-        // (tag, digest it points at, pushed at)
-        let tags: Vec<(String, String, u64)> = tags
+        // (tag, digest it points at, pushed at, etag)
+        let tags: Vec<(String, String, u64, String)> = tags
             .iter()
             .filter(|info| !is_untagged(info))
             .filter_map(|info| {
@@ -402,6 +415,7 @@ where
                     info.key[prefix_len..].to_string(),
                     digest.clone(),
                     info.uploaded_ms,
+                    info.etag.clone(),
                 ))
             })
             .collect();
@@ -413,7 +427,8 @@ where
             .maintenance
             .retention
             .rule_for(name.as_str());
-        let pushed: Vec<(String, u64)> = tags.iter().map(|(t, _, at)| (t.clone(), *at)).collect();
+        let pushed: Vec<(String, u64)> =
+            tags.iter().map(|(t, _, at, _)| (t.clone(), *at)).collect();
         let mut expired: BTreeSet<String> = rule
             .map(|rule| rule.expired_tags(&pushed, self.now_ms))
             .unwrap_or_default()
@@ -422,13 +437,13 @@ where
             .collect();
         let mut tagged: BTreeSet<String> = tags
             .iter()
-            .filter(|(tag, _, _)| !expired.contains(tag) && subject_of_tag(tag).is_none())
-            .map(|(_, digest, _)| digest.clone())
+            .filter(|(tag, ..)| !expired.contains(tag) && subject_of_tag(tag).is_none())
+            .map(|(_, digest, ..)| digest.clone())
             .collect();
         let untagged_max_age_ms = rule.and_then(|rule| rule.untagged_max_age_ms());
         let live = graph.live(&self.roots(&tagged, untagged_max_age_ms));
         // Tags such as sha256-<hex>.sig stay while the manifest they name does.
-        for (tag, digest, pushed_ms) in &tags {
+        for (tag, digest, pushed_ms, _) in &tags {
             if let Some(subject) = subject_of_tag(tag) {
                 if live.contains(&subject.to_string()) || !self.older_than_grace(*pushed_ms) {
                     tagged.insert(digest.clone());
@@ -439,15 +454,20 @@ where
         }
         let live = graph.live(&self.roots(&tagged, untagged_max_age_ms));
 
-        for (tag, digest, _) in tags.iter().filter(|(tag, _, _)| expired.contains(tag)) {
+        for (tag, _, _, etag) in tags.iter().filter(|(tag, ..)| expired.contains(tag)) {
+            let Ok(parsed) = Tag::parse(tag) else {
+                continue;
+            };
+            // A tag pushed again since it was listed is not the one retention judged.
             if !self.dry_run {
-                self.spend(2);
-                let (Ok(parsed_tag), Ok(parsed_digest)) = (Tag::parse(tag), digest.parse()) else {
+                self.spend(1);
+                if !self
+                    .registry
+                    .untag_if_unchanged(name, &parsed, etag.clone())
+                    .await?
+                {
                     continue;
-                };
-                self.registry
-                    .untag(name, &parsed_tag, Some(&parsed_digest))
-                    .await?;
+                }
             }
             self.deleted(format!("tag {name}:{tag}"), |c| c.tags += 1, 0);
         }
@@ -607,6 +627,7 @@ where
         let page = self
             .list_page(layout::BLOBS_PREFIX, after.clone(), false)
             .await?;
+        let last_key = page.objects.last().map(|o| o.key.clone());
         let mut groups: Vec<BlobGroup> = Vec::new();
         for object in page.objects {
             let Some(key) = BlobKey::parse(&object.key) else {
@@ -639,6 +660,11 @@ where
                     })
                     .collect();
             }
+        }
+        if groups.is_empty() {
+            // Nothing here is ours to judge; the walk goes on past it.
+            *after = last_key.or(after.take());
+            return Ok(!page.truncated);
         }
         let mut unlinked: BTreeMap<RepositoryName, BTreeSet<Digest>> = BTreeMap::new();
         let mut finished = !page.truncated;

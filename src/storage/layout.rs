@@ -168,3 +168,46 @@ pub fn upload_step(id: &str, step: u32) -> String {
 pub fn session(id: &str) -> String {
     format!("upload/{id}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_keys_parse_back_and_links_sort_after_their_record() {
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let name = RepositoryName::parse("team/app", "").unwrap();
+        assert_eq!(
+            BlobKey::parse(&blob(&digest)),
+            Some(BlobKey::Record(digest.clone()))
+        );
+        assert_eq!(
+            BlobKey::parse(&layer_link(&name, &digest)),
+            Some(BlobKey::Link(digest.clone(), name.clone()))
+        );
+        assert_eq!(BlobKey::parse("blobs/sha256/zz"), None);
+        assert_eq!(BlobKey::parse("data/x"), None);
+        let next: Digest = format!("sha256:{}ac", "ab".repeat(31)).parse().unwrap();
+        let mut keys = vec![blob(&next), layer_link(&name, &digest), blob(&digest)];
+        keys.sort();
+        assert_eq!(
+            keys,
+            [blob(&digest), layer_link(&name, &digest), blob(&next)]
+        );
+        // What the collector resumes after sorts past every link of the blob.
+        let past = format!("{}~", layer_links_prefix(&digest));
+        assert!(layer_link(&name, &digest) < past && past < blob(&next));
+    }
+
+    #[test]
+    fn upload_and_manifest_keys_parse_back() {
+        assert_eq!(upload_id(&upload_step("abc", 7)), Some("abc"));
+        let name = RepositoryName::parse("a/b", "").unwrap();
+        let digest: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
+        assert_eq!(
+            manifest_digest(&name, &manifest(&name, &digest)),
+            Some(digest)
+        );
+        assert_eq!(manifest_digest(&name, "repos/a/b/_tags/x"), None);
+    }
+}
