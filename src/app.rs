@@ -1,6 +1,5 @@
 //! The registry: a request in, a response out, over injected stores, clock and ids.
 
-use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use crate::api::access::Realm;
@@ -13,7 +12,7 @@ use crate::oci::{Digest, RepositoryName};
 use crate::presign::Signer;
 use crate::storage::ByteRange;
 use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
-use crate::upload::{segment_keys, BodyChunk, Segment, MAX_SEGMENT_PARTS};
+use crate::upload::{segment_keys, RequestBody, Segment, MAX_SEGMENT_PARTS};
 
 /// What differs between deployments; the platform reads it from wrangler.toml vars.
 #[derive(Debug, Clone)]
@@ -196,7 +195,7 @@ where
     /// The error is returned beside the response so that the platform can log internal ones.
     pub async fn handle<B>(&self, request: Request<B>) -> (Response<S::Body>, Option<Error>)
     where
-        B: Stream<Item = BodyChunk> + Unpin,
+        B: RequestBody<Whole = S::Incoming>,
     {
         let is_head = request.method == Method::Head;
         let response = self.route(request).await;
@@ -217,7 +216,7 @@ where
 
     async fn route<B>(&self, request: Request<B>) -> Result<Response<S::Body>>
     where
-        B: Stream<Item = BodyChunk> + Unpin,
+        B: RequestBody<Whole = S::Incoming>,
     {
         let route = routes::parse(&request.path).ok_or(Error::RouteUnknown)?;
         match route {

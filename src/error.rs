@@ -200,6 +200,9 @@ impl From<UploadError> for Error {
             UploadError::DigestMismatch { expected, actual } => {
                 Error::DigestInvalid(format!("expected {expected}, content has {actual}"))
             }
+            UploadError::ContentMismatch { expected } => {
+                Error::DigestInvalid(format!("the content does not match {expected}"))
+            }
         }
     }
 }

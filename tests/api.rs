@@ -10,9 +10,8 @@ use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
-use edge_registry::storage::memory::{Clock, MemoryStore};
+use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
 use futures::executor::block_on;
-use futures::stream;
 
 use common::access::access_env;
 use common::{Client, Reply};
@@ -127,8 +126,6 @@ impl Client for InProcess {
         if let Some(authorization) = authorization {
             headers.push(("authorization".into(), authorization.to_string()));
         }
-        // Odd-sized chunks, as a network would deliver them.
-        let chunks: Vec<_> = body.chunks(777).map(|c| Ok(c.to_vec())).collect();
         let request = Request {
             method: Method::parse(method),
             origin: ORIGIN.into(),
@@ -138,7 +135,8 @@ impl Client for InProcess {
                 .into_owned()
                 .collect(),
             headers,
-            body: stream::iter(chunks),
+            // Odd-sized chunks, as a network would deliver them.
+            body: MemoryBody::new(body, 777),
         };
         let (response, _) = block_on(self.registry.handle(request));
         let body = match response.body {

@@ -16,7 +16,7 @@ use crate::storage::{
     layout, ListOptions, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
     LIST_PAGE_MAX,
 };
-use crate::upload::{BodyChunk, SessionRecord, UploadState, Uploader};
+use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadState, Uploader};
 
 /// A session, its newest progress, and the keys of every step written so far.
 struct Session {
@@ -40,7 +40,7 @@ where
         may_pull: impl Fn(&RepositoryName) -> bool,
     ) -> Result<Response<S::Body>>
     where
-        B: Stream<Item = BodyChunk> + Unpin,
+        B: RequestBody<Whole = S::Incoming>,
     {
         // A mount answered 201 says what the repositories hold: only for callers who may read
         // them; for anyone else it is a plain upload.
@@ -60,9 +60,16 @@ where
             let digest = parse_digest(digest)?;
             let record = self.new_session(name);
             let uploader = Uploader::new(&self.store, &record);
-            let mut state = UploadState::default();
-            uploader.append(&mut state, request.body).await?;
-            let segments = uploader.seal(state, &digest).await?;
+            let length = request.content_length();
+            let mut body = request.body;
+            let segments = match uploader.put_whole(&mut body, length, &digest).await? {
+                Some(segments) => segments,
+                None => {
+                    let mut state = UploadState::default();
+                    uploader.append(&mut state, body).await?;
+                    uploader.seal(state, &digest).await?
+                }
+            };
             self.commit_blob(name, &digest, BlobRecord::from_segments(segments))
                 .await?;
             return Ok(blob_created(name, &digest));
@@ -250,22 +257,46 @@ where
         &self,
         name: &RepositoryName,
         id: &str,
-        request: Request<B>,
+        mut request: Request<B>,
     ) -> Result<Response<S::Body>>
     where
-        B: Stream<Item = BodyChunk> + Unpin,
+        B: RequestBody<Whole = S::Incoming>,
     {
         let digest = request
             .query("digest")
             .ok_or_else(|| Error::DigestInvalid("the closing PUT needs ?digest=".into()))
             .and_then(parse_digest)?;
-        // The closing step is claimed first, so that a racing PUT cannot also commit.
-        let mut session = self.append_request(name, id, request).await?;
-        let uploader = Uploader::new(&self.store, &session.record);
-        let state = std::mem::take(&mut session.state);
-        // Whatever the outcome, the session is over; on a digest mismatch `seal` has already
-        // dropped the bytes, so nothing of the upload becomes or stays visible.
-        let sealed = uploader.seal(state, &digest).await;
+        let mut session = self.load_session(name, id).await?;
+        self.check_chunk(&session, &request)?;
+        let record = session.record.clone();
+        let uploader = Uploader::new(&self.store, &record);
+        let length = request.content_length();
+        // The closing step is claimed before anything is sealed, so that a racing PUT cannot
+        // also commit. When nothing was sent before, the whole blob may be in this request
+        // (oras, containerd), and the step is claimed before it is stored.
+        let fresh = session.step_keys.is_empty();
+        let whole = if fresh {
+            self.save_step(&mut session).await?;
+            uploader
+                .put_whole(&mut request.body, length, &digest)
+                .await
+                .transpose()
+        } else {
+            None
+        };
+        let sealed = match whole {
+            Some(stored) => stored,
+            None => {
+                uploader.append(&mut session.state, request.body).await?;
+                if !fresh {
+                    self.save_step(&mut session).await?;
+                }
+                let state = std::mem::take(&mut session.state);
+                uploader.seal(state, &digest).await
+            }
+        };
+        // Whatever the outcome, the session is over; on a digest mismatch nothing was kept,
+        // so nothing of the upload becomes or stays visible.
         self.forget(&session).await?;
         self.commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
             .await?;
@@ -329,14 +360,13 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use futures::executor::block_on;
-    use futures::stream;
     use sha2::{Digest as _, Sha256};
 
     use crate::api::{Method, Request};
     use crate::app::{Config, Environment, Registry};
     use crate::auth::{Auth, Policy};
     use crate::oci::{Algorithm, Digest};
-    use crate::storage::memory::MemoryStore;
+    use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::SessionStore;
 
     struct Ids;
@@ -356,7 +386,7 @@ mod tests {
         path: &str,
         query: &[(&str, &str)],
         body: &[u8],
-    ) -> Request<impl futures::Stream<Item = crate::upload::BodyChunk> + Unpin> {
+    ) -> Request<MemoryBody> {
         let admin = format!("Basic {}", STANDARD.encode("admin:pw"));
         Request {
             method,
@@ -368,7 +398,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             headers: vec![("authorization".into(), admin)],
-            body: stream::iter(vec![Ok(body.to_vec())]),
+            body: MemoryBody::new(body, body.len()),
         }
     }
 

@@ -5,23 +5,56 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use futures::{stream, Stream, StreamExt};
-use worker::{Headers, Response, ResponseBody};
+use futures::{Stream, StreamExt};
+use worker::web_sys::ReadableStream;
+use worker::{ByteStream, Headers, Response, ResponseBody};
 
 use crate::api::{self, Body, Method};
 use crate::error::Error;
-use crate::upload::{BodyChunk, UploadError};
+use crate::upload::{BodyChunk, RequestBody, UploadError};
 
-/// The request body, shared between the core (which reads what it needs) and the entry point
-/// (which discards what an early error left unread).
+/// The request body, shared between the core (which reads what it needs, or hands it whole to
+/// R2) and the entry point (which discards what an early error left unread).
 #[derive(Clone)]
-pub struct CoreBody(Rc<RefCell<Pin<Box<dyn Stream<Item = BodyChunk>>>>>);
+pub struct CoreBody(Rc<RefCell<Source>>);
+
+enum Source {
+    /// Not touched yet: the runtime's stream, which R2 can take as it is.
+    Whole(ReadableStream),
+    Chunks(Pin<Box<dyn Stream<Item = BodyChunk>>>),
+    /// Handed over whole, or never there.
+    Gone,
+}
 
 impl Stream for CoreBody {
     type Item = BodyChunk;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyChunk>> {
-        self.0.borrow_mut().as_mut().poll_next(cx)
+        let mut source = self.0.borrow_mut();
+        if let Source::Whole(stream) = &*source {
+            let chunks = ByteStream::from(stream.clone())
+                .map(|chunk| chunk.map_err(|e| UploadError::Read(e.to_string())));
+            *source = Source::Chunks(Box::pin(chunks));
+        }
+        match &mut *source {
+            Source::Chunks(chunks) => chunks.as_mut().poll_next(cx),
+            _ => Poll::Ready(None),
+        }
+    }
+}
+
+impl RequestBody for CoreBody {
+    type Whole = ReadableStream;
+
+    fn take_whole(&mut self) -> Option<ReadableStream> {
+        let mut source = self.0.borrow_mut();
+        match std::mem::replace(&mut *source, Source::Gone) {
+            Source::Whole(stream) => Some(stream),
+            other => {
+                *source = other;
+                None
+            }
+        }
     }
 }
 
@@ -42,17 +75,12 @@ impl CoreBody {
     }
 }
 
-pub fn into_core(mut request: worker::Request) -> worker::Result<api::Request<CoreBody>> {
+pub fn into_core(request: worker::Request) -> worker::Result<api::Request<CoreBody>> {
     let url = request.url()?;
-    let stream: Pin<Box<dyn Stream<Item = BodyChunk>>> = match request.inner().body() {
-        None => Box::pin(stream::empty()),
-        Some(_) => Box::pin(
-            request
-                .stream()?
-                .map(|chunk| chunk.map_err(|e| UploadError::Read(e.to_string()))),
-        ),
-    };
-    let body = CoreBody(Rc::new(RefCell::new(stream)));
+    let body = CoreBody(Rc::new(RefCell::new(match request.inner().body() {
+        Some(stream) => Source::Whole(stream),
+        None => Source::Gone,
+    })));
     Ok(api::Request {
         method: Method::parse(request.method().as_ref()),
         origin: url.origin().ascii_serialization(),

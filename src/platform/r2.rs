@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt, TryStreamExt};
+use worker::web_sys::ReadableStream;
 use worker::{
     Bucket, Conditional, Data, HttpMetadata, Include, Object, Range, ResponseBody, UploadedPart,
 };
@@ -34,6 +35,12 @@ fn storage_error(err: worker::Error) -> StorageError {
     }
 }
 
+/// R2 refuses a put whose bytes do not match the checksum it was given (error 10037).
+fn is_checksum_mismatch(err: &worker::Error) -> bool {
+    let text = err.to_string();
+    text.contains("10037") || text.to_ascii_lowercase().contains("checksum")
+}
+
 fn info(object: &Object) -> ObjectInfo {
     ObjectInfo {
         key: object.key(),
@@ -52,6 +59,7 @@ fn info(object: &Object) -> ObjectInfo {
 impl ObjectStore for R2Store {
     type Body = ResponseBody;
     type Reader = Pin<Box<dyn Stream<Item = ByteChunk>>>;
+    type Incoming = ReadableStream;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
         Ok(self
@@ -175,6 +183,34 @@ impl ObjectStore for R2Store {
             .map_err(storage_error)?
             .as_ref()
             .map(info))
+    }
+
+    /// The runtime streams the request body into R2, which checks the SHA-256: no byte passes
+    /// through the worker. R2 knows the length from the request's Content-Length.
+    async fn put_checked(
+        &self,
+        key: &str,
+        body: ReadableStream,
+        length: u64,
+        sha256: [u8; 32],
+    ) -> StorageResult<bool> {
+        let put = self
+            .bucket
+            .put(key, Data::ReadableStream(body))
+            .sha256(sha256.to_vec());
+        match put.execute().await {
+            Ok(Some(object)) if object.size() == length => Ok(true),
+            Ok(Some(object)) => {
+                self.bucket.delete(key).await.map_err(storage_error)?;
+                Err(StorageError::Backend(format!(
+                    "R2 stored {} bytes of {length}",
+                    object.size()
+                )))
+            }
+            Ok(None) => Err(StorageError::Backend(format!("R2 did not store {key}"))),
+            Err(err) if is_checksum_mismatch(&err) => Ok(false),
+            Err(err) => Err(storage_error(err)),
+        }
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {

@@ -5,9 +5,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use futures::stream::{self, Iter};
+use sha2::{Digest as _, Sha256};
 
 use super::*;
+use crate::upload::{BodyChunk, RequestBody};
 
 const MIN_PART: usize = 5 * 1024 * 1024;
 
@@ -74,9 +80,49 @@ impl MemoryStore {
     }
 }
 
+/// A request body in memory, delivered in chunks as a network would, or handed over whole.
+pub struct MemoryBody {
+    chunks: VecDeque<Vec<u8>>,
+    read: bool,
+}
+
+impl MemoryBody {
+    pub fn new(bytes: &[u8], chunk_size: usize) -> Self {
+        MemoryBody {
+            chunks: bytes
+                .chunks(chunk_size.max(1))
+                .map(<[u8]>::to_vec)
+                .collect(),
+            read: false,
+        }
+    }
+}
+
+impl Stream for MemoryBody {
+    type Item = BodyChunk;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<BodyChunk>> {
+        self.read = true;
+        Poll::Ready(self.chunks.pop_front().map(Ok))
+    }
+}
+
+impl RequestBody for MemoryBody {
+    type Whole = Vec<u8>;
+
+    fn take_whole(&mut self) -> Option<Vec<u8>> {
+        if self.read {
+            return None;
+        }
+        self.read = true;
+        Some(self.chunks.drain(..).flatten().collect())
+    }
+}
+
 impl ObjectStore for MemoryStore {
     type Body = Vec<u8>;
     type Reader = Iter<std::vec::IntoIter<ByteChunk>>;
+    type Incoming = Vec<u8>;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
         Ok(self.objects.borrow().get(key).map(|s| s.info.clone()))
@@ -156,6 +202,26 @@ impl ObjectStore for MemoryStore {
             },
         );
         Ok(Some(info))
+    }
+
+    async fn put_checked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        length: u64,
+        sha256: [u8; 32],
+    ) -> StorageResult<bool> {
+        if body.len() as u64 != length {
+            return Err(StorageError::Backend(format!(
+                "{} bytes where the length said {length}",
+                body.len()
+            )));
+        }
+        if Sha256::digest(&body).as_slice() != sha256 {
+            return Ok(false);
+        }
+        ObjectStore::put(self, key, body, PutOptions::default()).await?;
+        Ok(true)
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {

@@ -58,6 +58,7 @@ impl<S> Metered<S> {
 impl<S: ObjectStore> ObjectStore for Metered<S> {
     type Body = S::Body;
     type Reader = S::Reader;
+    type Incoming = S::Incoming;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
         self.class_b(1);
@@ -96,6 +97,17 @@ impl<S: ObjectStore> ObjectStore for Metered<S> {
     ) -> StorageResult<Option<ObjectInfo>> {
         self.class_a(1);
         self.inner.put(key, bytes, options).await
+    }
+
+    async fn put_checked(
+        &self,
+        key: &str,
+        body: S::Incoming,
+        length: u64,
+        sha256: [u8; 32],
+    ) -> StorageResult<bool> {
+        self.class_a(1);
+        self.inner.put_checked(key, body, length, sha256).await
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {

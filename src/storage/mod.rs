@@ -82,11 +82,17 @@ pub const LIST_PAGE_MAX: u32 = 1000;
 
 pub type ByteChunk = StorageResult<Vec<u8>>;
 
+/// The largest object one put may write (R2's limit for a single put).
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
 #[allow(async_fn_in_trait)] // Single-threaded by design: Workers futures are not Send.
 pub trait ObjectStore {
     /// An object's bytes, handed to the platform to stream out without passing through the core.
     type Body;
     type Reader: Stream<Item = ByteChunk> + Unpin;
+    /// A request body as the platform received it, which the store can write without the
+    /// core reading it (see [`crate::upload::RequestBody`]).
+    type Incoming;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>>;
     async fn get(
@@ -108,6 +114,16 @@ pub trait ObjectStore {
         bytes: Vec<u8>,
         options: PutOptions,
     ) -> StorageResult<Option<ObjectInfo>>;
+    /// Writes `body`, exactly `length` bytes (at most [`MAX_SINGLE_PUT`]), to a new object,
+    /// which the store checks against `sha256` as it writes: `Ok(false)`, with nothing
+    /// stored, when the bytes do not match.
+    async fn put_checked(
+        &self,
+        key: &str,
+        body: Self::Incoming,
+        length: u64,
+        sha256: [u8; 32],
+    ) -> StorageResult<bool>;
     async fn delete(&self, keys: &[String]) -> StorageResult<()>;
     async fn list(&self, options: &ListOptions) -> StorageResult<ListPage>;
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use hash::ResumableSha256;
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
-use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError};
+use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError, MAX_SINGLE_PUT};
 
 /// R2 allows at most 10,000 parts in a multipart upload; a segment holds one part fewer of
 /// full parts, so that its last, shorter part always fits.
@@ -40,6 +40,10 @@ pub enum UploadError {
         expected: Digest,
         actual: Digest,
     },
+    /// The store checked the bytes against the digest as it wrote them, and they differ.
+    ContentMismatch {
+        expected: Digest,
+    },
 }
 
 impl From<StorageError> for UploadError {
@@ -49,6 +53,16 @@ impl From<StorageError> for UploadError {
 }
 
 pub type BodyChunk = Result<Vec<u8>, UploadError>;
+
+/// A request body as the core sees it: chunks to read, or, untouched, the platform's own body,
+/// which a store that checks digests itself can write without the core reading a byte
+/// ([`ObjectStore::put_checked`]).
+pub trait RequestBody: Stream<Item = BodyChunk> + Unpin {
+    type Whole;
+    /// The whole body, unread; `None` once reading has begun, or when the platform cannot
+    /// hand it over. Called before anything is read.
+    fn take_whole(&mut self) -> Option<Self::Whole>;
+}
 
 /// The session record, written once to KV when an upload starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +218,47 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
 
     fn segment_key(&self, index: usize) -> String {
         segment_key(self.key, index)
+    }
+
+    /// Writes a blob sent whole, its length and SHA-256 known before the first byte (a
+    /// monolithic upload), as one object that the store checks as it writes: the bytes never
+    /// enter the core. `None` when that cannot be done (no length, another algorithm, more than
+    /// one put holds, a body already read) and the blob must be appended instead.
+    pub async fn put_whole<B>(
+        &self,
+        body: &mut B,
+        length: Option<u64>,
+        expected: &Digest,
+    ) -> Result<Option<Vec<Segment>>, UploadError>
+    where
+        B: RequestBody<Whole = S::Incoming>,
+    {
+        let Some(length) = length.filter(|&l| l > 0 && l <= MAX_SINGLE_PUT) else {
+            return Ok(None);
+        };
+        let sha256 = match expected.algorithm() {
+            Algorithm::Sha256 => hex::decode(expected.hex()).ok(),
+            Algorithm::Sha512 => None,
+        };
+        let Some(sha256) = sha256.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
+            return Ok(None);
+        };
+        let Some(whole) = body.take_whole() else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .put_checked(self.key, whole, length, sha256)
+            .await?
+        {
+            return Err(UploadError::ContentMismatch {
+                expected: expected.clone(),
+            });
+        }
+        Ok(Some(vec![Segment {
+            key: self.key.to_string(),
+            size: length,
+        }]))
     }
 
     /// Streams `body` into the upload. At most one part is in flight while the next one
