@@ -9,7 +9,7 @@
   WORK                                   a scratch directory
   RUNS                                   runs per throughput figure (median), default 3
   ONLY                                   optional: the stages to run, comma-separated
-                                         (throughput, resources, requests_per_second,
+                                         (throughput, requests_per_second,
                                          storage_operations)
 
 Prints every figure as a Markdown table, with the ratios ours/ceiling and ours/reference.
@@ -178,6 +178,18 @@ def push_streamed(server, repo, path, digest):
     finish_upload(server, response.getheader("Location"), digest)
 
 
+def push_whole(server, repo, path, digest):
+    """A POST, then a PUT of the whole blob with its length and digest, as oras and containerd
+    send a blob: the closest a registry push comes to the ceiling worker's one put."""
+    location = start_upload(server, repo)
+    separator = "&" if "?" in location else "?"
+    response, body = request(server, "PUT", f"{location}{separator}digest={digest}",
+                             body=lambda: open(path, "rb"),
+                             headers={"Content-Type": "application/octet-stream",
+                                      "Content-Length": str(os.path.getsize(path))})
+    assert response.status == 201, (server, response.status, body[:200])
+
+
 def push_chunked(server, repo, path, digest, chunk=16 * MIB):
     """PATCHes of 16 MiB with Content-Range, as clients that split uploads send them."""
     location = start_upload(server, repo)
@@ -234,11 +246,22 @@ def host(server):
     return urllib.parse.urlsplit(URL[server]).netloc
 
 
-def oras(*args):
-    """Runs oras; once more where wrangler dev's proxy dropped one of its requests (503)."""
+# The slowest oras run (1 GiB through the registry) takes about 70 s: one that waits this long
+# is waiting for an answer wrangler dev's proxy dropped.
+ORAS_TIMEOUT = 240
+
+
+def oras(*args, before_attempt=lambda: None):
+    """Runs oras; once more where wrangler dev's proxy dropped one of its requests (a 503, or
+    no answer at all). `before_attempt` runs before each attempt."""
     for attempt in range(DEV_PROXY_ATTEMPTS):
-        done = subprocess.run([ORAS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, timeout=900)
+        before_attempt()
+        try:
+            done = subprocess.run([ORAS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, timeout=ORAS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log(f"oras {args[0]} got no answer in {ORAS_TIMEOUT} s (attempt {attempt + 1})")
+            continue
         if done.returncode == 0:
             return
         log(f"oras {args[0]} failed (attempt {attempt + 1}): {done.stderr.strip()[:300]}")
@@ -286,9 +309,18 @@ def timed_despite_dev_proxy(f, *args):
     raise RuntimeError(f"{DEV_PROXY_ATTEMPTS} runs broken in a row")
 
 
-def median_rate(size, f, runs, *args_per_run):
-    seconds = [timed_despite_dev_proxy(f, *args_per_run[i]) for i in range(runs)]
-    return size / MIB / statistics.median(seconds)
+def measured(server, size, f, args_per_run):
+    """Runs f once per argument tuple: the median rate (MiB/s), the server's CPU seconds per
+    GiB and its peak resident memory over those runs (the peak is reset before each)."""
+    seconds, cpu, peak = [], 0.0, 0.0
+    for args in args_per_run:
+        reset_peak_rss(server)
+        before = cpu_seconds(server)
+        seconds.append(timed_despite_dev_proxy(f, *args))
+        cpu += cpu_seconds(server) - before
+        peak = max(peak, peak_rss_mib(server))
+    gib = size * len(args_per_run) / (1024 * MIB)
+    return size / MIB / statistics.median(seconds), cpu / gib, peak
 
 
 def make_file(size, name):
@@ -304,61 +336,44 @@ def make_file(size, name):
 
 
 def throughput(results):
+    """Push and pull rates; CPU per GiB and peak memory come from the same runs."""
     sizes = [1 * MIB, 64 * MIB, 1024 * MIB]
+    gib = 1024 * MIB
     for size in sizes:
         path, digest = make_file(size, f"throughput-{size}")
         label = f"{size // MIB} MiB"
         # The 1 GiB figures of the slower paths are single runs, to keep the bench in time.
-        single = 1 if size >= 1024 * MIB else RUNS
-        # The multipart ceiling's 1 GiB figures come from the resources stage, to keep the bench in time.
-        ceilings = CEILINGS if size < 1024 * MIB else (CEILING,)
-        for server in (OURS, *ceilings, REFERENCE):
-            runs = RUNS
-            log(f"push/pull {label} raw streamed: {server} x{runs}")
-            repos = [(f"bench/streamed-{size}-{i}",) for i in range(runs)]
-            rate = median_rate(size, lambda repo: push_streamed(server, repo, path, digest), runs, *repos)
-            results["push", label, "raw, one streamed PATCH", server] = (rate, runs)
-            rate = median_rate(size, lambda repo: pull(server, repo, digest, size), runs, *repos)
-            results["pull", label, "raw GET", server] = (rate, runs)
-        for server in (OURS, REFERENCE):
-            runs = single
-            log(f"push {label} raw chunked: {server} x{runs}")
-            repos = [(f"bench/chunked-{size}-{i}",) for i in range(runs)]
-            rate = median_rate(size, lambda repo: push_chunked(server, repo, path, digest), runs, *repos)
-            results["push", label, "raw, 16 MiB PATCHes", server] = (rate, runs)
-            log(f"push/pull {label} oras: {server} x{runs}")
-            repos = [(f"bench/oras-{size}-{i}",) for i in range(runs)]
-            rate = median_rate(size, lambda repo: oras_push(server, repo, path), runs, *repos)
-            results["push", label, "oras", server] = (rate, runs)
-            rate = median_rate(size, lambda repo: oras_pull(server, repo), runs, *repos)
-            results["pull", label, "oras", server] = (rate, runs)
-        os.remove(path)
+        single = 1 if size >= gib else RUNS
 
+        def push_and_pull(server, method, push, runs):
+            log(f"push/pull {label} {method}: {server} x{runs}")
+            repos = [(f"bench/{method.replace(' ', '-')}-{size}-{i}",) for i in range(runs)]
+            rate, cpu, peak = measured(server, size, push, repos)
+            results["push", label, method, server] = (rate, runs)
+            results["memory", label, method, server] = peak
+            results["cpu push", label, method, server] = cpu
+            rate, cpu, _ = measured(server, size, lambda repo: pull(server, repo, digest, size), repos)
+            results["pull", label, f"raw GET (pushed: {method})", server] = (rate, runs)
+            results["cpu pull", label, method, server] = cpu
 
-def resources(results):
-    """CPU seconds per GiB pushed and pulled, and peak memory during a push, by blob size."""
-    for size in (64 * MIB, 1024 * MIB):
-        path, digest = make_file(size, f"resources-{size}")
-        label = f"{size // MIB} MiB"
         for server in (OURS, *CEILINGS, REFERENCE):
-            log(f"resources {label}: {server}")
-            repo = f"bench/resources-{size}"
-            reset_peak_rss(server)
-            before = cpu_seconds(server)
-            seconds = timed_despite_dev_proxy(push_streamed, server, repo, path, digest)
-            pushed = cpu_seconds(server) - before
-            results["memory", label, server] = peak_rss_mib(server)
-            before = cpu_seconds(server)
-            pull_seconds = timed_despite_dev_proxy(pull, server, repo, digest, size)
-            pulled = cpu_seconds(server) - before
-            if size >= 1024 * MIB:
-                gib = size / (1024 * MIB)
-                results["cpu push", server] = pushed / gib
-                results["cpu pull", server] = pulled / gib
-                results["push rate", server] = size / MIB / seconds
-                if server == CEILING_MULTIPART:
-                    results["push", label, "raw, one streamed PATCH", server] = (size / MIB / seconds, 1)
-                    results["pull", label, "raw GET", server] = (size / MIB / pull_seconds, 1)
+            # The ceiling worker's PUT is one put of a body of known length, streamed or not.
+            method = STREAMED if server not in CEILINGS else CEILING_PUSH
+            runs = single if server == CEILING_MULTIPART else RUNS
+            push_and_pull(server, method, lambda repo: push_streamed(server, repo, path, digest), runs)
+        for server in (OURS, REFERENCE):
+            push_and_pull(server, WHOLE,
+                          lambda repo: push_whole(server, repo, path, digest), single)
+            log(f"push {label} raw chunked: {server} x{single}")
+            repos = [(f"bench/chunked-{size}-{i}",) for i in range(single)]
+            rate, _, _ = measured(server, size, lambda repo: push_chunked(server, repo, path, digest), repos)
+            results["push", label, "raw, 16 MiB PATCHes", server] = (rate, single)
+            log(f"push/pull {label} oras: {server} x{single}")
+            repos = [(f"bench/oras-{size}-{i}",) for i in range(single)]
+            rate, _, _ = measured(server, size, lambda repo: oras_push(server, repo, path), repos)
+            results["push", label, "oras", server] = (rate, single)
+            rate, _, _ = measured(server, size, lambda repo: oras_pull(server, repo), repos)
+            results["pull", label, "oras", server] = (rate, single)
         os.remove(path)
 
 
@@ -425,9 +440,16 @@ def storage_operations(results):
         names.append(name)
     log_path = os.environ["OURS_LOG"]
 
-    def counted(action):
-        offset = os.path.getsize(log_path)
-        action()
+    def counted(*oras_args):
+        """The operations of the oras run that succeeded, not of attempts the proxy broke."""
+        offset = 0
+
+        def mark():
+            nonlocal offset
+            time.sleep(1)
+            offset = os.path.getsize(log_path)
+
+        oras(*oras_args, before_attempt=mark)
         time.sleep(1)
         with open(log_path) as f:
             f.seek(offset)
@@ -446,11 +468,13 @@ def storage_operations(results):
     cwd = os.getcwd()
     os.chdir(directory)
     try:
-        push = counted(lambda: oras("push", "--plain-http", *oras_login_args(OURS),
-                                    f"{host(OURS)}/bench/typical:v1", *names))
+        push = counted("push", "--plain-http", *oras_login_args(OURS),
+                       f"{host(OURS)}/bench/typical:v1", *names)
     finally:
         os.chdir(cwd)
-    pulled = counted(lambda: oras_pull(OURS, "bench/typical"))
+    out = os.path.join(WORK, "pulled")
+    pulled = counted("pull", "--plain-http", "-o", out, f"{host(OURS)}/bench/typical:v1")
+    shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(directory)
     for name, totals in (("push", push), ("pull", pulled)):
         cost = sum(totals[k] * PRICE[k] for k in ("class_a", "class_b", "kv_reads", "kv_writes"))
@@ -477,19 +501,35 @@ def report(results):
     return "\n".join(out)
 
 
+# What the ceiling worker does, beside each of the registry's raw pushes and pulls.
+CEILING_PUSH = "raw, one put"
+CEILING_PULL = f"raw GET (pushed: {CEILING_PUSH})"
+STREAMED = "raw, one streamed PATCH"
+WHOLE = "raw, POST + PUT of the whole blob"
+
+
+def ceiling_of(kind, method):
+    if not method.startswith("raw"):
+        return None
+    return CEILING_PUSH if kind == "push" else CEILING_PULL
+
+
 def throughput_table(results):
     out = []
     out.append("| operation | blob | method | ours MiB/s | ceiling MiB/s | ceiling, multipart MiB/s | reference MiB/s "
                "| ours/ceiling | ours/ceiling, multipart | ours/reference |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
-    keys = sorted({k[:3] for k in results if k[0] in ("push", "pull")},
+    keys = sorted({k[:3] for k in results if k[0] in ("push", "pull") and k[3] in (OURS, REFERENCE)},
                   key=lambda k: (k[0] == "pull", int(k[1].split()[0]), k[2]))
+    cell = lambda v: f"{v[0]:.1f}" + ("" if v[1] >= 3 else f" ({v[1]} run)") if v else "-"
     for kind, label, method in keys:
-        servers = (OURS, CEILING, CEILING_MULTIPART, REFERENCE)
-        values = {s: results.get((kind, label, method, s)) for s in servers}
-        cell = lambda v: f"{v[0]:.1f}" + ("" if v[1] >= 3 else f" ({v[1]} run)") if v else "-"
-        ours, ceiling, multipart, reference = (values[s][0] if values[s] else None for s in servers)
-        out.append(f"| {kind} | {label} | {method} | " + " | ".join(cell(values[s]) for s in servers)
+        ceiling_method = ceiling_of(kind, method)
+        values = [results.get((kind, label, method, OURS)),
+                  results.get((kind, label, ceiling_method, CEILING)),
+                  results.get((kind, label, ceiling_method, CEILING_MULTIPART)),
+                  results.get((kind, label, method, REFERENCE))]
+        ours, ceiling, multipart, reference = (v[0] if v else None for v in values)
+        out.append(f"| {kind} | {label} | {method} | " + " | ".join(cell(v) for v in values)
                    + f" | {fmt_ratio(ours, ceiling)} | {fmt_ratio(ours, multipart)} | {fmt_ratio(ours, reference)} |")
     out.append("")
     return out
@@ -516,18 +556,24 @@ def resource_table(results):
     out = []
     out.append("| resource | ours | ceiling | ceiling, multipart | reference | ours/ceiling | ours/ceiling, multipart | ours/reference |")
     out.append("|---|---|---|---|---|---|---|---|")
-    servers = (OURS, CEILING, CEILING_MULTIPART, REFERENCE)
 
     def row(unit, v, digits):
         out.append(f"| {unit} | " + " | ".join(f"{x:.{digits}f}" if x is not None else "-" for x in v)
                    + f" | {fmt_ratio(v[0], v[1])} | {fmt_ratio(v[0], v[2])} | {fmt_ratio(v[0], v[3])} |")
 
-    for name, unit in (("cpu push", "CPU s per GiB pushed"), ("cpu pull", "CPU s per GiB pulled"),
-                       ("push rate", "1 GiB streamed push, MiB/s (the run measured for CPU)")):
-        row(unit, [results.get((name, s)) for s in servers], 1)
+    def measured_row(unit, name, label, method, digits):
+        row(unit, [results.get((name, label, method, OURS)),
+                   results.get((name, label, CEILING_PUSH, CEILING)),
+                   results.get((name, label, CEILING_PUSH, CEILING_MULTIPART)),
+                   results.get((name, label, method, REFERENCE))], digits)
+
+    gib = "1024 MiB"
+    for method, how in ((STREAMED, "one streamed PATCH"), (WHOLE, "POST + PUT of the whole blob")):
+        measured_row(f"CPU s per GiB pushed ({how}; ceiling: one put)", "cpu push", gib, method, 1)
+        measured_row(f"CPU s per GiB pulled (blob pushed as {how})", "cpu pull", gib, method, 1)
     # One workerd process runs both ceilings; its peak is reset before each push.
-    for label in ("64 MiB", "1024 MiB"):
-        row(f"peak RSS during a {label} push (MiB)", [results.get(("memory", label, s)) for s in servers], 0)
+    for label in ("64 MiB", gib):
+        measured_row(f"peak RSS during a {label} streamed push (MiB)", "memory", label, STREAMED, 0)
     cold = {s: float(os.environ[f"COLD_START_{s.upper()}"]) for s in (OURS, CEILING, REFERENCE)}
     row("cold start: process start to first answer (s)", [cold[OURS], cold[CEILING], None, cold[REFERENCE]], 1)
     with open(os.environ["WASM"], "rb") as f:
@@ -553,7 +599,7 @@ def operations_table(results):
 def main():
     results = {}
     failed = False
-    stages = [throughput, resources, requests_per_second, storage_operations]
+    stages = [throughput, requests_per_second, storage_operations]
     only = os.environ.get("ONLY")
     for stage in stages:
         if only and stage.__name__ not in only.split(","):
