@@ -347,7 +347,8 @@ def throughput(results):
 
         def push_and_pull(server, method, push, runs):
             log(f"push/pull {label} {method}: {server} x{runs}")
-            repos = [(f"bench/{method.replace(' ', '-')}-{size}-{i}",) for i in range(runs)]
+            slug = re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
+            repos = [(f"bench/{slug}-{size}-{i}",) for i in range(runs)]
             rate, cpu, peak = measured(server, size, push, repos)
             results["push", label, method, server] = (rate, runs)
             results["memory", label, method, server] = peak
