@@ -340,16 +340,21 @@ def throughput(results):
     sizes = [1 * MIB, 64 * MIB, 1024 * MIB]
     gib = 1024 * MIB
     for size in sizes:
-        path, digest = make_file(size, f"throughput-{size}")
         label = f"{size // MIB} MiB"
+        # Bytes pushed again are stored once, so each way of storing a blob gets bytes of its
+        # own: pulls then read what that way stored (a multipart object for a streamed PATCH,
+        # one object for a blob sent whole).
+        streamed = make_file(size, f"throughput-{size}-streamed")
+        whole = make_file(size, f"throughput-{size}-whole")
         # The 1 GiB figures of the slower paths are single runs, to keep the bench in time.
         single = 1 if size >= gib else RUNS
 
-        def push_and_pull(server, method, push, runs):
+        def push_and_pull(server, method, push, file, runs):
             log(f"push/pull {label} {method}: {server} x{runs}")
             slug = re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
             repos = [(f"bench/{slug}-{size}-{i}",) for i in range(runs)]
-            rate, cpu, peak = measured(server, size, push, repos)
+            path, digest = file
+            rate, cpu, peak = measured(server, size, lambda repo: push(server, repo, path, digest), repos)
             results["push", label, method, server] = (rate, runs)
             results["memory", label, method, server] = peak
             results["cpu push", label, method, server] = cpu
@@ -361,21 +366,24 @@ def throughput(results):
             # The ceiling worker's PUT is one put of a body of known length, streamed or not.
             method = STREAMED if server not in CEILINGS else CEILING_PUSH
             runs = single if server == CEILING_MULTIPART else RUNS
-            push_and_pull(server, method, lambda repo: push_streamed(server, repo, path, digest), runs)
+            push_and_pull(server, method, push_streamed, streamed, runs)
         for server in (OURS, REFERENCE):
-            push_and_pull(server, WHOLE,
-                          lambda repo: push_whole(server, repo, path, digest), single)
+            push_and_pull(server, WHOLE, push_whole, whole, single)
             log(f"push {label} raw chunked: {server} x{single}")
             repos = [(f"bench/chunked-{size}-{i}",) for i in range(single)]
+            path, digest = streamed
             rate, _, _ = measured(server, size, lambda repo: push_chunked(server, repo, path, digest), repos)
             results["push", label, "raw, 16 MiB PATCHes", server] = (rate, single)
+            # oras sends blobs whole, and pulls what it pushed.
             log(f"push/pull {label} oras: {server} x{single}")
             repos = [(f"bench/oras-{size}-{i}",) for i in range(single)]
+            path, _ = whole
             rate, _, _ = measured(server, size, lambda repo: oras_push(server, repo, path), repos)
             results["push", label, "oras", server] = (rate, single)
             rate, _, _ = measured(server, size, lambda repo: oras_pull(server, repo), repos)
             results["pull", label, "oras", server] = (rate, single)
-        os.remove(path)
+        for path, _ in (streamed, whole):
+            os.remove(path)
 
 
 def load(url, connections, seconds, method="GET"):
