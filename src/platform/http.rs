@@ -5,7 +5,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use futures::{Stream, StreamExt};
+use futures::{stream, Stream, StreamExt};
+use worker::js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::ReadableStream;
 use worker::{ByteStream, Headers, Response, ResponseBody};
 
@@ -32,9 +35,7 @@ impl Stream for CoreBody {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyChunk>> {
         let mut source = self.0.borrow_mut();
         if let Source::Whole(stream) = &*source {
-            let chunks = ByteStream::from(stream.clone())
-                .map(|chunk| chunk.map_err(|e| UploadError::Read(e.to_string())));
-            *source = Source::Chunks(Box::pin(chunks));
+            *source = Source::Chunks(read_in_blocks(stream));
         }
         match &mut *source {
             Source::Chunks(chunks) => chunks.as_mut().poll_next(cx),
@@ -73,6 +74,87 @@ impl CoreBody {
             }
         }
     }
+}
+
+/// Bytes asked of the runtime per read. Request bodies arrive in pieces of about 2 KiB under
+/// `wrangler dev`, and every piece that crosses into wasm costs a promise and a copy: reading
+/// them a block at a time cuts those crossings a few hundredfold.
+const READ_BLOCK: u32 = 1024 * 1024;
+
+/// The body as blocks of up to [`READ_BLOCK`] bytes, through a BYOB reader's `readAtLeast`
+/// (workerd's), or piece by piece where the stream offers no such reader.
+fn read_in_blocks(stream: &ReadableStream) -> Pin<Box<dyn Stream<Item = BodyChunk>>> {
+    let byob = byob_reader(stream);
+    match byob {
+        Some((reader, read_at_least)) => Box::pin(
+            stream::unfold(Some((reader, read_at_least)), |state| async move {
+                let (reader, read_at_least) = state?;
+                match read_block(&reader, &read_at_least).await {
+                    Ok(Some(block)) => Some((Ok(block), Some((reader, read_at_least)))),
+                    Ok(None) => None,
+                    Err(error) => Some((Err(error), None)),
+                }
+            })
+            // Drained again after an early error: a finished body stays finished.
+            .fuse(),
+        ),
+        None => Box::pin(
+            ByteStream::from(stream.clone())
+                .map(|chunk| chunk.map_err(|e| UploadError::Read(e.to_string()))),
+        ),
+    }
+}
+
+/// `stream.getReader({mode: "byob"})` and its `readAtLeast` method, if the runtime has them.
+fn byob_reader(stream: &ReadableStream) -> Option<(JsValue, Function)> {
+    let options = Object::new();
+    Reflect::set(&options, &"mode".into(), &"byob".into()).ok()?;
+    let get_reader: Function = Reflect::get(stream, &"getReader".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let reader = get_reader.call1(stream, &options).ok()?;
+    match Reflect::get(&reader, &"readAtLeast".into()).map(JsCast::dyn_into::<Function>) {
+        Ok(Ok(read_at_least)) => Some((reader, read_at_least)),
+        _ => {
+            // Unlocks the stream for the piece-by-piece reader.
+            let release: Function = Reflect::get(&reader, &"releaseLock".into())
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            release.call0(&reader).ok()?;
+            None
+        }
+    }
+}
+
+/// The next block, or `None` at the end of the body.
+async fn read_block(
+    reader: &JsValue,
+    read_at_least: &Function,
+) -> Result<Option<Vec<u8>>, UploadError> {
+    let failed = |e: JsValue| UploadError::Read(format!("{e:?}"));
+    let buffer = Uint8Array::new_with_length(READ_BLOCK);
+    let promise: Promise = read_at_least
+        .call2(reader, &READ_BLOCK.into(), &buffer)
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    let result = JsFuture::from(promise).await.map_err(failed)?;
+    let value = Reflect::get(&result, &"value".into()).map_err(failed)?;
+    let block = value
+        .dyn_into::<Uint8Array>()
+        .map(|view| view.to_vec())
+        .unwrap_or_default();
+    let done = Reflect::get(&result, &"done".into())
+        .map_err(failed)?
+        .as_bool()
+        .unwrap_or(true);
+    Ok(if done && block.is_empty() {
+        None
+    } else {
+        Some(block)
+    })
 }
 
 pub fn into_core(request: worker::Request) -> worker::Result<api::Request<CoreBody>> {
