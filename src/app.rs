@@ -17,7 +17,7 @@ use crate::upload::{segment_keys, RequestBody, Segment, MAX_SEGMENT_PARTS};
 /// What differs between deployments; the platform reads it from wrangler.toml vars.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Size of each R2 multipart part; also the most an upload holds in memory at once (twice).
+    /// Size of each R2 multipart part; an upload holds about three in memory at once.
     pub part_size: u64,
     /// How long an upload session may stay idle before it is forgotten.
     pub upload_ttl_seconds: u64,
@@ -62,7 +62,7 @@ pub struct BlobUrls {
 }
 
 /// 16 MiB parts: R2 needs at least 5 MiB, a segment of 9,999 parts then holds 156 GiB, so
-/// nearly every blob is one object, and two parts in memory stay far below the Workers' 128 MB.
+/// nearly every blob is one object, and three parts in memory stay far below the Workers' 128 MB.
 pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
 /// A day: long enough for any real push, short enough that abandoned sessions go soon.
 pub const DEFAULT_UPLOAD_TTL_SECONDS: u64 = 24 * 60 * 60;

@@ -262,7 +262,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
     }
 
     /// Streams `body` into the upload. At most one part is in flight while the next one
-    /// fills, so memory stays at about two parts whatever the blob's size.
+    /// fills, so memory stays at a few parts whatever the blob's size.
     pub async fn append<B>(&self, state: &mut UploadState, mut body: B) -> Result<(), UploadError>
     where
         B: Stream<Item = BodyChunk> + Unpin,
