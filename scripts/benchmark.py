@@ -496,6 +496,11 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
 
+def ratio_cells(ours, *others):
+    """The ratios ours/other of a table row, as cells."""
+    return " | ".join(fmt_ratio(ours, other) for other in others)
+
+
 def report(results):
     out = []
     has = lambda kind: any(k[0] == kind for k in results)
@@ -539,7 +544,7 @@ def throughput_table(results):
                   results.get((kind, label, method, REFERENCE))]
         ours, ceiling, multipart, reference = (v[0] if v else None for v in values)
         out.append(f"| {kind} | {label} | {method} | " + " | ".join(cell(v) for v in values)
-                   + f" | {fmt_ratio(ours, ceiling)} | {fmt_ratio(ours, multipart)} | {fmt_ratio(ours, reference)} |")
+                   + f" | {ratio_cells(ours, ceiling, multipart, reference)} |")
     out.append("")
     return out
 
@@ -556,7 +561,7 @@ def rps_table(results):
             ceiling = results.get(("rps", "trivial GET (ceiling)", c, CEILING))
             cell = lambda v: f"{v[0]:.0f} ({v[1]:.1f} / {v[2]:.1f})" if v else "-"
             out.append(f"| {name} | {c} | {cell(ours)} | {cell(reference)} | {cell(ceiling)} | "
-                       f"{fmt_ratio(ours[0], ceiling and ceiling[0])} | {fmt_ratio(ours[0], reference and reference[0])} |")
+                       f"{ratio_cells(ours[0], ceiling and ceiling[0], reference and reference[0])} |")
     out.append("")
     return out
 
@@ -568,7 +573,7 @@ def resource_table(results):
 
     def row(unit, v, digits):
         out.append(f"| {unit} | " + " | ".join(f"{x:.{digits}f}" if x is not None else "-" for x in v)
-                   + f" | {fmt_ratio(v[0], v[1])} | {fmt_ratio(v[0], v[2])} | {fmt_ratio(v[0], v[3])} |")
+                   + f" | {ratio_cells(*v)} |")
 
     def measured_row(unit, name, label, method, digits):
         row(unit, [results.get((name, label, method, OURS)),

@@ -11,7 +11,9 @@ use crate::maintenance::MaintenanceConfig;
 use crate::oci::{Digest, RepositoryName};
 use crate::presign::Signer;
 use crate::storage::ByteRange;
-use crate::storage::{layout, MultipartStore, ObjectStore, SessionStore};
+use crate::storage::{
+    layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, LIST_PAGE_MAX,
+};
 use crate::upload::{segment_keys, RequestBody, Segment, MAX_SEGMENT_PARTS};
 
 /// What differs between deployments; the platform reads it from wrangler.toml vars.
@@ -314,6 +316,29 @@ where
         let record = serde_json::from_slice(&bytes)
             .map_err(|e| crate::storage::StorageError::Corrupt(format!("{key}: {e}")))?;
         Ok(Some(record))
+    }
+
+    /// Every object under `prefix`, page after page.
+    pub(crate) async fn list_all(
+        &self,
+        prefix: &str,
+        with_metadata: bool,
+    ) -> Result<Vec<ObjectInfo>> {
+        let mut options = ListOptions {
+            prefix: prefix.to_string(),
+            limit: LIST_PAGE_MAX,
+            with_metadata,
+            ..ListOptions::default()
+        };
+        let mut objects: Vec<ObjectInfo> = Vec::new();
+        loop {
+            let page = self.store.list(&options).await?;
+            objects.extend(page.objects);
+            if !page.truncated {
+                return Ok(objects);
+            }
+            options.start_after = objects.last().map(|o| o.key.clone());
+        }
     }
 
     pub(crate) async fn blob_link(

@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
 use crate::storage::{
-    layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions,
-    SessionStore, LIST_PAGE_MAX,
+    layout, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions, SessionStore,
 };
 use crate::upload::BodyChunk;
 
@@ -27,6 +26,13 @@ const UNTAG_ATTEMPTS: usize = 3;
 
 pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
     info.metadata.contains_key(UNTAGGED_META)
+}
+
+/// The digest a tag object points at; `None` for an untagged marker.
+pub(crate) fn tag_target(info: &ObjectInfo) -> Option<&String> {
+    info.metadata
+        .get(DIGEST_META)
+        .filter(|_| !is_untagged(info))
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -279,26 +285,13 @@ where
 
     async fn tags_pointing_at(&self, name: &RepositoryName, digest: &Digest) -> Result<Vec<Tag>> {
         let prefix = layout::tags_prefix(name);
-        let mut options = ListOptions {
-            prefix: prefix.clone(),
-            limit: LIST_PAGE_MAX,
-            with_metadata: true,
-            ..ListOptions::default()
-        };
         let wanted = digest.to_string();
-        let mut tags = Vec::new();
-        loop {
-            let page = self.store.list(&options).await?;
-            options.start_after = page.objects.last().map(|o| o.key.clone());
-            for object in &page.objects {
-                if object.metadata.get(DIGEST_META) == Some(&wanted) && !is_untagged(object) {
-                    tags.push(Tag::parse(&object.key[prefix.len()..])?);
-                }
-            }
-            if !page.truncated {
-                return Ok(tags);
-            }
-        }
+        self.list_all(&prefix, true)
+            .await?
+            .iter()
+            .filter(|object| tag_target(object) == Some(&wanted))
+            .map(|object| Ok(Tag::parse(&object.key[prefix.len()..])?))
+            .collect()
     }
 
     /// Untags `tag` if it exists (and, with `only`, still points at that digest); says whether it did.

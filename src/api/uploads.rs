@@ -13,8 +13,7 @@ use crate::app::{parse_digest, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::{
-    layout, ListOptions, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
-    LIST_PAGE_MAX,
+    layout, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
 };
 use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadState, Uploader};
 
@@ -133,27 +132,17 @@ where
         if record.repository != name.as_str() || self.env.now_ms() >= expires_ms {
             return Err(Error::BlobUploadUnknown);
         }
-        let prefix = layout::upload_prefix(id);
-        let mut options = ListOptions {
-            prefix: prefix.clone(),
-            limit: LIST_PAGE_MAX,
-            ..ListOptions::default()
-        };
-        let mut step_keys = Vec::new();
-        loop {
-            let page = self.store.list(&options).await?;
-            step_keys.extend(page.objects.into_iter().map(|o| o.key));
-            if !page.truncated {
-                break;
-            }
-            options.start_after = step_keys.last().cloned();
-        }
+        let step_keys: Vec<String> = self
+            .list_all(&layout::upload_prefix(id), false)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         let state = match step_keys.last() {
             None => UploadState::default(),
             Some(key) => {
-                let step = key[prefix.len()..]
-                    .parse()
-                    .map_err(|_| Error::Internal(format!("bad step key {key}")))?;
+                let step = layout::upload_step_number(id, key)
+                    .ok_or_else(|| Error::Internal(format!("bad step key {key}")))?;
                 let (_, bytes) = self
                     .store
                     .get_bytes(key)

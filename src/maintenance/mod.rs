@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::manifests::{is_untagged, DIGEST_META};
+use crate::api::manifests::tag_target;
 use crate::app::{BlobRecord, Environment, Registry};
 use crate::error::Result;
 use crate::oci::{manifest, Digest, RepositoryName, Tag};
@@ -139,6 +139,7 @@ where
                 ..Report::default()
             }),
             graphs: RefCell::new(BTreeMap::new()),
+            referenced: RefCell::new(BTreeMap::new()),
             refreshed: RefCell::new(BTreeSet::new()),
         };
         let mut cycle_complete = false;
@@ -193,6 +194,8 @@ struct Run<'r, S, K, E> {
     operations: Cell<u32>,
     report: RefCell<Report>,
     graphs: RefCell<BTreeMap<RepositoryName, RepoGraph>>,
+    /// The blobs each cached graph refers to.
+    referenced: RefCell<BTreeMap<RepositoryName, BTreeSet<String>>>,
     /// Repositories whose graph already has every manifest pushed before this run's blobs phase.
     refreshed: RefCell<BTreeSet<RepositoryName>>,
 }
@@ -276,15 +279,10 @@ where
     }
 
     async fn list_all(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
-        let mut objects: Vec<ObjectInfo> = Vec::new();
-        loop {
-            let after = objects.last().map(|o| o.key.clone());
-            let page = self.list_page(prefix, after, with_metadata).await?;
-            objects.extend(page.objects);
-            if !page.truncated {
-                return Ok(objects);
-            }
-        }
+        let objects = self.registry.list_all(prefix, with_metadata).await?;
+        // One list call per 1,000 keys, as R2 pages them.
+        self.spend(1 + objects.len() as u32 / LIST_PAGE_MAX);
+        Ok(objects)
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<(ObjectInfo, Vec<u8>)>> {
@@ -337,9 +335,7 @@ where
         // Step keys are zero-padded: the last one is the newest progress.
         let mut offset = 0;
         if let Some(last) = steps.last() {
-            let step = last.key[layout::upload_prefix(id).len()..]
-                .parse()
-                .unwrap_or(0);
+            let step = layout::upload_step_number(id, &last.key).unwrap_or(0);
             // Progress that does not decode names nothing to discard; its steps still go.
             let state = self
                 .get_bytes(&last.key)
@@ -393,11 +389,7 @@ where
     /// manifests nothing keeps. `false` when the run ran out of operations first.
     async fn repository(&self, name: &RepositoryName) -> Result<bool> {
         let mut graph = self.load_graph(name).await?;
-        let listed = self
-            .list_all(&layout::manifests_prefix(name), false)
-            .await?;
-        let complete = self.update_graph(name, &mut graph, &listed).await?;
-        if !complete {
+        if !self.update_graph(name, &mut graph).await? {
             self.save_graph(name, &graph).await?;
             return Ok(false);
         }
@@ -408,9 +400,8 @@ where
         // (tag, digest it points at, pushed at, etag)
         let tags: Vec<(String, String, u64, String)> = tags
             .iter()
-            .filter(|info| !is_untagged(info))
             .filter_map(|info| {
-                let digest = info.metadata.get(DIGEST_META)?;
+                let digest = tag_target(info)?;
                 Some((
                     info.key[prefix_len..].to_string(),
                     digest.clone(),
@@ -493,14 +484,12 @@ where
         Ok(true)
     }
 
-    /// Reads the manifests listed but not yet in the graph; `false` if the run ran out of
-    /// operations before all were read.
-    async fn update_graph(
-        &self,
-        name: &RepositoryName,
-        graph: &mut RepoGraph,
-        listed: &[ObjectInfo],
-    ) -> Result<bool> {
+    /// Lists the repository's manifests and reads those not yet in the graph; `false` if the
+    /// run ran out of operations before all were read.
+    async fn update_graph(&self, name: &RepositoryName, graph: &mut RepoGraph) -> Result<bool> {
+        let listed = self
+            .list_all(&layout::manifests_prefix(name), false)
+            .await?;
         let by_digest: BTreeMap<String, &ObjectInfo> = listed
             .iter()
             .filter_map(|info| Some((layout::manifest_digest(name, &info.key)?.to_string(), info)))
@@ -572,8 +561,8 @@ where
         deleted: &BTreeSet<String>,
     ) -> Result<()> {
         let tags = self.list_all(&layout::tags_prefix(name), true).await?;
-        for info in tags.iter().filter(|info| !is_untagged(info)) {
-            let Some(digest) = info.metadata.get(DIGEST_META) else {
+        for info in &tags {
+            let Some(digest) = tag_target(info) else {
                 continue;
             };
             let (true, Ok(parsed)) = (deleted.contains(digest), digest.parse::<Digest>()) else {
@@ -605,13 +594,21 @@ where
             .read_record(&layout::gc_repository(name))
             .await?
             .unwrap_or_default();
-        self.graphs.borrow_mut().insert(name.clone(), graph.clone());
+        self.remember(name, graph.clone());
         Ok(graph)
+    }
+
+    /// Caches the graph for the rest of the run, with the set of blobs it refers to, which
+    /// the blobs phase asks about once per link.
+    fn remember(&self, name: &RepositoryName, graph: RepoGraph) {
+        let blobs = graph.blobs().into_iter().map(str::to_string).collect();
+        self.referenced.borrow_mut().insert(name.clone(), blobs);
+        self.graphs.borrow_mut().insert(name.clone(), graph);
     }
 
     /// Saved in dry runs too: a graph describes what is stored, and a dry run changes nothing.
     async fn save_graph(&self, name: &RepositoryName, graph: &RepoGraph) -> Result<()> {
-        self.graphs.borrow_mut().insert(name.clone(), graph.clone());
+        self.remember(name, graph.clone());
         self.spend(1);
         let json = serde_json::to_vec(graph).expect("graph serialises");
         self.store()
@@ -728,21 +725,29 @@ where
     /// Whether a manifest of `name` refers to the blob: its graph says so, or a manifest
     /// pushed since the graph was made does.
     async fn refers_to(&self, name: &RepositoryName, digest: &str) -> Result<bool> {
-        let graph = self.load_graph(name).await?;
-        if graph.blobs().contains(digest) || self.refreshed.borrow().contains(name) {
-            return Ok(graph.blobs().contains(digest));
+        let known = |run: &Self| {
+            run.referenced
+                .borrow()
+                .get(name)
+                .map(|b| b.contains(digest))
+        };
+        let refers = match known(self) {
+            Some(refers) => refers,
+            None => {
+                self.load_graph(name).await?;
+                known(self).unwrap_or(true)
+            }
+        };
+        if refers || self.refreshed.borrow().contains(name) {
+            return Ok(refers);
         }
-        let mut fresh = graph.clone();
-        let listed = self
-            .list_all(&layout::manifests_prefix(name), false)
-            .await?;
-        if !self.update_graph(name, &mut fresh, &listed).await? {
+        let mut fresh = self.load_graph(name).await?;
+        if !self.update_graph(name, &mut fresh).await? {
             return Ok(true);
         }
-        let refers = fresh.blobs().contains(digest);
-        self.graphs.borrow_mut().insert(name.clone(), fresh);
+        self.remember(name, fresh);
         self.refreshed.borrow_mut().insert(name.clone());
-        Ok(refers)
+        Ok(known(self).unwrap_or(true))
     }
 
     /// After links were deleted: a manifest pushed in the meantime that refers to one of
@@ -756,11 +761,8 @@ where
             return Ok(());
         }
         let mut graph = self.load_graph(name).await?;
-        let listed = self
-            .list_all(&layout::manifests_prefix(name), false)
-            .await?;
         let known: BTreeSet<String> = graph.manifests.keys().cloned().collect();
-        self.update_graph(name, &mut graph, &listed).await?;
+        self.update_graph(name, &mut graph).await?;
         let wanted: BTreeSet<String> = graph
             .manifests
             .iter()
@@ -777,7 +779,7 @@ where
                 self.registry.write_link(name, digest, &record).await?;
             }
         }
-        self.graphs.borrow_mut().insert(name.clone(), graph);
+        self.remember(name, graph);
         Ok(())
     }
 

@@ -142,6 +142,11 @@ pub fn upload_prefix(id: &str) -> String {
     format!("{UPLOADS_PREFIX}{id}/")
 }
 
+/// The step number of a key made by [`upload_step`].
+pub fn upload_step_number(id: &str, key: &str) -> Option<u32> {
+    key.strip_prefix(&upload_prefix(id))?.parse().ok()
+}
+
 /// The upload id a key under [`UPLOADS_PREFIX`] belongs to.
 pub fn upload_id(key: &str) -> Option<&str> {
     key.strip_prefix(UPLOADS_PREFIX)?.split('/').next()
@@ -202,6 +207,8 @@ mod tests {
     #[test]
     fn upload_and_manifest_keys_parse_back() {
         assert_eq!(upload_id(&upload_step("abc", 7)), Some("abc"));
+        assert_eq!(upload_step_number("abc", &upload_step("abc", 7)), Some(7));
+        assert_eq!(upload_step_number("abd", &upload_step("abc", 7)), None);
         let name = RepositoryName::parse("a/b", "").unwrap();
         let digest: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
         assert_eq!(
