@@ -4,7 +4,9 @@
 //! The session record lives in KV, written once when the upload starts. Progress lives in R2:
 //! each accepted request writes step `n + 1` with create-if-absent, so of two requests racing
 //! from step `n` exactly one wins, and the newest step is what a status request or a stale
-//! Location reads back, with R2's strong consistency.
+//! Location reads back, with R2's strong consistency. Once step `n + 1` is written the steps
+//! before it are deleted, so an upload keeps about one step (its carry, under one part), and a
+//! request lists and reads a constant number of objects however many came before it.
 
 use futures::Stream;
 
@@ -17,7 +19,11 @@ use crate::storage::{
 };
 use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadState, Uploader};
 
-/// A session, its newest progress, and the keys of every step written so far.
+/// Reads of an upload's newest step that may find it superseded and deleted by a request
+/// that finished meanwhile, before the reader gives up with 429.
+const PROGRESS_READ_ATTEMPTS: usize = 3;
+
+/// A session, its newest progress, and the keys of the steps found beside it.
 struct Session {
     id: String,
     record: SessionRecord,
@@ -132,31 +138,42 @@ where
         if record.repository != name.as_str() || self.env.now_ms() >= expires_ms {
             return Err(Error::BlobUploadUnknown);
         }
-        let step_keys: Vec<String> = self
-            .list_all(&layout::upload_prefix(id), false)
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
-        let state = match step_keys.last() {
-            None => UploadState::default(),
-            Some(key) => {
-                let step = layout::upload_step_number(id, key)
-                    .ok_or_else(|| Error::Internal(format!("bad step key {key}")))?;
-                let (_, bytes) = self
-                    .store
-                    .get_bytes(key)
-                    .await?
-                    .ok_or(Error::BlobUploadUnknown)?;
-                UploadState::decode(step, &bytes)?
-            }
-        };
+        let (state, step_keys) = self.newest_progress(id).await?;
         Ok(Session {
             id: id.to_string(),
             record,
             state,
             step_keys,
         })
+    }
+
+    /// The keys of an upload's steps, oldest first (zero-padded: key order is step order).
+    /// Every accepted request deletes the steps before its own, so this is one list call;
+    /// steps whose deletion failed are followed all the same.
+    async fn step_keys(&self, id: &str) -> Result<Vec<String>> {
+        let steps = self.list_all(&layout::upload_prefix(id), false).await?;
+        Ok(steps.into_iter().map(|o| o.key).collect())
+    }
+
+    /// The newest progress of upload `id`, and the keys of its steps. A step deleted between
+    /// the listing and the read was superseded by a newer one, which a second listing finds;
+    /// an upload whose steps all vanished was finished or cancelled meanwhile.
+    async fn newest_progress(&self, id: &str) -> Result<(UploadState, Vec<String>)> {
+        for attempt in 0..PROGRESS_READ_ATTEMPTS {
+            let keys = self.step_keys(id).await?;
+            let Some(newest) = keys.last() else {
+                if attempt > 0 {
+                    return Err(Error::BlobUploadUnknown);
+                }
+                return Ok((UploadState::default(), keys));
+            };
+            let step = layout::upload_step_number(id, newest)
+                .ok_or_else(|| Error::Internal(format!("bad step key {newest}")))?;
+            if let Some((_, bytes)) = self.store.get_bytes(newest).await? {
+                return Ok((UploadState::decode(step, &bytes)?, keys));
+            }
+        }
+        Err(Error::TooManyRequests)
     }
 
     /// Checks a `Content-Range: <start>-<end>` against where the upload stands.
@@ -224,22 +241,47 @@ where
         Ok(session)
     }
 
-    /// Records the progress as the next step; fails if another request got there first.
+    /// Records the progress as the next step and deletes the steps before it; fails if
+    /// another request got there first.
     async fn save_step(&self, session: &mut Session) -> Result<()> {
         let key = layout::upload_step(&session.id, session.state.step + 1);
         let create = PutOptions {
             mode: PutMode::CreateOnly,
             ..PutOptions::default()
         };
-        match self.store.put(&key, session.state.encode(), create).await? {
-            Some(_) => {
-                session.step_keys.push(key);
-                Ok(())
-            }
-            None => Err(Error::RangeInvalid(
-                "another request on this upload was accepted first".into(),
-            )),
+        let lost =
+            || Error::RangeInvalid("another request on this upload was accepted first".into());
+        if self
+            .store
+            .put(&key, session.state.encode(), create)
+            .await?
+            .is_none()
+        {
+            return Err(lost());
         }
+        // Deleted steps free their numbers: a request that began from an older step can still
+        // create its key after newer ones were accepted. A newer step beside it means it lost.
+        let keys = self.step_keys(&session.id).await?;
+        let (older, newer): (Vec<String>, Vec<String>) = keys
+            .into_iter()
+            .filter(|k| *k != key)
+            .partition(|k| *k < key);
+        let superseded = if newer.is_empty() {
+            older
+        } else {
+            vec![key.clone()]
+        };
+        // Best effort: R2 takes about one write per second to a key, so a step written moments
+        // ago may refuse deletion; whatever stays is older than the newest step, and the next
+        // request, the end of the upload or its expiry deletes it.
+        if !superseded.is_empty() {
+            let _ = self.store.delete(&superseded).await;
+        }
+        if !newer.is_empty() {
+            return Err(lost());
+        }
+        session.step_keys = superseded.into_iter().chain([key]).collect();
+        Ok(())
     }
 
     pub(crate) async fn finish_upload<B>(
@@ -349,6 +391,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use futures::executor::block_on;
+    use futures::FutureExt;
     use sha2::{Digest as _, Sha256};
 
     use crate::api::{Method, Request};
@@ -356,7 +399,8 @@ mod tests {
     use crate::auth::{Auth, Policy};
     use crate::oci::{Algorithm, Digest};
     use crate::storage::memory::{MemoryBody, MemoryStore};
-    use crate::storage::SessionStore;
+    use crate::storage::metered::{Metered, OpCounter, OpCounts};
+    use crate::storage::{layout, SessionStore, LIST_PAGE_MAX};
 
     struct Ids;
 
@@ -391,6 +435,15 @@ mod tests {
         }
     }
 
+    /// The administrator of [`request`]'s credentials.
+    fn admin_auth() -> Auth {
+        let admin = format!("admin {}", hex::encode(Sha256::digest(b"pw")));
+        Auth {
+            policy: Policy::parse("", Some(&admin), "").unwrap(),
+            ..Auth::default()
+        }
+    }
+
     /// A finished or cancelled upload leaves neither progress objects nor a session record.
     #[test]
     fn finished_and_cancelled_uploads_leave_no_session_state() {
@@ -398,17 +451,12 @@ mod tests {
             part_size: 8,
             ..Config::default()
         };
-        let admin = format!("admin {}", hex::encode(Sha256::digest(b"pw")));
-        let auth = Auth {
-            policy: Policy::parse("", Some(&admin), "").unwrap(),
-            ..Auth::default()
-        };
         let registry = Registry::new(
             MemoryStore::with_min_part(8),
             MemoryStore::new(),
             Ids,
             config,
-            auth,
+            admin_auth(),
         );
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
@@ -444,6 +492,117 @@ mod tests {
                 assert_eq!(registry.store.open_multiparts(), 0);
                 assert_eq!(registry.sessions.get("upload/fixed").await, Ok(None));
             }
+        });
+    }
+
+    const PART: u64 = 4096;
+
+    /// A registry whose storage operations are counted, with parts larger than the tests send.
+    fn metered_registry(
+        counter: &OpCounter,
+    ) -> Registry<Metered<MemoryStore>, Metered<MemoryStore>, Ids> {
+        let config = Config {
+            part_size: PART,
+            ..Config::default()
+        };
+        Registry::new(
+            Metered::new(MemoryStore::with_min_part(PART as usize), counter.clone()),
+            Metered::new(MemoryStore::new(), counter.clone()),
+            Ids,
+            config,
+            admin_auth(),
+        )
+    }
+
+    /// The progress objects an upload holds, and their bytes.
+    fn progress(store: &Metered<MemoryStore>) -> (usize, usize) {
+        let keys: Vec<String> = store
+            .inner()
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(layout::UPLOADS_PREFIX))
+            .collect();
+        let bytes = keys
+            .iter()
+            .map(|k| {
+                // The in-memory store answers at once, also inside a test's executor.
+                let read = crate::storage::ObjectStore::get_bytes(store.inner(), k);
+                read.now_or_never().unwrap().unwrap().unwrap().1.len()
+            })
+            .sum();
+        (keys.len(), bytes)
+    }
+
+    /// Many 1-byte PATCHes: each leaves one progress object of under a part, and each costs
+    /// the same storage operations, however many came before it (more than one list page).
+    #[test]
+    fn small_patches_keep_one_step_and_cost_the_same() {
+        let counter = OpCounter::default();
+        let registry = metered_registry(&counter);
+        let path = "/v2/a/blobs/uploads/fixed";
+        let patches = LIST_PAGE_MAX as usize + 2;
+        let mut costs: Vec<OpCounts> = Vec::new();
+        block_on(async {
+            let (started, _) = registry
+                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .await;
+            assert_eq!(started.status, 202);
+            for i in 0..patches {
+                let before = counter.counts();
+                let range = format!("{i}-{i}");
+                let mut patch = request(Method::Patch, path, &[], b"x");
+                patch.headers.push(("content-range".into(), range));
+                let (patched, _) = registry.handle(patch).await;
+                assert_eq!(patched.status, 202, "PATCH {}", i + 1);
+                let after = counter.counts();
+                costs.push(OpCounts {
+                    class_a: after.class_a - before.class_a,
+                    class_b: after.class_b - before.class_b,
+                    kv_reads: after.kv_reads - before.kv_reads,
+                    kv_writes: after.kv_writes - before.kv_writes,
+                });
+                let (objects, bytes) = progress(registry.store());
+                assert_eq!(objects, 1, "progress objects after PATCH {}", i + 1);
+                assert!(bytes < PART as usize + 200, "{bytes} bytes of progress");
+            }
+        });
+        assert!(
+            costs[1..].iter().all(|cost| *cost == costs[1]),
+            "PATCH 2: {:?}, PATCH {patches}: {:?}",
+            costs[1],
+            costs[patches - 1]
+        );
+    }
+
+    /// Deleted steps free their numbers: a request that began before later ones were accepted
+    /// can create its step key again, and must still lose, leaving the newest progress alone.
+    #[test]
+    fn a_request_from_a_superseded_step_loses() {
+        let counter = OpCounter::default();
+        let registry = metered_registry(&counter);
+        let path = "/v2/a/blobs/uploads/fixed";
+        let name = crate::oci::RepositoryName::parse("a", "").unwrap();
+        block_on(async {
+            registry
+                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .await;
+            let patch = || request(Method::Patch, path, &[], b"x");
+            assert_eq!(registry.handle(patch()).await.0.status, 202);
+            let mut stale = registry.load_session(&name, "fixed").await.unwrap();
+            for _ in 0..2 {
+                assert_eq!(registry.handle(patch()).await.0.status, 202);
+            }
+            // Step 2 was written and then deleted when step 3 was.
+            assert!(matches!(
+                registry.save_step(&mut stale).await,
+                Err(crate::error::Error::RangeInvalid(_))
+            ));
+            let (status, _) = registry.handle(request(Method::Get, path, &[], b"")).await;
+            assert_eq!(status.status, 204);
+            assert!(status
+                .headers
+                .contains(&("Range".to_string(), "0-2".to_string())));
+            assert_eq!(progress(registry.store()).0, 1);
         });
     }
 }

@@ -10,7 +10,7 @@
 //! repos/<name>/_referrers/<alg>/<hex>/<alg>-<hex>
 //!                                             descriptor of a manifest whose subject is <alg>:<hex>
 //! catalog/<name>                              empty: the repository exists
-//! uploads/<id>/<step>                         upload progress after each accepted request
+//! uploads/<id>/<step>                         upload progress after the newest accepted request
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
 //! gc/repos/<name>                             a repository's manifests and what they reference
 //! ```

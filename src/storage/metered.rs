@@ -46,6 +46,11 @@ impl<S> Metered<S> {
         Metered { inner, counter }
     }
 
+    /// The store underneath, for tests that look at what is stored.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn class_a(&self, n: u64) {
         self.counter.add(|c| c.class_a += n);
     }

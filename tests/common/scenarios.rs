@@ -10,7 +10,7 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!($client =>
             base_answers, unknown_paths_answer_oci_errors, invalid_names_and_digests_are_rejected,
             monolithic_upload_round_trips, chunked_upload_across_parts, streamed_patch_without_content_range,
-            out_of_order_chunks_are_rejected, digest_mismatch_leaves_nothing, empty_blob_round_trips,
+            out_of_order_chunks_are_rejected, small_chunks_keep_their_place, digest_mismatch_leaves_nothing, empty_blob_round_trips,
             sha512_blobs_are_verified, cancelled_upload_is_gone, mount_links_existing_blobs, range_reads,
             blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
             tags_are_sorted_and_paginated, referrers_list_subjects, catalog_lists_repositories, index_needs_children);
@@ -251,6 +251,41 @@ pub fn out_of_order_chunks_are_rejected(c: &dyn Client) {
     let status = c.send("GET", &location, &[], b"");
     assert_eq!((status.status, status.header("Range")), (204, Some("0-4")));
     assert!(status.header("Location").is_some());
+}
+
+/// Ten 1-byte PATCHes, all to the original Location: each is accepted in turn, a re-sent
+/// chunk is out of order, and a status request tells where the upload stands, however many
+/// requests came before (progress is kept server-side, older steps deleted as it moves on).
+pub fn small_chunks_keep_their_place(c: &dyn Client) {
+    let name = repo("small-chunks");
+    let bytes = data(10, 5);
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    for (i, byte) in bytes.iter().enumerate() {
+        let range = format!("{i}-{i}");
+        let patch = c.send("PATCH", &location, &[("Content-Range", &range)], &[*byte]);
+        assert_eq!(
+            (patch.status, patch.header("Range")),
+            (202, Some(format!("0-{i}").as_str())),
+            "{}",
+            String::from_utf8_lossy(&patch.body)
+        );
+        let again = c.send("PATCH", &location, &[("Content-Range", &range)], &[*byte]);
+        assert_eq!(again.status, 416, "chunk {i} sent twice");
+        let status = c.send("GET", &location, &[], b"");
+        assert_eq!(
+            (status.status, status.header("Range")),
+            (204, Some(format!("0-{i}").as_str()))
+        );
+    }
+    let digest = sha256(&bytes);
+    let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], b"");
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+    assert!(get.body == bytes, "blob bytes differ");
 }
 
 pub fn digest_mismatch_leaves_nothing(c: &dyn Client) {
