@@ -251,8 +251,8 @@ where
                     .bytes(b"{}".to_vec(), "application/json"))
             }
             (Route::Catalog, Get) => {
-                let may_pull = |repository: &str| self.user_may(&caller, repository, pull);
-                self.catalog(&request, may_pull).await
+                let may_list = |repository: &str| self.may_list(&caller, repository);
+                self.catalog(&request, may_list).await
             }
             (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
             (Route::Referrers { name: n, digest }, Get) => {

@@ -10,7 +10,7 @@
 
 use crate::api::Request;
 use crate::app::{Environment, Registry};
-use crate::auth::scope::granted;
+use crate::auth::scope::{granted, grants_catalog};
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, User};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
@@ -139,12 +139,24 @@ where
     }
 
     /// Whether the caller's user may do `need` on `repository`, whatever the token in hand
-    /// says: what the catalog shows, and whether a wider token would help.
+    /// says: whether a wider token would help.
     pub(crate) fn user_may(&self, caller: &Caller, repository: &str, need: Actions) -> bool {
         self.auth
             .policy
             .allowed(caller.user(), repository)
             .contains(need)
+    }
+
+    /// Whether the catalog shows `repository` to the caller: what a password's user (or an
+    /// anonymous caller) may pull; with a token, only what its access claims grant pull on,
+    /// unless it carries `registry:catalog:*`, which shows everything its user may pull.
+    pub(crate) fn may_list(&self, caller: &Caller, repository: &str) -> bool {
+        match caller {
+            Caller::Token { access, .. } if !grants_catalog(access) => {
+                granted(access, repository).contains(Actions::PULL)
+            }
+            _ => self.user_may(caller, repository, Actions::PULL),
+        }
     }
 
     pub(crate) fn authorize(

@@ -139,6 +139,15 @@ pub fn granted(access: &[ResourceAccess], repository: &str) -> Actions {
         })
 }
 
+/// Whether a token's `access` claim holds `registry:catalog:*`.
+pub fn grants_catalog(access: &[ResourceAccess]) -> bool {
+    access.iter().any(|entry| {
+        entry.resource_type == REGISTRY
+            && entry.name == CATALOG
+            && entry.actions.iter().any(|a| a == "*")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +198,7 @@ mod tests {
         );
         assert_eq!(granted(&access, "team/other"), Actions::NONE);
         assert_eq!(granted(&access, "catalog"), Actions::NONE);
+        assert!(grants_catalog(&access));
+        assert!(!grants_catalog(&access[..2]));
     }
 }

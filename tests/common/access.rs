@@ -14,7 +14,8 @@ macro_rules! access_tests {
     ($client:expr) => {
         $crate::access_tests!($client =>
             base_challenges_anonymous_callers, access_matrix_with_passwords, access_matrix_with_tokens,
-            catalog_lists_what_the_caller_may_pull, mounts_reveal_nothing_unreadable,
+            catalog_lists_what_the_caller_may_pull, catalog_follows_the_token_scope,
+            mounts_reveal_nothing_unreadable,
             token_endpoint_grants_the_intersection, oauth_form_and_refresh_tokens,
             bad_tokens_are_rejected, tokens_do_not_reach_other_repositories,
             malformed_authorization_is_a_clear_401, wrong_passwords_are_rejected);
@@ -286,6 +287,35 @@ pub fn catalog_lists_what_the_caller_may_pull(c: &dyn Client) {
             let sees_private = expected(caller, true, Op::Pull) == Outcome::Allowed;
             assert_eq!(lists(PRIVATE), sees_private, "{caller:?}: {listed}");
         }
+    }
+}
+
+/// A token lists only what it grants: the repositories its access claims cover with pull, or,
+/// with `registry:catalog:*`, everything its user may pull (above).
+pub fn catalog_follows_the_token_scope(c: &dyn Client) {
+    seed(c);
+    let pull = |repository: &str| format!("repository:{repository}:pull");
+    for (user, scopes, listed) in [
+        (Some("pusher"), vec![pull(PUBLIC)], vec![PUBLIC]),
+        (Some("pusher"), vec![pull(PRIVATE)], vec![PRIVATE]),
+        (
+            Some("pusher"),
+            vec![pull(PUBLIC), pull(PRIVATE)],
+            vec![PRIVATE, PUBLIC],
+        ),
+        // `docker login`'s token: no scope at all.
+        (Some("pusher"), vec![], vec![]),
+        (None, vec![pull(PUBLIC)], vec![PUBLIC]),
+    ] {
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let authorization = bearer(&token(c, user, &scopes));
+        let reply = c.send_as(Some(&authorization), "GET", "/v2/_catalog", &[], b"");
+        assert_eq!(reply.status, 200, "{user:?} {scopes:?}: {}", body(&reply));
+        assert_eq!(
+            reply.json()["repositories"],
+            serde_json::json!(listed),
+            "{user:?} {scopes:?}"
+        );
     }
 }
 
