@@ -251,8 +251,8 @@ where
                     .bytes(b"{}".to_vec(), "application/json"))
             }
             (Route::Catalog, Get) => {
-                let may_list = |repository: &str| self.may_list(&caller, repository);
-                self.catalog(&request, may_list).await
+                let entry = |repository: &str| self.catalog_entry(&caller, repository);
+                self.catalog(&request, entry).await
             }
             (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
             (Route::Referrers { name: n, digest }, Get) => {

@@ -8,6 +8,7 @@
 //! - An anonymous caller asking for more than public pulls: 401, since logging in may help.
 //! - A known user without the grant: 403 DENIED; no token would change that.
 
+use crate::api::listing::Entry;
 use crate::api::Request;
 use crate::app::{Environment, Registry};
 use crate::auth::scope::{granted, grants_catalog};
@@ -156,6 +157,19 @@ where
                 granted(access, repository).contains(Actions::PULL)
             }
             _ => self.user_may(caller, repository, Actions::PULL),
+        }
+    }
+
+    /// How the catalog treats `repository` for the caller: shown if it [`Self::may_list`] it;
+    /// otherwise skipped, together with every repository after it that a private pattern
+    /// hides from the caller's user altogether.
+    pub(crate) fn catalog_entry(&self, caller: &Caller, repository: &str) -> Entry {
+        if self.may_list(caller, repository) {
+            return Entry::Show;
+        }
+        match self.auth.policy.hidden_prefix(caller.user(), repository) {
+            Some(prefix) => Entry::SkipPast(prefix),
+            None => Entry::Skip,
         }
     }
 

@@ -14,41 +14,60 @@ use crate::storage::{
 
 use super::manifests::is_untagged;
 
-/// One page of names, and whether more follow it.
-struct Page {
-    names: Vec<String>,
-    more: bool,
+/// The most entries a page of tags or of the catalog holds: `n` above it is lowered to it, and
+/// without `n` a page holds this many. Further entries are paged with `Link`.
+pub const PAGE_MAX: usize = 1000;
+/// The most referrers a page holds: each is one read.
+pub const REFERRERS_PAGE_MAX: usize = 100;
+/// The most list calls one listing request makes (each returns up to 1,000 keys): entries it
+/// leaves out (deleted tags, repositories hidden from the caller) cost list calls too, so a
+/// page may end short, with a `Link` to go on from where the listing stopped.
+pub const LIST_CALLS_MAX: usize = 5;
+
+/// What a listing does with one entry.
+pub(crate) enum Entry {
+    Show,
+    Skip,
+    /// Skip this entry and every later one whose name starts with the given prefix.
+    SkipPast(String),
 }
 
-/// `n` and `last` from the query; `n` absent means everything.
-fn pagination<B>(request: &Request<B>) -> Result<(Option<usize>, Option<String>)> {
+/// One page of names, and where the next page starts (`last`), if one follows.
+struct Page {
+    names: Vec<String>,
+    next: Option<String>,
+}
+
+/// `n` (lowered to `max`; `max` when absent) and `last` from the query.
+fn pagination<B>(request: &Request<B>, max: usize) -> Result<(usize, Option<String>)> {
     let n = match request.query("n") {
-        None | Some("") => None,
-        Some(n) => Some(
-            n.parse::<usize>()
-                .map_err(|_| Error::Unsupported(format!("n={n:?} is not a number")))?,
-        ),
+        None | Some("") => max,
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            // Digits too many for a number are a request for more than the maximum.
+            n.parse::<usize>().unwrap_or(usize::MAX).min(max)
+        }
+        Some(n) => return Err(Error::Unsupported(format!("n={n:?} is not a number"))),
     };
     Ok((n, request.query("last").map(str::to_string)))
 }
 
-/// `Link: <path?n=N&last=L>; rel="next"`, as the spec's pagination describes.
+/// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes.
 fn with_next_link<O>(
     response: Response<O>,
     path: &str,
     page: &Page,
-    n: Option<usize>,
+    n: usize,
+    more: &[(&str, &str)],
 ) -> Response<O> {
-    match (page.more, n, page.names.last()) {
-        (true, Some(n), Some(last)) => {
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("n", &n.to_string())
-                .append_pair("last", last)
-                .finish();
-            response.header("Link", format!("<{path}?{query}>; rel=\"next\""))
-        }
-        _ => response,
-    }
+    let Some(last) = &page.next else {
+        return response;
+    };
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("n", &n.to_string())
+        .append_pair("last", last)
+        .extend_pairs(more)
+        .finish();
+    response.header("Link", format!("<{path}?{query}>; rel=\"next\""))
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -57,37 +76,55 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// Names under `prefix`, in key order, after `last`, at most `n`, skipping what `keep` rejects.
+    /// Names under `prefix`, in key order, after `last`, at most `n`, as `entry` says, in at
+    /// most [`LIST_CALLS_MAX`] list calls.
     async fn list_names(
         &self,
         prefix: &str,
         last: Option<&str>,
-        n: Option<usize>,
-        keep: impl Fn(&ObjectInfo) -> bool,
+        n: usize,
+        with_metadata: bool,
+        entry: impl Fn(&ObjectInfo) -> Entry,
     ) -> Result<Page> {
-        let mut names = Vec::new();
-        if n == Some(0) {
-            return Ok(Page { names, more: false });
+        let mut names: Vec<String> = Vec::new();
+        if n == 0 {
+            return Ok(Page { names, next: None });
         }
         let mut options = ListOptions {
             prefix: prefix.to_string(),
             start_after: last.map(|l| format!("{prefix}{l}")),
             limit: LIST_PAGE_MAX,
-            with_metadata: true,
+            with_metadata,
         };
-        loop {
+        for _ in 0..LIST_CALLS_MAX {
             let page = self.store.list(&options).await?;
-            options.start_after = page.objects.last().map(|o| o.key.clone());
-            for object in page.objects.iter().filter(|o| keep(o)) {
-                if n.is_some_and(|n| names.len() == n) {
-                    return Ok(Page { names, more: true });
+            let mut skipped_past = false;
+            for object in page.objects {
+                match entry(&object) {
+                    Entry::Show if names.len() == n => {
+                        let next = names.last().cloned();
+                        return Ok(Page { names, next });
+                    }
+                    Entry::Show => names.push(object.key[prefix.len()..].to_string()),
+                    Entry::Skip => {}
+                    Entry::SkipPast(skipped) => {
+                        // Names are ASCII below '~': this sorts after every name under `skipped`.
+                        options.start_after = Some(format!("{prefix}{skipped}~"));
+                        skipped_past = true;
+                        break;
+                    }
                 }
-                names.push(object.key[prefix.len()..].to_string());
+                options.start_after = Some(object.key);
             }
-            if !page.truncated {
-                return Ok(Page { names, more: false });
+            if !page.truncated && !skipped_past {
+                return Ok(Page { names, next: None });
             }
         }
+        // Out of list calls: the next page goes on after the last key looked at.
+        let next = options
+            .start_after
+            .and_then(|key| key.get(prefix.len()..).map(str::to_string));
+        Ok(Page { names, next })
     }
 
     pub(crate) async fn tags<B>(
@@ -95,11 +132,19 @@ where
         name: &RepositoryName,
         request: &Request<B>,
     ) -> Result<Response<S::Body>> {
-        let (n, last) = pagination(request)?;
+        let (n, last) = pagination(request, PAGE_MAX)?;
+        let untagged = |o: &ObjectInfo| match is_untagged(o) {
+            true => Entry::Skip,
+            false => Entry::Show,
+        };
         let page = self
-            .list_names(&layout::tags_prefix(name), last.as_deref(), n, |o| {
-                !is_untagged(o)
-            })
+            .list_names(
+                &layout::tags_prefix(name),
+                last.as_deref(),
+                n,
+                true,
+                untagged,
+            )
             .await?;
         if page.names.is_empty()
             && last.is_none()
@@ -118,25 +163,26 @@ where
             &format!("/v2/{name}/tags/list"),
             &page,
             n,
+            &[],
         ))
     }
 
-    /// The repositories `may_pull` admits: a caller sees only what they could pull.
+    /// The repositories as `entry` says: a caller sees only what they may list.
     pub(crate) async fn catalog<B>(
         &self,
         request: &Request<B>,
-        may_pull: impl Fn(&str) -> bool,
+        entry: impl Fn(&str) -> Entry,
     ) -> Result<Response<S::Body>> {
-        let (n, last) = pagination(request)?;
+        let (n, last) = pagination(request, PAGE_MAX)?;
         let prefix = layout::CATALOG_PREFIX;
         let page = self
-            .list_names(prefix, last.as_deref(), n, |o| {
-                may_pull(&o.key[prefix.len()..])
+            .list_names(prefix, last.as_deref(), n, false, |o| {
+                entry(&o.key[prefix.len()..])
             })
             .await?;
         let body = serde_json::json!({ "repositories": page.names });
         let response = Response::new(200).json(&body, "application/json");
-        Ok(with_next_link(response, "/v2/_catalog", &page, n))
+        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
 
     /// Referrers pushed by clients that found no referrers API: an index tagged `<alg>-<hex>`
@@ -175,10 +221,10 @@ where
         subject: &Digest,
         request: &Request<B>,
     ) -> Result<Response<S::Body>> {
-        let (n, last) = pagination(request)?;
+        let (n, last) = pagination(request, REFERRERS_PAGE_MAX)?;
         let prefix = layout::referrers_prefix(name, subject);
         let page = self
-            .list_names(&prefix, last.as_deref(), n, |_| true)
+            .list_names(&prefix, last.as_deref(), n, false, |_| Entry::Show)
             .await?;
         let keys: Vec<String> = page
             .names
@@ -211,11 +257,265 @@ where
         if filter.is_some() {
             response = response.header("OCI-Filters-Applied", "artifactType");
         }
+        let filters: Vec<(&str, &str)> = filter.map(|t| ("artifactType", t)).into_iter().collect();
         Ok(with_next_link(
             response,
             &format!("/v2/{name}/referrers/{subject}"),
             &page,
             n,
+            &filters,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::api::manifests::UNTAGGED_META;
+    use crate::api::{Body, Method};
+    use crate::app::Config;
+    use crate::auth::{Auth, Policy};
+    use crate::oci::Algorithm;
+    use crate::storage::memory::{MemoryBody, MemoryStore};
+    use crate::storage::metered::{Metered, OpCounter, OpCounts};
+    use crate::storage::PutOptions;
+
+    struct Fixed;
+
+    impl Environment for Fixed {
+        fn now_ms(&self) -> u64 {
+            0
+        }
+
+        fn new_id(&self) -> String {
+            "id".into()
+        }
+    }
+
+    type Metered2 = Registry<Metered<MemoryStore>, Metered<MemoryStore>, Fixed>;
+
+    fn registry(private: &str, counter: &OpCounter) -> Metered2 {
+        Registry::new(
+            Metered::new(MemoryStore::new(), counter.clone()),
+            Metered::new(MemoryStore::new(), counter.clone()),
+            Fixed,
+            Config::default(),
+            Auth {
+                policy: Policy::parse("", None, private).unwrap(),
+                ..Auth::default()
+            },
+        )
+    }
+
+    fn put(registry: &Metered2, key: &str, bytes: &[u8], metadata: &[(&str, &str)]) {
+        let options = PutOptions {
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            ..PutOptions::default()
+        };
+        let stored = ObjectStore::put(registry.store().inner(), key, bytes.to_vec(), options);
+        block_on(stored).unwrap();
+    }
+
+    struct Reply {
+        status: u16,
+        json: serde_json::Value,
+        link: Option<String>,
+        ops: OpCounts,
+    }
+
+    /// An anonymous GET of `path_and_query` (or of a `Link` target), with the storage
+    /// operations it cost.
+    fn get(registry: &Metered2, counter: &OpCounter, path_and_query: &str) -> Reply {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let request = Request {
+            method: Method::Get,
+            origin: "http://localhost".into(),
+            host: "localhost".into(),
+            path: path.into(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers: Vec::new(),
+            body: MemoryBody::new(b"", 1),
+        };
+        let before = counter.counts();
+        let (response, _) = block_on(registry.handle(request));
+        let after = counter.counts();
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let link = header("Link").map(|link| {
+            let target = link.strip_prefix('<').and_then(|l| l.split_once('>'));
+            let (target, rel) = target.unwrap_or_else(|| panic!("Link {link}"));
+            assert_eq!(rel, "; rel=\"next\"");
+            target.to_string()
+        });
+        let json = match response.body {
+            Body::Bytes(bytes) => serde_json::from_slice(&bytes).unwrap(),
+            _ => serde_json::Value::Null,
+        };
+        Reply {
+            status: response.status,
+            json,
+            link,
+            ops: OpCounts {
+                class_a: after.class_a - before.class_a,
+                class_b: after.class_b - before.class_b,
+                ..OpCounts::default()
+            },
+        }
+    }
+
+    fn names(value: &serde_json::Value) -> Vec<String> {
+        let names = value.as_array().unwrap().iter();
+        names.map(|v| v.as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn n_above_the_maximum_is_lowered_and_paged_with_link() {
+        let counter = OpCounter::default();
+        let registry = registry("", &counter);
+        put(&registry, "catalog/a", b"", &[]);
+        for i in 0..PAGE_MAX + 5 {
+            put(&registry, &format!("repos/a/_tags/t{i:05}"), b"{}", &[]);
+        }
+        for n in ["1000000000", "99999999999999999999999"] {
+            let first = get(&registry, &counter, &format!("/v2/a/tags/list?n={n}"));
+            assert_eq!(first.status, 200);
+            assert_eq!(names(&first.json["tags"]).len(), PAGE_MAX);
+            let link = first.link.expect("a Link to the rest");
+            assert_eq!(link, format!("/v2/a/tags/list?n={PAGE_MAX}&last=t00999"));
+            let rest = get(&registry, &counter, &link);
+            assert_eq!(names(&rest.json["tags"]).len(), 5);
+            assert_eq!(rest.link, None);
+        }
+        // Without `n`, a page holds the maximum too.
+        let unbounded = get(&registry, &counter, "/v2/a/tags/list");
+        assert_eq!(names(&unbounded.json["tags"]).len(), PAGE_MAX);
+        assert!(unbounded.link.is_some());
+    }
+
+    #[test]
+    fn deleted_tags_cost_bounded_list_calls_and_page_on() {
+        let counter = OpCounter::default();
+        let registry = registry("", &counter);
+        put(&registry, "catalog/a", b"", &[]);
+        let deleted = LIST_CALLS_MAX * LIST_PAGE_MAX as usize + 500;
+        for i in 0..deleted {
+            let key = format!("repos/a/_tags/old{i:05}");
+            put(&registry, &key, b"", &[(UNTAGGED_META, "1")]);
+        }
+        put(&registry, "repos/a/_tags/v1", b"{}", &[]);
+        let mut path = "/v2/a/tags/list".to_string();
+        let mut tags = Vec::new();
+        let mut requests = 0;
+        loop {
+            let reply = get(&registry, &counter, &path);
+            assert_eq!(reply.status, 200);
+            // The list calls, and the catalog head of a first page found empty.
+            assert!(
+                reply.ops.class_a <= LIST_CALLS_MAX as u64,
+                "{:?}",
+                reply.ops
+            );
+            assert!(reply.ops.class_b <= 1, "{:?}", reply.ops);
+            tags.extend(names(&reply.json["tags"]));
+            requests += 1;
+            match reply.link {
+                Some(link) => path = link,
+                None => break,
+            }
+        }
+        assert_eq!(tags, ["v1"]);
+        assert_eq!(requests, 2);
+    }
+
+    #[test]
+    fn private_namespaces_are_skipped_at_once_and_others_page_on() {
+        let counter = OpCounter::default();
+        let registry = registry("internal/*, *-draft", &counter);
+        let hidden = 2 * LIST_PAGE_MAX as usize;
+        for i in 0..hidden {
+            put(&registry, &format!("catalog/internal/r{i:05}"), b"", &[]);
+        }
+        put(&registry, "catalog/public/a", b"", &[]);
+        let first = get(&registry, &counter, "/v2/_catalog");
+        assert_eq!(names(&first.json["repositories"]), ["public/a"]);
+        assert_eq!(first.link, None);
+        // One list call up to the first hidden name, one past them all.
+        assert_eq!(first.ops.class_a, 2);
+        // A pattern that is not `<prefix>*` cannot be skipped past: the listing stops after
+        // its list calls and pages on.
+        let drafts = LIST_CALLS_MAX * LIST_PAGE_MAX as usize + 10;
+        for i in 0..drafts {
+            put(&registry, &format!("catalog/team/x{i:05}-draft"), b"", &[]);
+        }
+        put(&registry, "catalog/zeta/b", b"", &[]);
+        let first = get(&registry, &counter, "/v2/_catalog?n=10");
+        assert_eq!(names(&first.json["repositories"]), ["public/a"]);
+        assert_eq!(first.ops.class_a, LIST_CALLS_MAX as u64);
+        let rest = get(
+            &registry,
+            &counter,
+            &first.link.expect("a Link past the drafts"),
+        );
+        assert_eq!(names(&rest.json["repositories"]), ["zeta/b"]);
+        assert_eq!(rest.link, None);
+    }
+
+    #[test]
+    fn referrers_are_read_a_page_at_a_time() {
+        let counter = OpCounter::default();
+        let registry = registry("", &counter);
+        let name = RepositoryName::parse("a", "").unwrap();
+        let subject = Digest::of(Algorithm::Sha256, b"subject");
+        let count = REFERRERS_PAGE_MAX + 20;
+        for i in 0..count {
+            let referrer = Digest::of(Algorithm::Sha256, format!("r{i}").as_bytes());
+            let descriptor = serde_json::json!({
+                "mediaType": OCI_INDEX,
+                "digest": referrer.to_string(),
+                "size": 1,
+                "artifactType": if i % 2 == 0 { "even" } else { "odd" },
+            });
+            let key = layout::referrer(&name, &subject, &referrer);
+            put(&registry, &key, descriptor.to_string().as_bytes(), &[]);
+        }
+        let path = format!("/v2/a/referrers/{subject}");
+        let first = get(&registry, &counter, &path);
+        assert_eq!(
+            first.json["manifests"].as_array().unwrap().len(),
+            REFERRERS_PAGE_MAX
+        );
+        // A read per referrer, and one of the fallback tag.
+        assert_eq!(first.ops.class_b, REFERRERS_PAGE_MAX as u64 + 1);
+        let rest = get(
+            &registry,
+            &counter,
+            &first.link.expect("a Link to the rest"),
+        );
+        assert_eq!(rest.json["manifests"].as_array().unwrap().len(), 20);
+        assert_eq!(rest.link, None);
+        // A filter goes on in the Link.
+        let odd = get(&registry, &counter, &format!("{path}?artifactType=odd&n=3"));
+        assert_eq!(odd.json["manifests"].as_array().unwrap().len(), 2);
+        let link = odd.link.expect("a Link to the rest");
+        assert!(link.ends_with("&artifactType=odd"), "{link}");
+        let next = get(&registry, &counter, &link);
+        let manifests = next.json["manifests"].as_array().unwrap().clone();
+        assert!(manifests.iter().all(|m| m["artifactType"] == "odd"));
     }
 }

@@ -20,7 +20,7 @@ use crate::upload::BodyChunk;
 pub(crate) const DIGEST_META: &str = "digest";
 /// A deleted tag: R2 deletes are unconditional, so a tag is untagged with a compare-and-swap
 /// put of this marker instead, which cannot undo a concurrent re-tag.
-const UNTAGGED_META: &str = "untagged";
+pub(crate) const UNTAGGED_META: &str = "untagged";
 /// How often an untag retries when a concurrent push keeps moving the tag.
 const UNTAG_ATTEMPTS: usize = 3;
 

@@ -4,7 +4,7 @@
 pub(crate) mod access;
 mod blobs;
 mod caching;
-mod listing;
+pub(crate) mod listing;
 pub(crate) mod manifests;
 pub mod routes;
 mod token;

@@ -16,6 +16,9 @@ use wildmatch::WildMatch;
 use super::scope::Actions;
 use super::AuthError;
 
+/// The wildcards of repository patterns (wildmatch's).
+const WILDCARDS: [char; 2] = ['*', '?'];
+
 #[derive(Debug)]
 struct Grant {
     pattern: WildMatch,
@@ -104,6 +107,35 @@ impl Policy {
 
     pub fn is_private(&self, repository: &str) -> bool {
         self.private.iter().any(|p| p.matches(repository))
+    }
+
+    /// A prefix of `repository` under which every name is private and beyond `user`'s pull
+    /// grants, so that a listing may skip past all of them at once: the literal part of a
+    /// private pattern `<prefix>*` that `repository` matches, when no pull grant's pattern
+    /// could match a name with that prefix.
+    pub fn hidden_prefix(&self, user: Option<&User>, repository: &str) -> Option<String> {
+        let pull_grants: Vec<String> = user
+            .into_iter()
+            .flat_map(|user| &user.grants)
+            .filter(|grant| grant.actions.contains(Actions::PULL))
+            .map(|grant| grant.pattern.to_string())
+            .collect();
+        self.private
+            .iter()
+            .map(|pattern| pattern.to_string())
+            .filter_map(|pattern| {
+                let prefix = pattern.strip_suffix('*')?;
+                let literal = !prefix.contains(WILDCARDS) && repository.starts_with(prefix);
+                literal.then(|| prefix.to_string())
+            })
+            .find(|prefix| {
+                // A name under `prefix` matched by a grant starts with the grant's literal head
+                // too, so one of the two is a prefix of the other.
+                !pull_grants.iter().any(|grant| {
+                    let head = grant.split(WILDCARDS).next().unwrap_or_default();
+                    head.starts_with(prefix.as_str()) || prefix.starts_with(head)
+                })
+            })
     }
 
     /// What `user` (or an anonymous caller, for `None`) may do on `repository`.
@@ -212,6 +244,36 @@ mod tests {
             Actions::PULL
         );
         assert_eq!(policy.allowed(user("root"), "internal/tool"), Actions::ALL);
+    }
+
+    #[test]
+    fn hidden_prefixes_cover_only_what_no_pull_grant_reaches() {
+        let policy = policy();
+        let user = |name| policy.user(name);
+        let hidden = |user, repository| policy.hidden_prefix(user, repository);
+        assert_eq!(hidden(None, "internal/tool"), Some("internal/".into()));
+        assert_eq!(
+            hidden(user("alice"), "internal/tool"),
+            Some("internal/".into())
+        );
+        // reader may pull internal/*; root may pull everything (`*`).
+        assert_eq!(hidden(user("reader"), "internal/tool"), None);
+        assert_eq!(hidden(user("root"), "internal/tool"), None);
+        // `secret` is an exact name, not `<prefix>*`.
+        assert_eq!(hidden(None, "secret"), None);
+        let narrow = Policy::parse(
+            &format!("bob {} internal/app=pull other/*=pull", hash("b")),
+            None,
+            "internal/*, *-draft",
+        )
+        .unwrap();
+        let bob = narrow.user("bob");
+        assert_eq!(narrow.hidden_prefix(bob, "internal/x"), None);
+        assert_eq!(
+            narrow.hidden_prefix(None, "internal/x"),
+            Some("internal/".into())
+        );
+        assert_eq!(narrow.hidden_prefix(None, "a-draft"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ macro_rules! scenario_tests {
             out_of_order_chunks_are_rejected, small_chunks_keep_their_place, digest_mismatch_leaves_nothing, empty_blob_round_trips,
             sha512_blobs_are_verified, cancelled_upload_is_gone, mount_links_existing_blobs, range_reads,
             blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
-            tags_are_sorted_and_paginated, referrers_list_subjects, catalog_lists_repositories, index_needs_children);
+            tags_are_sorted_and_paginated, listings_cap_n_and_keep_filters, referrers_list_subjects, catalog_lists_repositories, index_needs_children);
     };
     ($client:expr => $($name:ident),* $(,)?) => {
         $( #[test] fn $name() { common::scenarios::$name(&$client); } )*
@@ -717,6 +717,70 @@ pub fn tags_are_sorted_and_paginated(c: &dyn Client) {
         (unknown.status, unknown.error_code()),
         (404, "NAME_UNKNOWN".into())
     );
+}
+
+/// Any `n` is served (above the maximum it is lowered, and the rest paged with `Link`), and a
+/// referrers filter carries on in the `Link` to the next page.
+pub fn listings_cap_n_and_keep_filters(c: &dyn Client) {
+    let name = repo("listing-limits");
+    let subject = push_image(c, &name, "v1", 70);
+    let config = push_blob(c, &name, b"{}");
+    let mut referrers = Vec::new();
+    for seed in [71, 72, 73] {
+        let layer = data(20, seed);
+        let l = push_blob(c, &name, &layer);
+        let artifact = if seed == 72 {
+            "other"
+        } else {
+            "application/vnd.example.limit"
+        };
+        let extra = format!(
+            r#","artifactType":"{artifact}","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}}"#
+        );
+        let manifest = image_manifest((&config, 2), &[(&l, 20)], &extra);
+        let digest = put_manifest(c, &name, &sha256(&manifest), &manifest, OCI_MANIFEST);
+        if seed != 72 {
+            referrers.push(digest);
+        }
+    }
+    for n in ["1000000000", "99999999999999999999999"] {
+        for path in [format!("/v2/{name}/tags/list"), "/v2/_catalog".to_string()] {
+            let reply = c.send("GET", &format!("{path}?n={n}"), &[], b"");
+            assert_eq!(
+                reply.status,
+                200,
+                "{path}?n={n}: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+        let tags = c.send("GET", &format!("/v2/{name}/tags/list?n={n}"), &[], b"");
+        assert_eq!(tags.json()["tags"], serde_json::json!(["v1"]));
+        assert!(tags.header("Link").is_none());
+    }
+    let mut path =
+        format!("/v2/{name}/referrers/{subject}?artifactType=application/vnd.example.limit&n=1");
+    let mut found = Vec::new();
+    loop {
+        let reply = c.send("GET", &path, &[], b"");
+        assert_eq!(reply.status, 200);
+        for manifest in reply.json()["manifests"].as_array().unwrap() {
+            assert_eq!(manifest["artifactType"], "application/vnd.example.limit");
+            found.push(manifest["digest"].as_str().unwrap().to_string());
+        }
+        let Some(link) = reply.header("Link") else {
+            break;
+        };
+        assert!(link.contains("artifactType="), "{link}");
+        let target = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .unwrap()
+            .0;
+        path = target.to_string();
+    }
+    found.sort();
+    referrers.sort();
+    assert_eq!(found, referrers);
 }
 
 pub fn referrers_list_subjects(c: &dyn Client) {
