@@ -25,7 +25,7 @@ const UNTAGGED_META: &str = "untagged";
 const UNTAG_ATTEMPTS: usize = 3;
 /// At most this many `?tag=` parameters on a push by digest: the spec asks for at least 10,
 /// and each tag is one more write of the manifest within the request's storage budget.
-pub const MAX_TAG_PARAMETERS: usize = 10;
+const MAX_TAG_PARAMETERS: usize = 10;
 
 pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
     info.metadata.contains_key(UNTAGGED_META)
