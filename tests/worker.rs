@@ -33,8 +33,11 @@ fn client() -> Http {
 
 fn reply(response: ureq::Response) -> Reply {
     let status = response.status();
-    let headers = response
-        .headers_names()
+    // A header sent on several lines is named once per line; `all` gives all its values.
+    let mut names = response.headers_names();
+    names.sort();
+    names.dedup();
+    let headers = names
         .into_iter()
         .flat_map(|name| {
             response
