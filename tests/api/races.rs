@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use edge_registry::maintenance::{LEASE_SECONDS, MIN_STEP_OPERATIONS};
 use edge_registry::storage::memory::{Call, Gate, When};
+use edge_registry::storage::ObjectStore;
 use serde_json::Value;
 
 use super::*;
@@ -202,6 +203,39 @@ fn a_second_maintenance_run_waits_for_the_first() {
         let blob = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
         assert_eq!(blob.status, 200, "{name}");
         assert_eq!(blob.body, bytes);
+    }
+}
+
+/// Issue 12, item 3: bytes gone from under their record (what two runs at once could leave)
+/// do not poison the digest: a pull answers BLOB_UNKNOWN, and the next push of the same bytes
+/// stores them again instead of linking the missing ones.
+#[test]
+fn a_record_whose_bytes_are_gone_is_replaced_by_the_next_push() {
+    let c = client();
+    let bytes = data(200, 1100);
+    let digest = push_blob(&c, "race/poisoned", &bytes);
+    let store = c.registry.store();
+    let data_objects: Vec<String> = store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("data/"))
+        .collect();
+    block_on(ObjectStore::delete(store, &data_objects)).unwrap();
+    let pull = c.send(
+        "GET",
+        &format!("/v2/race/poisoned/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (pull.status, pull.error_code()),
+        (404, "BLOB_UNKNOWN".to_string())
+    );
+    for name in ["race/poisoned-elsewhere", "race/poisoned"] {
+        push_blob(&c, name, &bytes);
+        let blob = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!(blob.status, 200, "{name}");
+        assert!(blob.body == bytes, "{name}");
     }
 }
 
