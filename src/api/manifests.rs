@@ -279,9 +279,6 @@ where
                     .get_bytes(&key)
                     .await?
                     .ok_or(Error::ManifestUnknown)?;
-                for tag in self.tags_pointing_at(name, &digest).await? {
-                    self.untag(name, &tag, Some(&digest)).await?;
-                }
                 if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
                     if let Some(subject) = parsed.subject {
                         self.store
@@ -290,6 +287,12 @@ where
                     }
                 }
                 self.store.delete(&[key]).await?;
+                // Tags are looked for after the manifest is gone: a tag pushed meanwhile is
+                // either found here, or its push finds the manifest gone and writes it again
+                // (`put_manifest`). Either way no tag outlives its manifest.
+                for tag in self.tags_pointing_at(name, &digest).await? {
+                    self.untag(name, &tag, Some(&digest)).await?;
+                }
             }
         }
         Ok(Response::new(202).header("Content-Length", "0"))
