@@ -12,7 +12,8 @@
 //! catalog/<name>                              empty: the repository exists
 //! uploads/<id>/<step>                         upload progress after the newest accepted request
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
-//! gc/repos/<name>                             a repository's manifests and what they reference
+//! gc/lease, gc/dry-run-lease                  until when one maintenance run works alone (JSON)
+//! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference
 //! ```
 //!
 //! Names never contain a component starting with `_`, so `repos/<name>/_...` cannot collide
@@ -160,8 +161,20 @@ pub fn gc_state(dry_run: bool) -> &'static str {
     }
 }
 
-pub fn gc_repository(name: &RepositoryName) -> String {
-    format!("gc/repos/{name}")
+pub fn gc_lease(dry_run: bool) -> &'static str {
+    if dry_run {
+        "gc/dry-run-lease"
+    } else {
+        "gc/lease"
+    }
+}
+
+pub fn gc_repository(name: &RepositoryName, dry_run: bool) -> String {
+    if dry_run {
+        format!("gc/dry-run-repos/{name}")
+    } else {
+        format!("gc/repos/{name}")
+    }
 }
 
 /// Zero-padded so that the newest step sorts last in a listing.
