@@ -1,4 +1,5 @@
-//! Maintenance racing pushes, deletes and other runs, interleaved deterministically: the
+//! Maintenance racing pushes, deletes and other runs, and upload requests racing each other,
+//! interleaved deterministically: the
 //! in-memory store holds one operation at a chosen storage call (`MemoryStore::pause`), the
 //! competing one runs to its end, and then the held one goes on.
 
@@ -411,4 +412,95 @@ fn a_delete_by_digest_racing_a_tag_push_leaves_no_dangling_tag() {
             }
         }
     }
+}
+
+// --- uploads ---------------------------------------------------------------------------
+
+/// Starts an upload; its Location.
+fn upload_location(c: &InProcess, name: &str) -> String {
+    let start = c.send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"");
+    assert_eq!(start.status, 202);
+    start.header("Location").unwrap().to_string()
+}
+
+fn is_progress(key: &str) -> bool {
+    key.starts_with("uploads/")
+}
+
+/// Issue 12, item 7: a status request lists the newest step, then a PATCH supersedes and
+/// deletes it before the read: the status request looks again and finds the newer step.
+#[test]
+fn a_status_read_finds_the_step_that_superseded_the_one_it_listed() {
+    let c = client();
+    let location = upload_location(&c, "race/status");
+    assert_eq!(c.send("PATCH", &location, &[], b"a").status, 202);
+    let listed = c
+        .registry
+        .store()
+        .pause(When::Before, Call::Get, is_progress, 1);
+    let mut status = start(&c, "GET", &location, b"");
+    held_at(&mut status, &listed);
+    assert_eq!(c.send("PATCH", &location, &[], b"b").status, 202);
+    listed.release();
+    let status = finish(status);
+    assert_eq!((status.status, status.header("Range")), (204, Some("0-1")));
+}
+
+/// A status request held the same way while the upload is finished: every step is gone, and
+/// the upload is unknown, not a fresh one at offset 0.
+#[test]
+fn a_status_read_under_a_finishing_put_finds_the_upload_gone() {
+    let c = client();
+    let location = upload_location(&c, "race/finished");
+    assert_eq!(c.send("PATCH", &location, &[], b"ab").status, 202);
+    let listed = c
+        .registry
+        .store()
+        .pause(When::Before, Call::Get, is_progress, 1);
+    let mut status = start(&c, "GET", &location, b"");
+    held_at(&mut status, &listed);
+    let put = c.send(
+        "PUT",
+        &format!("{location}?digest={}", sha256(b"ab")),
+        &[],
+        b"",
+    );
+    assert_eq!(put.status, 201);
+    listed.release();
+    let status = finish(status);
+    assert_eq!(
+        (status.status, status.error_code()),
+        (404, "BLOB_UPLOAD_UNKNOWN".into())
+    );
+}
+
+/// A PATCH holds before it records its step while two others are accepted; the second
+/// deletes the step number the held one is about to create. Its create succeeds, yet it
+/// must lose (416), and the progress of the other two stands.
+#[test]
+fn a_patch_from_a_superseded_step_loses_though_its_step_number_is_free() {
+    let c = client();
+    let location = upload_location(&c, "race/reused-step");
+    assert_eq!(c.send("PATCH", &location, &[], b"a").status, 202);
+    let recording = c
+        .registry
+        .store()
+        .pause(When::Before, Call::Put, is_progress, 1);
+    let mut stale = start(&c, "PATCH", &location, b"x");
+    held_at(&mut stale, &recording);
+    assert_eq!(c.send("PATCH", &location, &[], b"b").status, 202);
+    assert_eq!(c.send("PATCH", &location, &[], b"c").status, 202);
+    recording.release();
+    assert_eq!(finish(stale).status, 416);
+    let status = c.send("GET", &location, &[], b"");
+    assert_eq!((status.status, status.header("Range")), (204, Some("0-2")));
+    let progress = c.registry.store().keys();
+    assert_eq!(progress.iter().filter(|k| is_progress(k)).count(), 1);
+    let put = c.send(
+        "PUT",
+        &format!("{location}?digest={}", sha256(b"abc")),
+        &[],
+        b"",
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
 }
