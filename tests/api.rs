@@ -234,6 +234,39 @@ fn expired_uploads_leave_no_objects() {
     assert_eq!(store.open_multiparts(), 0);
 }
 
+/// A finished upload keeps its end mark until the upload TTL has passed; maintenance then
+/// deletes it, and reports nothing: it was no abandoned upload.
+#[test]
+fn end_marks_of_finished_uploads_expire_quietly() {
+    let c = client();
+    let start = c.send("POST", "/v2/gc/finished/blobs/uploads/", &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    let blob = common::data(100, 10);
+    let put = c.send(
+        "PUT",
+        &format!("{location}?digest={}", common::sha256(&blob)),
+        &[],
+        &blob,
+    );
+    assert_eq!(put.status, 201);
+    let progress = |c: &InProcess| {
+        let keys = c.registry.store().keys();
+        keys.into_iter()
+            .filter(|k| k.starts_with(&format!("uploads/{id}/")))
+            .count()
+    };
+    assert_eq!(progress(&c), 1);
+    c.let_time_pass((common::maintenance::UPLOAD_TTL_SECONDS + 1) * 1000);
+    let collection = common::maintenance::collect(&c, 1, false);
+    assert_eq!(progress(&c), 0);
+    assert!(
+        !collection.deletions.contains(&format!("upload {id}")),
+        "{:?}",
+        collection.deletions
+    );
+}
+
 #[test]
 fn upload_start_advertises_the_configured_chunk_limit() {
     let start = |chunk_max_length| {

@@ -168,9 +168,9 @@ where
     }
 
     /// The newest progress of upload `id` (hashing with `algorithm` when nothing was
-    /// accepted yet), and the keys of its steps. A step deleted between the listing and the
-    /// read was superseded by a newer one, which a second listing finds; an upload whose
-    /// steps all vanished was finished or cancelled meanwhile.
+    /// accepted yet), and the keys of its steps; unknown once it ended. A step deleted between
+    /// the listing and the read was superseded by a newer one, which a second listing finds;
+    /// an upload whose steps all vanished ended and expired meanwhile.
     async fn newest_progress(
         &self,
         id: &str,
@@ -187,7 +187,11 @@ where
             let step = layout::upload_step_number(id, newest)
                 .ok_or_else(|| Error::Internal(format!("bad step key {newest}")))?;
             if let Some((_, bytes)) = self.store.get_bytes(newest).await? {
-                return Ok((UploadState::decode(step, &bytes)?, keys));
+                let state = UploadState::decode(step, &bytes)?;
+                if state.is_ended() {
+                    return Err(Error::BlobUploadUnknown);
+                }
+                return Ok((state, keys));
             }
         }
         Err(Error::TooManyRequests)
@@ -261,6 +265,18 @@ where
     /// Records the progress as the next step and deletes the steps before it; fails if
     /// another request got there first.
     async fn save_step(&self, session: &mut Session) -> Result<()> {
+        let progress = session.state.encode();
+        self.record_step(session, progress).await
+    }
+
+    /// Records the upload's end as the next step, which it keeps until it expires; fails if
+    /// another request got there first.
+    async fn save_end(&self, session: &mut Session) -> Result<()> {
+        let end = session.state.end_mark().encode();
+        self.record_step(session, end).await
+    }
+
+    async fn record_step(&self, session: &mut Session, progress: Vec<u8>) -> Result<()> {
         let key = layout::upload_step(&session.id, session.state.step + 1);
         let create = PutOptions {
             mode: PutMode::CreateOnly,
@@ -268,12 +284,7 @@ where
         };
         let lost =
             || Error::RangeInvalid("another request on this upload was accepted first".into());
-        if self
-            .store
-            .put(&key, session.state.encode(), create)
-            .await?
-            .is_none()
-        {
+        if self.store.put(&key, progress, create).await?.is_none() {
             return Err(lost());
         }
         // Deleted steps free their numbers: a request that began from an older step can still
@@ -319,12 +330,12 @@ where
         let record = session.record.clone();
         let uploader = Uploader::new(&self.store, &record);
         let length = request.content_length();
-        // The closing step is claimed before anything is sealed, so that a racing PUT cannot
-        // also commit. When nothing was sent before, the whole blob may be in this request
-        // (oras, containerd), and the step is claimed before it is stored.
+        // The closing step, the upload's end, is claimed before anything is sealed, so that a
+        // racing PUT cannot also commit. When nothing was sent before, the whole blob may be in
+        // this request (oras, containerd), and the step is claimed before it is stored.
         let fresh = session.step_keys.is_empty();
         let whole = if fresh {
-            self.save_step(&mut session).await?;
+            self.save_end(&mut session).await?;
             uploader
                 .put_whole(&mut request.body, length, &digest)
                 .await
@@ -337,7 +348,7 @@ where
             None => {
                 uploader.append(&mut session.state, request.body).await?;
                 if !fresh {
-                    self.save_step(&mut session).await?;
+                    self.save_end(&mut session).await?;
                 }
                 let state = std::mem::take(&mut session.state);
                 uploader.seal(state, &digest).await
@@ -367,16 +378,21 @@ where
         name: &RepositoryName,
         id: &str,
     ) -> Result<Response<S::Body>> {
-        let session = self.load_session(name, id).await?;
+        let mut session = self.load_session(name, id).await?;
+        self.save_end(&mut session).await?;
         let uploader = Uploader::new(&self.store, &session.record);
         uploader.abort(&session.state).await?;
         self.forget(&session).await?;
         Ok(Response::new(204))
     }
 
-    /// Deletes the session's progress records and its KV record.
+    /// Deletes the session's progress records but its end mark, the newest, and its KV record.
     async fn forget(&self, session: &Session) -> Result<()> {
-        for batch in session.step_keys.chunks(LIST_PAGE_MAX as usize) {
+        let before_end = session
+            .step_keys
+            .split_last()
+            .map_or(&[][..], |(_, rest)| rest);
+        for batch in before_end.chunks(LIST_PAGE_MAX as usize) {
             self.store.delete(batch).await?;
         }
         self.sessions.delete(&layout::session(&session.id)).await?;
@@ -418,6 +434,7 @@ mod tests {
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
     use crate::storage::{layout, SessionStore, LIST_PAGE_MAX};
+    use crate::upload::UploadState;
 
     struct Ids;
 
@@ -461,25 +478,30 @@ mod tests {
         }
     }
 
-    /// A finished or cancelled upload leaves neither progress objects nor a session record.
-    #[test]
-    fn finished_and_cancelled_uploads_leave_no_session_state() {
+    fn small_part_registry() -> Registry<MemoryStore, MemoryStore, Ids> {
         let config = Config {
             part_size: 8,
             ..Config::default()
         };
-        let registry = Registry::new(
+        Registry::new(
             MemoryStore::with_min_part(8),
             MemoryStore::new(),
             Ids,
             config,
             admin_auth(),
-        );
+        )
+    }
+
+    /// A finished or cancelled upload leaves no session record, and of its progress only the
+    /// end mark, which holds no bytes of the blob.
+    #[test]
+    fn finished_and_cancelled_uploads_leave_only_their_end_mark() {
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
         let path = "/v2/a/blobs/uploads/fixed";
-        block_on(async {
-            for finish in [Method::Put, Method::Delete] {
+        for finish in [Method::Put, Method::Delete] {
+            let registry = small_part_registry();
+            block_on(async {
                 let (started, _) = registry
                     .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
                     .await;
@@ -488,27 +510,71 @@ mod tests {
                     .handle(request(Method::Patch, path, &[], blob))
                     .await;
                 assert_eq!(patched.status, 202);
-                assert!(registry
-                    .store
-                    .keys()
-                    .iter()
-                    .any(|k| k.starts_with("uploads/fixed/")));
                 let (done, _) = registry
                     .handle(request(finish, path, &[("digest", &digest)], b""))
                     .await;
                 assert!(matches!(done.status, 201 | 204), "{}", done.status);
-                assert!(
-                    !registry
-                        .store
-                        .keys()
-                        .iter()
-                        .any(|k| k.starts_with("uploads/")),
-                    "{:?}",
-                    registry.store.keys()
-                );
+                let progress: Vec<String> = registry
+                    .store
+                    .keys()
+                    .into_iter()
+                    .filter(|k| k.starts_with("uploads/"))
+                    .collect();
+                assert_eq!(progress, ["uploads/fixed/0000000002"]);
+                let (_, mark) =
+                    crate::storage::ObjectStore::get_bytes(&registry.store, &progress[0])
+                        .await
+                        .unwrap()
+                        .unwrap();
+                // The hash state and nothing more: no carry.
+                assert!(mark.len() < 300, "{} bytes", mark.len());
+                assert!(UploadState::decode(2, &mark).unwrap().is_ended());
                 assert_eq!(registry.store.open_multiparts(), 0);
                 assert_eq!(registry.sessions.get("upload/fixed").await, Ok(None));
+            });
+        }
+    }
+
+    /// KV is eventually consistent: a request on a finished upload may still read its session
+    /// record. The end mark makes the upload unknown all the same, so such a request cannot
+    /// start it over and overwrite the data object of the blob it became.
+    #[test]
+    fn a_stale_session_record_cannot_restart_a_finished_upload() {
+        let registry = small_part_registry();
+        let blob = b"twenty bytes of blob";
+        let digest = Digest::of(Algorithm::Sha256, blob).to_string();
+        let other = b"other bytes";
+        let other_digest = Digest::of(Algorithm::Sha256, other).to_string();
+        let path = "/v2/a/blobs/uploads/fixed";
+        block_on(async {
+            registry
+                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .await;
+            let record = registry
+                .sessions
+                .get("upload/fixed")
+                .await
+                .unwrap()
+                .unwrap();
+            let (done, _) = registry
+                .handle(request(Method::Put, path, &[("digest", &digest)], blob))
+                .await;
+            assert_eq!(done.status, 201);
+            registry
+                .sessions
+                .put("upload/fixed", record, 60)
+                .await
+                .unwrap();
+            for method in [Method::Patch, Method::Put, Method::Get] {
+                let query = [("digest", other_digest.as_str())];
+                let (stale, _) = registry.handle(request(method, path, &query, other)).await;
+                assert_eq!(stale.status, 404, "{method:?}");
             }
+            let (_, stored) = crate::storage::ObjectStore::get_bytes(&registry.store, "data/fixed")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored, blob);
         });
     }
 

@@ -476,6 +476,7 @@ where
         if self.now_ms.saturating_sub(newest) < ttl_ms {
             return Ok(());
         }
+        let keys: Vec<String> = steps.iter().map(|s| s.key.clone()).collect();
         // Step keys are zero-padded: the last one is the newest progress.
         let mut offset = 0;
         if let Some(last) = steps.last() {
@@ -486,6 +487,10 @@ where
                 .await?
                 .and_then(|(_, bytes)| UploadState::decode(step, &bytes).ok());
             if let Some(state) = state {
+                if state.is_ended() {
+                    // A finished or cancelled upload's end mark: nothing to discard or report.
+                    return self.delete(&keys).await;
+                }
                 offset = state.offset;
                 if !self.dry_run {
                     self.spend(2);
@@ -500,7 +505,6 @@ where
                 }
             }
         }
-        let keys: Vec<String> = steps.iter().map(|s| s.key.clone()).collect();
         self.delete(&keys).await?;
         self.deleted(format!("upload {id}"), |c| c.uploads += 1, offset);
         Ok(())

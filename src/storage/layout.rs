@@ -10,7 +10,8 @@
 //! repos/<name>/_referrers/<alg>/<hex>/<alg>-<hex>
 //!                                             descriptor of a manifest whose subject is <alg>:<hex>
 //! catalog/<name>                              empty: the repository exists
-//! uploads/<id>/<step>                         upload progress after the newest accepted request
+//! uploads/<id>/<step>                         upload progress after the newest accepted request; an
+//!                                             end mark once the upload is finished or cancelled
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
 //! gc/lease, gc/dry-run-lease                  until when one maintenance run works alone (JSON)
 //! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference

@@ -110,6 +110,8 @@ pub struct UploadState {
     /// The session's data key, kept with the progress so that an expired upload's parts can
     /// be found after its session record is gone.
     data_key: Option<String>,
+    /// The upload was finished or cancelled (see [`UploadState::end_mark`]).
+    ended: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +128,8 @@ struct ProgressRecord {
     segments: Vec<Segment>,
     multipart: Option<String>,
     etags: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ended: bool,
 }
 
 impl UploadState {
@@ -153,6 +157,7 @@ impl UploadState {
             segments: self.segments.clone(),
             multipart: self.multipart.clone(),
             etags: self.etags.clone(),
+            ended: self.ended,
         };
         let json = serde_json::to_vec(&record).expect("progress record serialises");
         let mut out = Vec::with_capacity(4 + json.len() + self.carry.len());
@@ -182,7 +187,24 @@ impl UploadState {
             etags: record.etags,
             carry: bytes[4 + len..].to_vec(),
             data_key: record.data_key,
+            ended: record.ended,
         })
+    }
+
+    /// What an upload's last step holds once it is finished or cancelled: nothing to resume
+    /// or discard, only the fact. Step numbers of deleted steps are free again, so without
+    /// it a request that began before the end (or read a stale session record from KV)
+    /// could start the upload over and write to the data key of the blob it became.
+    pub fn end_mark(&self) -> Self {
+        UploadState {
+            step: self.step,
+            ended: true,
+            ..UploadState::default()
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// Drops what an upload that will never finish has written: its open multipart upload

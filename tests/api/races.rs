@@ -446,8 +446,8 @@ fn a_status_read_finds_the_step_that_superseded_the_one_it_listed() {
     assert_eq!((status.status, status.header("Range")), (204, Some("0-1")));
 }
 
-/// A status request held the same way while the upload is finished: every step is gone, and
-/// the upload is unknown, not a fresh one at offset 0.
+/// A status request held the same way while the upload is finished: it finds the end mark
+/// that replaced the step it listed, and the upload is unknown, not a fresh one at offset 0.
 #[test]
 fn a_status_read_under_a_finishing_put_finds_the_upload_gone() {
     let c = client();
