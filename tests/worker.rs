@@ -397,10 +397,18 @@ fn edge_cache_serves_public_content_and_expires_tags() {
     let moved = anonymous(&by_tag, &[]);
     assert_eq!(moved.header("Docker-Content-Digest"), Some(second.as_str()));
 
-    // A deletion is seen at once where it happened.
+    // A deletion is seen at once where it happened, under every spelling of the digest.
     let by_second = format!("/v2/{name}/manifests/{second}");
-    anonymous(&by_second, &[]);
-    assert_eq!(anonymous(&by_second, &[]).header("X-Cache"), Some("HIT"));
+    let escaped = by_second.replace(':', "%3A");
+    for path in [&by_second, &escaped] {
+        anonymous(path, &[]);
+        assert_eq!(
+            anonymous(path, &[]).header("X-Cache"),
+            Some("HIT"),
+            "{path}"
+        );
+    }
     assert_eq!(c.send("DELETE", &by_second, &[], b"").status, 202);
     assert_eq!(anonymous(&by_second, &[]).status, 404);
+    assert_eq!(anonymous(&escaped, &[]).status, 404);
 }
