@@ -11,6 +11,7 @@ use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
+use edge_registry::storage::ObjectStore;
 use futures::executor::block_on;
 
 use common::access::access_env;
@@ -83,21 +84,26 @@ struct InProcess {
     registry: Registry<MemoryStore, MemoryStore, TestEnvironment>,
 }
 
+/// Redirects to the registry's own signed URLs (local mode, as under scripts/dev).
+fn local_blob_urls(public_base_url: Option<String>) -> BlobUrls {
+    BlobUrls {
+        signer: Signer {
+            credentials: Credentials::local(&access_env("TOKEN_SIGNING_KEY")),
+            region: "auto".into(),
+        },
+        endpoint: BlobEndpoint::Worker,
+        expires_seconds: 300,
+        public_base_url,
+    }
+}
+
 fn client() -> InProcess {
     // Two parts per segment, so that larger test blobs are stored in several segments; blobs
     // of a part or more are redirected to the registry's own signed URLs, as under scripts/dev.
     let config = Config {
         part_size: PART_SIZE as u64,
         segment_parts: 2,
-        blob_urls: Some(BlobUrls {
-            signer: Signer {
-                credentials: Credentials::local(&access_env("TOKEN_SIGNING_KEY")),
-                region: "auto".into(),
-            },
-            endpoint: BlobEndpoint::Worker,
-            expires_seconds: 300,
-            public_base_url: None,
-        }),
+        blob_urls: Some(local_blob_urls(None)),
         redirect_min_bytes: PART_SIZE as u64,
         upload_ttl_seconds: common::maintenance::UPLOAD_TTL_SECONDS,
         maintenance: maintenance(),
@@ -219,7 +225,8 @@ fn upload_start_advertises_the_configured_chunk_limit() {
 }
 
 /// Production's redirect targets, which no local server can follow: R2's S3 endpoint, signed
-/// so that R2 would accept the URL, and a public bucket's base URL for public repositories.
+/// so that R2 would accept the URL, and the public-blobs bucket's base URL for public
+/// repositories, which names the digest and nothing of the registry's own bucket.
 #[test]
 fn large_blobs_redirect_to_r2_or_the_public_bucket() {
     let signer = Signer {
@@ -243,7 +250,8 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             }),
             redirect_min_bytes: 100,
             ..Config::default()
-        }),
+        })
+        .with_public_blobs(MemoryStore::new()),
     };
     let bytes = common::data(150, 3);
     for (name, public) in [("team/r2", true), ("private/r2", false)] {
@@ -258,13 +266,8 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
         assert_eq!(reply.status, 307);
         let location = reply.header("Location").unwrap();
         if public {
-            let key = location
-                .strip_prefix("https://blobs.example.com/data/")
-                .unwrap_or_else(|| panic!("{location}"));
-            assert!(
-                !key.contains('?'),
-                "a public bucket URL is not signed: {location}"
-            );
+            let key = digest.replacen(':', "/", 1);
+            assert_eq!(location, format!("https://blobs.example.com/{key}"));
             continue;
         }
         let signed = location
@@ -278,5 +281,32 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             .into_owned()
             .collect();
         assert_eq!(signer.verify_get(host, path, &query, c.now_ms()), Ok(()));
+    }
+}
+
+/// The public-blobs bucket holds public repositories' blob bytes under their digests and
+/// nothing else (common/public_bucket.rs), each object the blob's bytes.
+#[test]
+fn public_bucket_holds_only_public_blob_bytes() {
+    let base = "https://blobs.example.com";
+    let config = Config {
+        blob_urls: Some(local_blob_urls(Some(base.into()))),
+        redirect_min_bytes: 100,
+        ..Config::default()
+    };
+    let c = InProcess {
+        registry: registry(config).with_public_blobs(MemoryStore::new()),
+    };
+    let (held, not_held) = common::public_bucket::push_pull_and_collect(&c, base);
+    let public = c.registry.public_blobs().unwrap();
+    let keys: Vec<String> = held.iter().map(|d| common::public_bucket::key(d)).collect();
+    assert_eq!(public.keys(), keys);
+    for digest in &held {
+        let key = common::public_bucket::key(digest);
+        let (_, bytes) = block_on(public.get_bytes(&key)).unwrap().unwrap();
+        assert_eq!(&common::sha256(&bytes), digest);
+    }
+    for digest in &not_held {
+        assert!(!public.keys().contains(&common::public_bucket::key(digest)));
     }
 }

@@ -412,3 +412,18 @@ fn edge_cache_serves_public_content_and_expires_tags() {
     assert_eq!(anonymous(&by_second, &[]).status, 404);
     assert_eq!(anonymous(&escaped, &[]).status, 404);
 }
+
+/// The public-blobs bucket over HTTP (common/public_bucket.rs), against the worker that
+/// scripts/test starts with a second bucket (tests/public-bucket/wrangler.toml): what the
+/// bucket must hold goes to PUBLIC_BUCKET_EXPECTED, and scripts/test lists the bucket once the
+/// worker has stopped (tests/public-bucket/check.js).
+#[test]
+fn public_bucket_holds_only_public_blob_bytes() {
+    let base = std::env::var("PUBLIC_BLOB_BASE_URL")
+        .expect("PUBLIC_BLOB_BASE_URL: run through scripts/test");
+    let expected = std::env::var("PUBLIC_BUCKET_EXPECTED")
+        .expect("PUBLIC_BUCKET_EXPECTED: run through scripts/test");
+    let (held, not_held) = common::public_bucket::push_pull_and_collect(&client(), &base);
+    let json = serde_json::json!({ "held": held, "not_held": not_held });
+    std::fs::write(&expected, json.to_string()).unwrap();
+}

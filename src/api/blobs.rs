@@ -6,7 +6,6 @@ use crate::api::{Body, Method, Request, Response};
 use crate::app::{BlobEndpoint, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
-use crate::presign;
 use crate::storage::{
     layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
 };
@@ -39,8 +38,12 @@ where
         if request.not_modified(&etag) {
             return Ok(Self::not_modified(etag, cache_control, digest.to_string()));
         }
-        if !head_only {
-            if let Some(location) = self.blob_location(name, &record, request) {
+        if !head_only && self.redirected(&record) {
+            let location = match self.public_blob_url(name, digest, &record).await? {
+                Some(url) => Some(url),
+                None => self.blob_location(&record, request),
+            };
+            if let Some(location) = location {
                 return Ok(Response::new(307)
                     .header("Location", location)
                     .header("Docker-Content-Digest", digest.to_string())
@@ -57,28 +60,18 @@ where
             .header("Cache-Control", cache_control))
     }
 
-    /// Where a client should fetch the blob instead, if anywhere: large blobs of one data
-    /// object, when signed URLs are configured. Segmented blobs stream through the worker, as
-    /// one redirect cannot cover several objects.
-    fn blob_location<B>(
-        &self,
-        name: &RepositoryName,
-        record: &BlobRecord,
-        request: &Request<B>,
-    ) -> Option<String> {
+    /// Whether a pull of the blob is sent elsewhere: large blobs of one data object, when
+    /// redirects are configured. Segmented blobs stream through the worker, as one redirect
+    /// cannot cover several objects.
+    fn redirected(&self, record: &BlobRecord) -> bool {
+        self.config.blob_urls.is_some()
+            && record.segments.is_empty()
+            && record.size >= self.config.redirect_min_bytes
+    }
+
+    /// A signed URL of the blob's data object.
+    fn blob_location<B>(&self, record: &BlobRecord, request: &Request<B>) -> Option<String> {
         let urls = self.config.blob_urls.as_ref()?;
-        if !record.segments.is_empty() || record.size < self.config.redirect_min_bytes {
-            return None;
-        }
-        if let Some(base) = &urls.public_base_url {
-            if !self.auth.policy.is_private(name.as_str()) {
-                return Some(format!(
-                    "{}/{}",
-                    base.trim_end_matches('/'),
-                    presign::escape_path(&record.key)
-                ));
-            }
-        }
         let now = self.env.now_ms();
         let expires = urls.expires_seconds;
         Some(match &urls.endpoint {

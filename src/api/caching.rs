@@ -128,21 +128,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Config;
-    use crate::auth::{Auth, Policy};
-    use crate::storage::memory::MemoryStore;
-
-    struct FixedEnvironment;
-
-    impl Environment for FixedEnvironment {
-        fn now_ms(&self) -> u64 {
-            0
-        }
-
-        fn new_id(&self) -> String {
-            "id".into()
-        }
-    }
+    use crate::app::test_registry;
 
     fn request(method: Method, path: &str) -> Request<()> {
         Request {
@@ -158,17 +144,7 @@ mod tests {
 
     #[test]
     fn every_spelling_of_a_resource_has_one_cache_key_and_purge_key() {
-        let auth = Auth {
-            policy: Policy::parse("", None, "private/*").unwrap(),
-            ..Auth::default()
-        };
-        let registry = Registry::new(
-            MemoryStore::new(),
-            MemoryStore::new(),
-            FixedEnvironment,
-            Config::default(),
-            auth,
-        );
+        let registry = test_registry("private/*");
         let hex = "ab".repeat(32);
         let mut keys = Vec::new();
         for resource in ["manifests", "blobs"] {

@@ -22,6 +22,7 @@
 //! gives the argument.
 
 pub mod graph;
+mod public_blobs;
 pub mod retention;
 
 use std::cell::{Cell, RefCell};
@@ -663,20 +664,29 @@ where
             *after = last_key.or(after.take());
             return Ok(!page.truncated);
         }
+        let swept_from = after.clone();
         let mut unlinked: BTreeMap<RepositoryName, BTreeSet<Digest>> = BTreeMap::new();
         let mut finished = !page.truncated;
-        for group in groups {
+        for group in &groups {
             if self.exhausted() {
                 finished = false;
                 break;
             }
-            self.blob(&group, &mut unlinked).await?;
+            self.blob(group, &mut unlinked).await?;
             // Past the blob's record and every link to it: '~' sorts after name characters.
             *after = Some(format!("{}~", layout::layer_links_prefix(&group.digest)));
         }
-        for (name, digests) in unlinked {
-            self.relink_new_manifests(&name, &digests).await?;
+        for (name, digests) in &unlinked {
+            self.relink_new_manifests(name, digests).await?;
         }
+        self.sweep_public_blobs(
+            swept_from.as_deref(),
+            after.as_deref(),
+            finished,
+            &groups,
+            &unlinked,
+        )
+        .await?;
         Ok(finished)
     }
 

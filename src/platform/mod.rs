@@ -9,13 +9,15 @@ mod r2;
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 use crate::app::{Environment, Registry};
-use crate::config::{Settings, Switches};
+use crate::config::{ConfigError, Settings, Switches};
 use crate::error::Error;
 use crate::storage::metered::{Metered, OpCounter};
 
 /// Binding names, as declared in wrangler.toml.
 const BUCKET_BINDING: &str = "REGISTRY_BUCKET";
 const SESSIONS_BINDING: &str = "UPLOAD_SESSIONS";
+/// Optional: public repositories' blob bytes, for `PUBLIC_BLOB_BASE_URL`.
+const PUBLIC_BLOBS_BINDING: &str = "PUBLIC_BLOBS_BUCKET";
 
 struct WorkerEnvironment;
 
@@ -43,19 +45,39 @@ type WorkerRegistry = Registry<Metered<r2::R2Store>, Metered<kv::KvSessions>, Wo
 /// every storage operation. Any invalid setting refuses the request (see `config`).
 fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches), Error> {
     let settings = Settings::parse(|name| text_var(env, name))?;
+    let public_base_url = settings
+        .config
+        .blob_urls
+        .as_ref()
+        .and_then(|urls| urls.public_base_url.as_ref());
+    let public_blobs = env.bucket(PUBLIC_BLOBS_BINDING).ok();
+    if public_base_url.is_some() && public_blobs.is_none() {
+        return Err(ConfigError::new(
+            PUBLIC_BLOBS_BINDING,
+            "must be bound to an R2 bucket of its own when PUBLIC_BLOB_BASE_URL is set",
+        )
+        .into());
+    }
     let bucket = env
         .bucket(BUCKET_BINDING)
         .map_err(|e| Error::Internal(format!("R2 binding: {e}")))?;
     let sessions = env
         .kv(SESSIONS_BINDING)
         .map_err(|e| Error::Internal(format!("KV binding: {e}")))?;
-    let registry = Registry::new(
+    let mut registry = Registry::new(
         Metered::new(r2::R2Store::new(bucket), counter.clone()),
         Metered::new(kv::KvSessions::new(sessions), counter.clone()),
         WorkerEnvironment,
         settings.config,
         settings.auth,
     );
+    // Maintenance cleans the bucket whenever it is bound, also once the mode is turned off.
+    if let Some(public_blobs) = public_blobs {
+        registry = registry.with_public_blobs(Metered::new(
+            r2::R2Store::new(public_blobs),
+            counter.clone(),
+        ));
+    }
     Ok((registry, settings.switches))
 }
 

@@ -13,6 +13,7 @@ use futures::stream::{self, Iter};
 use sha2::{Digest as _, Sha256};
 
 use super::*;
+use crate::oci::Digest;
 use crate::upload::{BodyChunk, RequestBody};
 
 const MIN_PART: usize = 5 * 1024 * 1024;
@@ -218,6 +219,26 @@ impl ObjectStore for MemoryStore {
             )));
         }
         if Sha256::digest(&body).as_slice() != sha256 {
+            return Ok(false);
+        }
+        ObjectStore::put(self, key, body, PutOptions::default()).await?;
+        Ok(true)
+    }
+
+    async fn put_body(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        length: u64,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        if body.len() as u64 != length {
+            return Err(StorageError::Backend(format!(
+                "{} bytes where the length said {length}",
+                body.len()
+            )));
+        }
+        if &Digest::of(digest.algorithm(), &body) != digest {
             return Ok(false);
         }
         ObjectStore::put(self, key, body, PutOptions::default()).await?;
