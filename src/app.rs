@@ -104,45 +104,6 @@ pub trait Environment {
     fn new_id(&self) -> String;
 }
 
-/// A clock standing at 0 and one id, for unit tests that make no uploads.
-#[cfg(test)]
-pub(crate) struct FixedEnvironment;
-
-#[cfg(test)]
-impl Environment for FixedEnvironment {
-    fn now_ms(&self) -> u64 {
-        0
-    }
-
-    fn new_id(&self) -> String {
-        "id".into()
-    }
-}
-
-/// A registry over memory stores with the default settings, anonymous pulls refused in the
-/// repositories `private` names, for unit tests.
-#[cfg(test)]
-pub(crate) fn test_registry(
-    private: &str,
-) -> Registry<
-    crate::storage::memory::MemoryStore,
-    crate::storage::memory::MemoryStore,
-    FixedEnvironment,
-> {
-    use crate::storage::memory::MemoryStore;
-    let auth = Auth {
-        policy: crate::auth::Policy::parse("", None, private).unwrap(),
-        ..Auth::default()
-    };
-    Registry::new(
-        MemoryStore::new(),
-        MemoryStore::new(),
-        FixedEnvironment,
-        Config::default(),
-        auth,
-    )
-}
-
 /// Where a blob's bytes are: the global blob record and each repository's link hold this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
@@ -407,4 +368,43 @@ where
 
 pub(crate) fn parse_digest(raw: &str) -> Result<Digest> {
     raw.parse().map_err(Error::from)
+}
+
+/// A clock standing at 0 and one id, for unit tests that make no uploads.
+#[cfg(test)]
+pub(crate) struct FixedEnvironment;
+
+#[cfg(test)]
+impl Environment for FixedEnvironment {
+    fn now_ms(&self) -> u64 {
+        0
+    }
+
+    fn new_id(&self) -> String {
+        "id".into()
+    }
+}
+
+/// A registry over memory stores with the default settings, anonymous pulls refused in the
+/// repositories `private` names, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_registry(
+    private: &str,
+) -> Registry<
+    crate::storage::memory::MemoryStore,
+    crate::storage::memory::MemoryStore,
+    FixedEnvironment,
+> {
+    use crate::storage::memory::MemoryStore;
+    let auth = Auth {
+        policy: crate::auth::Policy::parse("", None, private).unwrap(),
+        ..Auth::default()
+    };
+    Registry::new(
+        MemoryStore::new(),
+        MemoryStore::new(),
+        FixedEnvironment,
+        Config::default(),
+        auth,
+    )
 }

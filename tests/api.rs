@@ -11,7 +11,6 @@ use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
-use edge_registry::storage::ObjectStore;
 use futures::executor::block_on;
 
 use common::access::access_env;
@@ -224,6 +223,34 @@ fn upload_start_advertises_the_configured_chunk_limit() {
     assert_eq!(start(None).header("OCI-Chunk-Max-Length"), None);
 }
 
+/// The public-blobs bucket holds public repositories' blob bytes under their digests and
+/// nothing else (common/public_bucket.rs), each object the blob's bytes.
+#[test]
+fn public_bucket_holds_only_public_blob_bytes() {
+    let base = "https://blobs.example.com";
+    let config = Config {
+        blob_urls: Some(local_blob_urls(Some(base.into()))),
+        redirect_min_bytes: 100,
+        ..Config::default()
+    };
+    let c = InProcess {
+        registry: registry(config).with_public_blobs(MemoryStore::new()),
+    };
+    let (held, not_held) = common::public_bucket::push_pull_and_collect(&c, base);
+    use edge_registry::storage::ObjectStore;
+    let public = c.registry.public_blobs().unwrap();
+    let keys: Vec<String> = held.iter().map(|d| common::public_bucket::key(d)).collect();
+    assert_eq!(public.keys(), keys);
+    for digest in &held {
+        let key = common::public_bucket::key(digest);
+        let (_, bytes) = block_on(public.get_bytes(&key)).unwrap().unwrap();
+        assert_eq!(&common::sha256(&bytes), digest);
+    }
+    for digest in &not_held {
+        assert!(!public.keys().contains(&common::public_bucket::key(digest)));
+    }
+}
+
 /// Production's redirect targets, which no local server can follow: R2's S3 endpoint, signed
 /// so that R2 would accept the URL, and the public-blobs bucket's base URL for public
 /// repositories, which names the digest and nothing of the registry's own bucket.
@@ -281,32 +308,5 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             .into_owned()
             .collect();
         assert_eq!(signer.verify_get(host, path, &query, c.now_ms()), Ok(()));
-    }
-}
-
-/// The public-blobs bucket holds public repositories' blob bytes under their digests and
-/// nothing else (common/public_bucket.rs), each object the blob's bytes.
-#[test]
-fn public_bucket_holds_only_public_blob_bytes() {
-    let base = "https://blobs.example.com";
-    let config = Config {
-        blob_urls: Some(local_blob_urls(Some(base.into()))),
-        redirect_min_bytes: 100,
-        ..Config::default()
-    };
-    let c = InProcess {
-        registry: registry(config).with_public_blobs(MemoryStore::new()),
-    };
-    let (held, not_held) = common::public_bucket::push_pull_and_collect(&c, base);
-    let public = c.registry.public_blobs().unwrap();
-    let keys: Vec<String> = held.iter().map(|d| common::public_bucket::key(d)).collect();
-    assert_eq!(public.keys(), keys);
-    for digest in &held {
-        let key = common::public_bucket::key(digest);
-        let (_, bytes) = block_on(public.get_bytes(&key)).unwrap().unwrap();
-        assert_eq!(&common::sha256(&bytes), digest);
-    }
-    for digest in &not_held {
-        assert!(!public.keys().contains(&common::public_bucket::key(digest)));
     }
 }

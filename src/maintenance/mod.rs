@@ -676,9 +676,6 @@ where
             // Past the blob's record and every link to it: '~' sorts after name characters.
             *after = Some(format!("{}~", layout::layer_links_prefix(&group.digest)));
         }
-        for (name, digests) in &unlinked {
-            self.relink_new_manifests(name, digests).await?;
-        }
         self.sweep_public_blobs(
             swept_from.as_deref(),
             after.as_deref(),
@@ -687,6 +684,9 @@ where
             &unlinked,
         )
         .await?;
+        for (name, digests) in unlinked {
+            self.relink_new_manifests(&name, &digests).await?;
+        }
         Ok(finished)
     }
 
