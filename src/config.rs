@@ -534,6 +534,7 @@ mod tests {
             "TOKEN_SIGNING_KEY"
         );
         assert_eq!(refused(&[("RETENTION", "acme/* keep=many")]), "RETENTION");
+        assert_eq!(refused(&[("RETENTION", "Acme/* keep=2")]), "RETENTION");
         // Not secret: the answer says what is wrong.
         let message = Error::from(parse(&[("UPLOAD_PART_MIB", "0")]).unwrap_err()).message();
         assert_eq!(

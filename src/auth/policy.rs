@@ -126,7 +126,8 @@ pub fn parse_patterns(text: &str) -> Result<Vec<WildMatch>, String> {
         .collect()
 }
 
-fn parse_pattern(pattern: &str) -> Result<WildMatch, String> {
+/// One repository pattern; see [`parse_patterns`].
+pub fn parse_pattern(pattern: &str) -> Result<WildMatch, String> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/*?".contains(c);
     match pattern.chars().find(|&c| !allowed(c)) {
         Some(c) => Err(format!(
