@@ -290,8 +290,9 @@ where
             }
             (Route::UploadStart { name: n }, Post) => {
                 let name = name(&n, push)?;
-                let may_pull =
-                    |repository: &RepositoryName| self.may(&caller, repository.as_str(), pull);
+                let may_pull = |repository: &RepositoryName| {
+                    self.may_mount_from(&caller, &name, repository, &realm)
+                };
                 self.start_upload(&name, request, may_pull).await
             }
             (Route::Upload { name: n, id }, method) => {

@@ -32,6 +32,10 @@ pub enum Error {
     NameInvalid(String),
     NameUnknown(String),
     TagInvalid(String),
+    /// More `?tag=` parameters than one push applies.
+    TooManyTags {
+        limit: usize,
+    },
     Unsupported(String),
     RouteUnknown,
     MethodNotAllowed,
@@ -66,7 +70,10 @@ impl Error {
             Error::ManifestTooLarge { .. } | Error::RangeNotSatisfiable { .. } => "SIZE_INVALID",
             Error::NameInvalid(_) => "NAME_INVALID",
             Error::NameUnknown(_) => "NAME_UNKNOWN",
-            Error::Unsupported(_) | Error::RouteUnknown | Error::MethodNotAllowed => "UNSUPPORTED",
+            Error::Unsupported(_)
+            | Error::TooManyTags { .. }
+            | Error::RouteUnknown
+            | Error::MethodNotAllowed => "UNSUPPORTED",
             Error::TooManyRequests => "TOOMANYREQUESTS",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::Denied(_) => "DENIED",
@@ -83,6 +90,8 @@ impl Error {
             | Error::RouteUnknown => 404,
             Error::RangeInvalid(_) | Error::RangeNotSatisfiable { .. } => 416,
             Error::ManifestTooLarge { .. } => 413,
+            // The spec's answer to too many tags in one push: 414 Request-URI Too Long.
+            Error::TooManyTags { .. } => 414,
             Error::MethodNotAllowed => 405,
             Error::TooManyRequests => 429,
             Error::Unauthorized { .. } => 401,
@@ -113,6 +122,7 @@ impl Error {
             Error::NameInvalid(why) => format!("invalid repository name: {why}"),
             Error::NameUnknown(name) => format!("repository name not known to registry: {name}"),
             Error::TagInvalid(why) => format!("invalid tag: {why}"),
+            Error::TooManyTags { limit } => format!("at most {limit} tags per push"),
             Error::Unsupported(why) => format!("unsupported: {why}"),
             Error::RouteUnknown => "no such endpoint".into(),
             Error::MethodNotAllowed => "method not allowed on this endpoint".into(),

@@ -5,7 +5,7 @@ mod common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use edge_registry::api::{Body, Method, Request};
+use edge_registry::api::{Body, Method, Request, Response};
 use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
@@ -56,9 +56,19 @@ fn auth() -> Auth {
 }
 
 fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
+    registry_on(
+        MemoryStore::with_min_part(config.part_size as usize),
+        config,
+    )
+}
+
+fn registry_on(
+    store: MemoryStore,
+    config: Config,
+) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
     let clock: Clock = Rc::new(Cell::new(START_MS));
     Registry::new(
-        MemoryStore::with_min_part(config.part_size as usize).with_clock(clock.clone()),
+        store.with_clock(clock.clone()),
         MemoryStore::new(),
         TestEnvironment {
             next_id: Cell::new(0),
@@ -97,9 +107,16 @@ fn local_blob_urls(public_base_url: Option<String>) -> BlobUrls {
 }
 
 fn client() -> InProcess {
+    InProcess {
+        registry: registry(config()),
+    }
+}
+
+/// The configuration of the scenarios' registry.
+fn config() -> Config {
     // Two parts per segment, so that larger test blobs are stored in several segments; blobs
     // of a part or more are redirected to the registry's own signed URLs, as under scripts/dev.
-    let config = Config {
+    Config {
         part_size: PART_SIZE as u64,
         segment_parts: 2,
         blob_urls: Some(local_blob_urls(None)),
@@ -107,9 +124,52 @@ fn client() -> InProcess {
         upload_ttl_seconds: common::maintenance::UPLOAD_TTL_SECONDS,
         maintenance: maintenance(),
         ..Config::default()
+    }
+}
+
+impl InProcess {
+    /// The request `send_once` makes, for tests that drive its handling themselves.
+    fn request(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Request<MemoryBody> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        headers.push(("content-length".into(), body.len().to_string()));
+        if let Some(authorization) = authorization {
+            headers.push(("authorization".into(), authorization.to_string()));
+        }
+        Request {
+            method: Method::parse(method),
+            origin: ORIGIN.into(),
+            host: "localhost".into(),
+            path: path.to_string(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers,
+            // Odd-sized chunks, as a network would deliver them.
+            body: MemoryBody::new(body, 777),
+        }
+    }
+}
+
+fn reply(response: Response<Vec<u8>>) -> Reply {
+    let body = match response.body {
+        Body::Empty => Vec::new(),
+        Body::Bytes(bytes) | Body::Object(bytes) => bytes,
     };
-    InProcess {
-        registry: registry(config),
+    Reply {
+        status: response.status,
+        headers: response.headers,
+        body,
     }
 }
 
@@ -122,37 +182,8 @@ impl Client for InProcess {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        headers.push(("content-length".into(), body.len().to_string()));
-        if let Some(authorization) = authorization {
-            headers.push(("authorization".into(), authorization.to_string()));
-        }
-        let request = Request {
-            method: Method::parse(method),
-            origin: ORIGIN.into(),
-            host: "localhost".into(),
-            path: path.to_string(),
-            query: url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-            headers,
-            // Odd-sized chunks, as a network would deliver them.
-            body: MemoryBody::new(body, 777),
-        };
-        let (response, _) = block_on(self.registry.handle(request));
-        let body = match response.body {
-            Body::Empty => Vec::new(),
-            Body::Bytes(bytes) | Body::Object(bytes) => bytes,
-        };
-        Reply {
-            status: response.status,
-            headers: response.headers,
-            body,
-        }
+        let request = self.request(authorization, method, path, headers, body);
+        reply(block_on(self.registry.handle(request)).0)
     }
 
     fn origin(&self) -> String {
@@ -179,6 +210,9 @@ scenario_tests!(client());
 access_tests!(client());
 pull_tests!(client());
 maintenance_tests!(client());
+
+#[path = "api/races.rs"]
+mod races;
 
 /// An expired upload leaves nothing behind: no progress, no data, no open multipart upload.
 #[test]

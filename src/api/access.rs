@@ -10,7 +10,7 @@
 
 use crate::api::Request;
 use crate::app::{Environment, Registry};
-use crate::auth::scope::granted;
+use crate::auth::scope::{granted, requested};
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, User};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
@@ -178,6 +178,41 @@ where
                 "{} may not {need} {name}",
                 user.name
             ))),
+        }
+    }
+
+    /// Whether the caller may read `source` to mount a blob from it into `target`. A token
+    /// that never asked for `source`, held by someone allowed to read it, gets a challenge
+    /// naming both repositories, so that the client comes back with a token that allows the
+    /// mount; a token that asked and was refused gets a plain upload instead (`false`), so
+    /// that no client loops. Passwords and tokens that grant the pull need no more.
+    pub(crate) fn may_mount_from(
+        &self,
+        caller: &Caller,
+        target: &RepositoryName,
+        source: &RepositoryName,
+        realm: &Realm,
+    ) -> Result<bool> {
+        let pull = Actions::PULL;
+        if self.may(caller, source.as_str(), pull) {
+            return Ok(true);
+        }
+        match caller {
+            Caller::Token { access, .. }
+                if !requested(access, source.as_str())
+                    && self.user_may(caller, source.as_str(), pull) =>
+            {
+                let scope = format!(
+                    "{} {}",
+                    scope_for(target, Actions::PUSH),
+                    scope_for(source, pull)
+                );
+                Err(Error::Unauthorized {
+                    why: format!("the token does not grant pull on {source}, to mount from it"),
+                    challenge: realm.challenge(Some(&scope), Some("insufficient_scope")),
+                })
+            }
+            _ => Ok(false),
         }
     }
 

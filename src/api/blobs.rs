@@ -7,7 +7,7 @@ use crate::app::{BlobEndpoint, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::{
-    layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore,
+    layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
 };
 
 /// Set on every blob response: without a Content-Type, `wrangler dev` gzips bodies on the fly,
@@ -51,9 +51,11 @@ where
                     .header("Content-Length", "0"));
             }
         }
+        // Bytes gone from under a record (see `existing_record`) are unknown, not an error.
         let response = self
             .serve_data(&record, request.header("range"), head_only)
-            .await?;
+            .await?
+            .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
         Ok(response
             .header("Docker-Content-Digest", digest.to_string())
             .header("ETag", etag)
@@ -131,17 +133,18 @@ where
         };
         let response = self
             .serve_data(&record, request.header("range"), head_only)
-            .await?;
+            .await?
+            .ok_or(Error::RouteUnknown)?;
         Ok(response.header("Cache-Control", "private"))
     }
 
-    /// A blob's bytes, whole or the one range asked for.
+    /// A blob's bytes, whole or the one range asked for; `None` if its data object is gone.
     async fn serve_data(
         &self,
         record: &BlobRecord,
         range: Option<&str>,
         head_only: bool,
-    ) -> Result<Response<S::Body>> {
+    ) -> Result<Option<Response<S::Body>>> {
         let range = range.map(|r| parse_range(r, record.size)).transpose()?;
         let mut response = Response::new(if range.is_some() { 206 } else { 200 })
             .header("Content-Type", BLOB_CONTENT_TYPE)
@@ -159,16 +162,14 @@ where
         };
         response = response.header("Content-Length", length.to_string());
         if head_only || length == 0 {
-            return Ok(response);
+            return Ok(Some(response));
         }
-        let missing = || Error::Internal(format!("data object {} is missing", record.key));
         // One object is handed to the runtime as is; segments are stitched by the store.
         let body = if record.segments.is_empty() {
-            self.store
-                .get(&record.key, range)
-                .await?
-                .ok_or_else(missing)?
-                .1
+            let Some((_, body)) = self.store.get(&record.key, range).await? else {
+                return Ok(None);
+            };
+            body
         } else {
             let whole = ByteRange {
                 offset: 0,
@@ -179,7 +180,7 @@ where
                 .await?
         };
         response.body = Body::Object(body);
-        Ok(response)
+        Ok(Some(response))
     }
 
     /// Removes the blob from this repository; the bytes stay while other repositories link them.
@@ -219,7 +220,7 @@ where
                 .await?
             {
                 Some(_) => own.clone(),
-                None => match self.read_record::<BlobRecord>(&global).await? {
+                None => match self.existing_record(&global, &own, &json).await? {
                     Some(existing) => existing,
                     None => continue,
                 },
@@ -232,6 +233,34 @@ where
             }
         }
         Err(Error::TooManyRequests)
+    }
+
+    /// The blob's global record, or `None` if it is gone. A record whose bytes are gone (which
+    /// two collections at once could once leave) is replaced by `own`, with a compare-and-swap,
+    /// so that it never makes a push link missing bytes: the bytes are always written before
+    /// their record, and deleted after it.
+    async fn existing_record(
+        &self,
+        global: &str,
+        own: &BlobRecord,
+        own_json: &[u8],
+    ) -> Result<Option<BlobRecord>> {
+        let Some((info, bytes)) = self.store.get_bytes(global).await? else {
+            return Ok(None);
+        };
+        let existing: BlobRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| StorageError::Corrupt(format!("{global}: {e}")))?;
+        for key in existing.keys() {
+            if self.store.head(&key).await?.is_none() {
+                let replace = PutOptions {
+                    mode: PutMode::IfEtag(info.etag),
+                    ..PutOptions::default()
+                };
+                let replaced = self.store.put(global, own_json.to_vec(), replace).await?;
+                return Ok(replaced.map(|_| own.clone()));
+            }
+        }
+        Ok(Some(existing))
     }
 
     /// Records that `name` holds the blob (an idempotent overwrite), then checks that the

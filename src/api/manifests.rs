@@ -23,6 +23,9 @@ pub(crate) const DIGEST_META: &str = "digest";
 const UNTAGGED_META: &str = "untagged";
 /// How often an untag retries when a concurrent push keeps moving the tag.
 const UNTAG_ATTEMPTS: usize = 3;
+/// At most this many `?tag=` parameters on a push by digest: the spec asks for at least 10,
+/// and each tag is one more write of the manifest within the request's storage budget.
+const MAX_TAG_PARAMETERS: usize = 10;
 
 pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
     info.metadata.contains_key(UNTAGGED_META)
@@ -51,6 +54,7 @@ where
         B: Stream<Item = BodyChunk> + Unpin,
     {
         let reference = Reference::parse(reference)?;
+        let tags = tags_to_apply(&reference, &request)?;
         if request
             .content_length()
             .is_some_and(|len| len > MAX_MANIFEST_BYTES as u64)
@@ -106,11 +110,14 @@ where
                 )
                 .await?;
         }
-        if let Reference::Tag(tag) = &reference {
+        // One tag at a time, so that a single copy of the manifest is in flight.
+        for tag in &tags {
             let metadata = BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]);
             self.store
                 .put(&layout::tag(name, tag), bytes.clone(), stored(metadata))
                 .await?;
+        }
+        if !tags.is_empty() {
             // Retention may have deleted the (then untagged) manifest meanwhile.
             if self.store.head(&manifest_key).await?.is_none() {
                 self.store
@@ -126,6 +133,11 @@ where
             .header("Content-Length", "0");
         if let Some(subject) = &manifest.subject {
             response = response.header("OCI-Subject", subject.to_string());
+        }
+        if let Reference::Digest(_) = reference {
+            for tag in &tags {
+                response = response.header("OCI-Tag", tag.as_str());
+            }
         }
         Ok(response)
     }
@@ -267,9 +279,6 @@ where
                     .get_bytes(&key)
                     .await?
                     .ok_or(Error::ManifestUnknown)?;
-                for tag in self.tags_pointing_at(name, &digest).await? {
-                    self.untag(name, &tag, Some(&digest)).await?;
-                }
                 if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
                     if let Some(subject) = parsed.subject {
                         self.store
@@ -278,6 +287,12 @@ where
                     }
                 }
                 self.store.delete(&[key]).await?;
+                // Tags are looked for after the manifest is gone: a tag pushed meanwhile is
+                // either found here, or its push finds the manifest gone and writes it again
+                // (`put_manifest`). Either way no tag outlives its manifest.
+                for tag in self.tags_pointing_at(name, &digest).await? {
+                    self.untag(name, &tag, Some(&digest)).await?;
+                }
             }
         }
         Ok(Response::new(202).header("Content-Length", "0"))
@@ -331,6 +346,36 @@ where
         };
         let key = layout::tag(name, tag);
         Ok(self.store.put(&key, Vec::new(), marker).await?.is_some())
+    }
+}
+
+/// The tags a push applies: the reference itself, or on a push by digest the `?tag=`
+/// parameters (each a valid tag, duplicates once), all checked before anything is written.
+/// The spec defines the parameters for pushes by digest only; on a push by tag they are refused
+/// rather than guessed at.
+fn tags_to_apply<B>(reference: &Reference, request: &Request<B>) -> Result<Vec<Tag>> {
+    let parameters = request.query_all("tag");
+    match reference {
+        Reference::Tag(_) if !parameters.is_empty() => Err(Error::Unsupported(
+            "tag parameters apply to pushes by digest only".into(),
+        )),
+        Reference::Tag(tag) => Ok(vec![tag.clone()]),
+        Reference::Digest(_) => {
+            let mut tags: Vec<Tag> = Vec::new();
+            for parameter in parameters {
+                let tag = Tag::parse(parameter)?;
+                if tags.contains(&tag) {
+                    continue;
+                }
+                if tags.len() == MAX_TAG_PARAMETERS {
+                    return Err(Error::TooManyTags {
+                        limit: MAX_TAG_PARAMETERS,
+                    });
+                }
+                tags.push(tag);
+            }
+            Ok(tags)
+        }
     }
 }
 

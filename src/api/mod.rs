@@ -62,11 +62,21 @@ impl<B> Request<B> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first value of a parameter.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a parameter that may repeat (`?tag=a&tag=b`), in order.
+    pub fn query_all(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// `host[:port]` as the client addressed the registry.

@@ -136,7 +136,9 @@ where
             .ok_or_else(|| bad_credentials("invalid or revoked refresh token", realm))
     }
 
-    /// What of `scopes` the caller gets: one entry per repository, none for nothing granted.
+    /// What of `scopes` the caller gets: one entry per repository asked for, with no actions
+    /// where nothing was granted, so that the token records what was asked (a mount's
+    /// challenge depends on it: see `Registry::may_mount_from`).
     fn grant(&self, user: Option<&User>, scopes: &[Scope]) -> Vec<ResourceAccess> {
         let mut repositories: BTreeMap<&str, Actions> = BTreeMap::new();
         let mut catalog = false;
@@ -155,7 +157,6 @@ where
         }
         let mut access: Vec<ResourceAccess> = repositories
             .into_iter()
-            .filter(|(_, actions)| !actions.is_empty())
             .map(|(name, actions)| ResourceAccess::repository(name, actions))
             .collect();
         if catalog {

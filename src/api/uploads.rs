@@ -11,7 +11,7 @@ use futures::Stream;
 use crate::api::{Request, Response};
 use crate::app::{parse_digest, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
-use crate::oci::{Digest, RepositoryName};
+use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::storage::{
     layout, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
 };
@@ -31,40 +31,51 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// `may_pull` says which repositories the caller may read, and so mount from.
+    /// `may_pull` says which repositories the caller may read, and so mount from, or fails
+    /// with the challenge that would let them.
     pub(crate) async fn start_upload<B>(
         &self,
         name: &RepositoryName,
         request: Request<B>,
-        may_pull: impl Fn(&RepositoryName) -> bool,
+        may_pull: impl Fn(&RepositoryName) -> Result<bool>,
     ) -> Result<Response<S::Body>>
     where
         B: RequestBody<Whole = S::Incoming>,
     {
+        // What a chunked upload hashes as it goes; an algorithm we cannot verify is refused.
+        let algorithm = request
+            .query("digest-algorithm")
+            .map(Algorithm::from_name)
+            .transpose()?
+            .unwrap_or_default();
         // A mount answered 201 says what the repositories hold: only for callers who may read
         // them; for anyone else it is a plain upload.
-        if let Some(digest) = request.query("mount").filter(|_| may_pull(name)) {
-            let digest = parse_digest(digest)?;
-            let from = request
-                .query("from")
-                .map(|from| RepositoryName::parse(from, &request.host))
-                .transpose()?
-                .filter(|from| may_pull(from));
-            if let Some(response) = self.mount(name, from.as_ref(), &digest).await? {
-                return Ok(response);
+        if let Some(digest) = request.query("mount") {
+            if may_pull(name)? {
+                let digest = parse_digest(digest)?;
+                let from = match request.query("from") {
+                    Some(from) => {
+                        let from = RepositoryName::parse(from, &request.host)?;
+                        may_pull(&from)?.then_some(from)
+                    }
+                    None => None,
+                };
+                if let Some(response) = self.mount(name, from.as_ref(), &digest).await? {
+                    return Ok(response);
+                }
             }
         }
         if let Some(digest) = request.query("digest") {
             // A monolithic upload: the whole blob in this one request, no session needed.
             let digest = parse_digest(digest)?;
-            let record = self.new_session(name);
+            let record = self.new_session(name, digest.algorithm());
             let uploader = Uploader::new(&self.store, &record);
             let length = request.content_length();
             let mut body = request.body;
             let segments = match uploader.put_whole(&mut body, length, &digest).await? {
                 Some(segments) => segments,
                 None => {
-                    let mut state = UploadState::default();
+                    let mut state = UploadState::new(digest.algorithm());
                     uploader.append(&mut state, body).await?;
                     uploader.seal(state, &digest).await?
                 }
@@ -73,7 +84,7 @@ where
                 .await?;
             return Ok(blob_created(name, &digest));
         }
-        let record = self.new_session(name);
+        let record = self.new_session(name, algorithm);
         let id = self.env.new_id();
         let json = serde_json::to_vec(&record).expect("session record serialises");
         self.sessions
@@ -86,13 +97,14 @@ where
         Ok(response)
     }
 
-    fn new_session(&self, name: &RepositoryName) -> SessionRecord {
+    fn new_session(&self, name: &RepositoryName, algorithm: Algorithm) -> SessionRecord {
         SessionRecord {
             repository: name.to_string(),
             data_key: layout::data(&self.env.new_id()),
             part_size: self.config.part_size,
             segment_parts: self.config.segment_parts,
             started_ms: self.env.now_ms(),
+            algorithm,
         }
     }
 
@@ -139,7 +151,7 @@ where
             .map(|o| o.key)
             .collect();
         let state = match step_keys.last() {
-            None => UploadState::default(),
+            None => UploadState::new(record.algorithm),
             Some(key) => {
                 let step = layout::upload_step_number(id, key)
                     .ok_or_else(|| Error::Internal(format!("bad step key {key}")))?;

@@ -129,6 +129,14 @@ impl ResourceAccess {
     }
 }
 
+/// Whether a token's `access` claim has an entry for `repository`: whether the token was asked
+/// for it, whatever it grants there (a refused scope stays as an entry with no actions).
+pub fn requested(access: &[ResourceAccess], repository: &str) -> bool {
+    access
+        .iter()
+        .any(|entry| entry.resource_type == REPOSITORY && entry.name == repository)
+}
+
 /// What a token's `access` claim grants on one repository.
 pub fn granted(access: &[ResourceAccess], repository: &str) -> Actions {
     access

@@ -92,6 +92,49 @@ impl RepoGraph {
         live
     }
 
+    /// The manifests that list each manifest as a child.
+    pub fn parents(&self) -> BTreeMap<String, Vec<String>> {
+        let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (digest, node) in &self.manifests {
+            for child in &node.children {
+                parents
+                    .entry(child.clone())
+                    .or_default()
+                    .push(digest.clone());
+            }
+        }
+        parents
+    }
+
+    /// `dead` in levels, each manifest in a level after every one of `dead` that lists it as
+    /// a child: the order to delete them in.
+    pub fn parents_first(&self, dead: &BTreeSet<String>) -> Vec<Vec<String>> {
+        let parents = self.parents();
+        let mut remaining: BTreeSet<&String> = dead.iter().collect();
+        let mut levels = Vec::new();
+        while !remaining.is_empty() {
+            let has_dead_parent = |digest: &String| {
+                parents
+                    .get(digest)
+                    .is_some_and(|ps| ps.iter().any(|p| remaining.contains(p)))
+            };
+            let mut level: Vec<String> = remaining
+                .iter()
+                .filter(|d| !has_dead_parent(d))
+                .map(|d| d.to_string())
+                .collect();
+            // Digests cannot form a cycle; a graph that claims one is cut where it is.
+            if level.is_empty() {
+                level = remaining.iter().map(|d| d.to_string()).collect();
+            }
+            for digest in &level {
+                remaining.remove(digest);
+            }
+            levels.push(level);
+        }
+        levels
+    }
+
     /// Every blob the manifests refer to.
     pub fn blobs(&self) -> BTreeSet<&str> {
         self.manifests
@@ -181,6 +224,30 @@ mod tests {
         );
         // A tag on a missing manifest keeps nothing.
         assert!(live(&g, &["missing"], Some(0)).is_empty());
+    }
+
+    #[test]
+    fn parents_go_before_their_children() {
+        let g = graph(&[
+            ("index", node(&[], &["nested", "amd64"], None, OLD)),
+            ("nested", node(&[], &["arm64"], None, OLD)),
+            ("amd64", node(&["a"], &[], None, OLD)),
+            ("arm64", node(&["b"], &[], None, OLD)),
+            ("other", node(&["c"], &[], None, OLD)),
+        ]);
+        let dead: BTreeSet<String> = ["amd64", "arm64", "index", "nested", "other"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            g.parents_first(&dead),
+            [
+                vec!["index".to_string(), "other".to_string()],
+                vec!["amd64".to_string(), "nested".to_string()],
+                vec!["arm64".to_string()],
+            ]
+        );
+        assert_eq!(g.parents()["arm64"], ["nested"]);
     }
 
     #[test]

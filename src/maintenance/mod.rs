@@ -16,6 +16,13 @@
 //!    no manifest of its repository refers to is deleted, and a blob without links loses its
 //!    record and then its bytes.
 //!
+//! A repository's manifests are listed page by page, and the position within them is saved
+//! too (`manifests_after`), so that no repository is too large to be maintained.
+//!
+//! Only one run works at a time: it holds a lease (`gc/lease`, written create-only, taken
+//! over once expired with a compare-and-swap); a run that finds the lease held does nothing.
+//! Dry runs hold a lease of their own, and keep their own position and graphs.
+//!
 //! Nothing younger than the grace period is deleted, so that a layer pushed before its
 //! manifest, or a child manifest before its index, survives. Pushes that race a deletion are
 //! settled by the order of writes and checks on both sides; the README's "Maintenance" section
@@ -36,7 +43,8 @@ use crate::error::Result;
 use crate::oci::{manifest, Digest, RepositoryName, Tag};
 use crate::storage::layout::{self, BlobKey};
 use crate::storage::{
-    ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutOptions, SessionStore, LIST_PAGE_MAX,
+    ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions, SessionStore,
+    LIST_PAGE_MAX,
 };
 use crate::upload::UploadState;
 use graph::{Node, RepoGraph, Roots};
@@ -49,6 +57,9 @@ pub const DEFAULT_STEP_OPERATIONS: u32 = 500;
 pub const MIN_STEP_OPERATIONS: u32 = 20;
 /// The report names at most this many of the things a run deleted.
 const REPORTED_DELETIONS: usize = 200;
+/// How long a run's lease lasts: as long as a Cron Trigger's invocation may run. A run takes
+/// up no new work after half of it, so that it ends well before another may take over.
+pub const LEASE_SECONDS: u64 = 15 * 60;
 
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
@@ -85,6 +96,36 @@ struct State {
     phase: Phase,
     /// The last key dealt with in the phase's walk.
     after: Option<String>,
+    /// In the repositories phase: how far the manifests of the repository after `after` have
+    /// been read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manifests_after: Option<String>,
+    /// Links deleted since which a manifest naming them may have been pushed, by repository:
+    /// their restoration comes before any other work.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    relink: BTreeMap<String, Relink>,
+}
+
+/// Blobs whose links to one repository were deleted, and how far the repository's manifests
+/// have been read since, looking for one that names them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Relink {
+    digests: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+}
+
+/// `gc/lease`: the run holding it works alone until `expires_ms`.
+#[derive(Serialize, Deserialize)]
+struct Lease {
+    expires_ms: u64,
+}
+
+enum LeaseOutcome {
+    /// The lease is this run's, as the object with this etag; taking it cost `operations`.
+    Taken { etag: String, operations: u32 },
+    /// Another run holds it, until about this time.
+    Held { until_ms: u64 },
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -115,6 +156,8 @@ pub struct Report {
     pub deletions: Vec<String>,
     /// What could not be cleaned up, and why.
     pub errors: Vec<String>,
+    /// Set when another run held the lease, until about this time (ms): this run did nothing.
+    pub lease_held_until_ms: Option<u64>,
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -123,17 +166,104 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// One maintenance run: as much of the current cycle as `step_operations` allows. A dry
-    /// run deletes nothing and keeps a position of its own.
+    /// One maintenance run: as much of the current cycle as `step_operations` allows, unless
+    /// another run holds the lease. A dry run deletes nothing and keeps a position (and a
+    /// lease) of its own.
     pub async fn maintain(&self, dry_run: bool) -> Result<Report> {
+        let now_ms = self.env.now_ms();
+        let (etag, operations) = match self.take_lease(dry_run, now_ms).await? {
+            LeaseOutcome::Taken { etag, operations } => (etag, operations),
+            LeaseOutcome::Held { until_ms } => {
+                return Ok(Report {
+                    dry_run,
+                    lease_held_until_ms: Some(until_ms),
+                    ..Report::default()
+                })
+            }
+        };
+        let outcome = self.maintain_alone(dry_run, now_ms, operations).await;
+        // Given back even after a failure, so that the next run need not wait for the expiry.
+        let released = self.release_lease(dry_run, etag).await;
+        let mut report = outcome?;
+        released?;
+        report.operations += 1;
+        Ok(report)
+    }
+
+    /// Creates the lease, or takes it over if it has expired.
+    async fn take_lease(&self, dry_run: bool, now_ms: u64) -> Result<LeaseOutcome> {
+        let key = layout::gc_lease(dry_run);
+        let expires_ms = now_ms + LEASE_SECONDS * 1000;
+        let lease = serde_json::to_vec(&Lease { expires_ms }).expect("lease serialises");
+        let put = |mode| PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        if let Some(info) = self
+            .store
+            .put(key, lease.clone(), put(PutMode::CreateOnly))
+            .await?
+        {
+            return Ok(LeaseOutcome::Taken {
+                etag: info.etag,
+                operations: 1,
+            });
+        }
+        // Leases are given back, never deleted: one that vanished was taken a moment ago.
+        let Some((info, bytes)) = self.store.get_bytes(key).await? else {
+            return Ok(LeaseOutcome::Held {
+                until_ms: expires_ms,
+            });
+        };
+        // A lease that does not parse protects nothing.
+        let held_until = serde_json::from_slice::<Lease>(&bytes).map_or(0, |l| l.expires_ms);
+        if held_until > now_ms {
+            return Ok(LeaseOutcome::Held {
+                until_ms: held_until,
+            });
+        }
+        // Of two runs that find it expired, the compare-and-swap lets one take it.
+        Ok(
+            match self
+                .store
+                .put(key, lease, put(PutMode::IfEtag(info.etag)))
+                .await?
+            {
+                Some(info) => LeaseOutcome::Taken {
+                    etag: info.etag,
+                    operations: 3,
+                },
+                None => LeaseOutcome::Held {
+                    until_ms: expires_ms,
+                },
+            },
+        )
+    }
+
+    /// Marks the lease expired, unless another run has taken it over since (this run outlived
+    /// it): a compare-and-swap, as R2 deletes are unconditional.
+    async fn release_lease(&self, dry_run: bool, etag: String) -> Result<()> {
+        let expired = serde_json::to_vec(&Lease { expires_ms: 0 }).expect("lease serialises");
+        let options = PutOptions {
+            mode: PutMode::IfEtag(etag),
+            ..PutOptions::default()
+        };
+        self.store
+            .put(layout::gc_lease(dry_run), expired, options)
+            .await?;
+        Ok(())
+    }
+
+    /// The run proper, under the lease taken at `now_ms` with `operations` storage calls.
+    async fn maintain_alone(&self, dry_run: bool, now_ms: u64, operations: u32) -> Result<Report> {
         let state_key = layout::gc_state(dry_run);
         let mut state: State = self.read_record(state_key).await?.unwrap_or_default();
         let run = Run {
             registry: self,
             dry_run,
-            now_ms: self.env.now_ms(),
+            now_ms,
             grace_ms: self.config.maintenance.grace_seconds * 1000,
-            operations: Cell::new(1),
+            operations: Cell::new(operations + 1),
             report: RefCell::new(Report {
                 dry_run,
                 cycle: state.cycle,
@@ -145,10 +275,21 @@ where
         };
         let mut cycle_complete = false;
         while !run.exhausted() {
+            // Links to restore come first: until then, a manifest may lack them.
+            if !state.relink.is_empty() {
+                run.relink(&mut state.relink).await?;
+                continue;
+            }
+            if cycle_complete {
+                break;
+            }
             let finished = match state.phase {
                 Phase::Uploads => run.uploads(&mut state.after).await?,
-                Phase::Repositories => run.repositories(&mut state.after).await?,
-                Phase::Blobs => run.blobs(&mut state.after).await?,
+                Phase::Repositories => {
+                    run.repositories(&mut state.after, &mut state.manifests_after)
+                        .await?
+                }
+                Phase::Blobs => run.blobs(&mut state.after, &mut state.relink).await?,
             };
             if finished {
                 state.after = None;
@@ -161,9 +302,6 @@ where
                         Phase::Uploads
                     }
                 };
-                if cycle_complete {
-                    break;
-                }
             }
         }
         let json = serde_json::to_vec(&state).expect("maintenance state serialises");
@@ -224,6 +362,7 @@ where
 
     fn exhausted(&self) -> bool {
         self.operations.get() >= self.registry.config.maintenance.step_operations
+            || self.registry.env.now_ms() >= self.now_ms + LEASE_SECONDS * 1000 / 2
     }
 
     fn roots<'t>(
@@ -280,10 +419,15 @@ where
     }
 
     async fn list_all(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
-        let objects = self.registry.list_all(prefix, with_metadata).await?;
-        // One list call per 1,000 keys, as R2 pages them.
-        self.spend(1 + objects.len() as u32 / LIST_PAGE_MAX);
-        Ok(objects)
+        let mut objects: Vec<ObjectInfo> = Vec::new();
+        loop {
+            let after = objects.last().map(|o| o.key.clone());
+            let page = self.list_page(prefix, after, with_metadata).await?;
+            objects.extend(page.objects);
+            if !page.truncated {
+                return Ok(objects);
+            }
+        }
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<(ObjectInfo, Vec<u8>)>> {
@@ -366,7 +510,12 @@ where
     // --- 2. repositories: retention, and the manifests' references --------------------------
 
     /// Repositories from the catalog, one at a time; `true` once the walk is over.
-    async fn repositories(&self, after: &mut Option<String>) -> Result<bool> {
+    /// `manifests_after` is the position within the repository at hand.
+    async fn repositories(
+        &self,
+        after: &mut Option<String>,
+        manifests_after: &mut Option<String>,
+    ) -> Result<bool> {
         let page = self
             .list_page(layout::CATALOG_PREFIX, after.clone(), false)
             .await?;
@@ -376,21 +525,30 @@ where
             }
             let raw = &entry.key[layout::CATALOG_PREFIX.len()..];
             if let Some(name) = layout::stored_name(raw) {
-                if !self.repository(&name).await? {
-                    // Out of operations half-way: this repository is taken up again next run.
+                if !self.repository(&name, manifests_after).await? {
+                    // Out of operations half-way: this repository goes on next run.
                     return Ok(false);
                 }
             }
             *after = Some(entry.key.clone());
+            *manifests_after = None;
         }
         Ok(!page.truncated)
     }
 
-    /// Brings the repository's graph up to date, applies retention, and deletes the
-    /// manifests nothing keeps. `false` when the run ran out of operations first.
-    async fn repository(&self, name: &RepositoryName) -> Result<bool> {
+    /// Brings the repository's graph up to date (reading on from `manifests_after`), applies
+    /// retention, and deletes the manifests nothing keeps. `false` when the run ran out of
+    /// operations first.
+    async fn repository(
+        &self,
+        name: &RepositoryName,
+        manifests_after: &mut Option<String>,
+    ) -> Result<bool> {
         let mut graph = self.load_graph(name).await?;
-        if !self.update_graph(name, &mut graph).await? {
+        if !self
+            .walk_manifests(name, &mut graph, manifests_after, |_, _| {})
+            .await?
+        {
             self.save_graph(name, &graph).await?;
             return Ok(false);
         }
@@ -463,95 +621,174 @@ where
             }
             self.deleted(format!("tag {name}:{tag}"), |c| c.tags += 1, 0);
         }
-        let dead: Vec<String> = graph
+        let dead: BTreeSet<String> = graph
             .manifests
             .keys()
             .filter(|digest| !live.contains(*digest))
             .cloned()
             .collect();
-        let mut deleted = BTreeSet::new();
-        for digest in dead {
-            if self.delete_manifest(name, &graph, &digest).await? {
-                if !self.dry_run {
-                    graph.manifests.remove(&digest);
+        // Indexes go before their children, and manifests that a tag pushed meanwhile names
+        // come back before their children are judged (see `delete_manifest`).
+        let parents = graph.parents();
+        let mut gone = BTreeSet::new();
+        for level in graph.parents_first(&dead) {
+            let mut deleted = BTreeSet::new();
+            for digest in level {
+                let parents = parents.get(&digest).map(Vec::as_slice).unwrap_or_default();
+                // A parent still there keeps it, whatever it was judged.
+                if parents.iter().any(|p| !gone.contains(p)) {
+                    continue;
                 }
-                deleted.insert(digest);
+                if self.delete_manifest(name, &graph, &digest, parents).await? {
+                    if !self.dry_run {
+                        graph.manifests.remove(&digest);
+                    }
+                    deleted.insert(digest);
+                }
             }
-        }
-        if !deleted.is_empty() && !self.dry_run {
-            self.restore_tagged(name, &deleted).await?;
+            if !deleted.is_empty() && !self.dry_run {
+                self.restore_tagged(name, &deleted).await?;
+            }
+            gone.extend(deleted);
         }
         self.save_graph(name, &graph).await?;
         Ok(true)
     }
 
-    /// Lists the repository's manifests and reads those not yet in the graph; `false` if the
-    /// run ran out of operations before all were read.
-    async fn update_graph(&self, name: &RepositoryName, graph: &mut RepoGraph) -> Result<bool> {
-        let listed = self
-            .list_all(&layout::manifests_prefix(name), false)
-            .await?;
-        let by_digest: BTreeMap<String, &ObjectInfo> = listed
-            .iter()
-            .filter_map(|info| Some((layout::manifest_digest(name, &info.key)?.to_string(), info)))
-            .collect();
-        graph
-            .manifests
-            .retain(|digest, _| by_digest.contains_key(digest));
-        for (digest, info) in by_digest {
-            if let Some(node) = graph.manifests.get_mut(&digest) {
-                // A manifest pushed again is young again.
-                node.uploaded_ms = info.uploaded_ms;
-                continue;
-            }
+    /// Lists the repository's manifests page by page after `after`, which it moves on,
+    /// reading those not yet in the graph and dropping from it those no longer listed;
+    /// `visit` sees every manifest listed, with what it refers to. `false` if the run ran out
+    /// of operations before the listing's end.
+    async fn walk_manifests(
+        &self,
+        name: &RepositoryName,
+        graph: &mut RepoGraph,
+        after: &mut Option<String>,
+        mut visit: impl FnMut(&str, &Node),
+    ) -> Result<bool> {
+        let prefix = layout::manifests_prefix(name);
+        loop {
             if self.exhausted() {
                 return Ok(false);
             }
-            let Some((info, bytes)) = self.get_bytes(&info.key).await? else {
-                continue;
-            };
-            // A stored manifest was valid when pushed; one that no longer parses refers to nothing.
-            let node = manifest::parse(&bytes, info.content_type.as_deref())
-                .map(|m| Node::new(&m, info.uploaded_ms))
-                .unwrap_or(Node {
-                    uploaded_ms: info.uploaded_ms,
-                    ..Node::default()
-                });
-            graph.manifests.insert(digest, node);
+            let page = self.list_page(&prefix, after.clone(), false).await?;
+            let listed: BTreeSet<String> = page
+                .objects
+                .iter()
+                .filter_map(|info| Some(layout::manifest_digest(name, &info.key)?.to_string()))
+                .collect();
+            // The page covers the keys after `after` up to its last (to the end if it is the
+            // last page): what the graph has there and the listing does not was deleted.
+            let upper = page
+                .objects
+                .last()
+                .filter(|_| page.truncated)
+                .map(|o| o.key.clone());
+            graph.manifests.retain(|digest, _| {
+                let Ok(parsed) = digest.parse::<Digest>() else {
+                    return false;
+                };
+                let key = layout::manifest(name, &parsed);
+                let in_page = after.as_ref().is_none_or(|a| &key > a)
+                    && upper.as_ref().is_none_or(|u| &key <= u);
+                !in_page || listed.contains(digest)
+            });
+            for info in &page.objects {
+                let Some(digest) = layout::manifest_digest(name, &info.key).map(|d| d.to_string())
+                else {
+                    *after = Some(info.key.clone());
+                    continue;
+                };
+                if let Some(node) = graph.manifests.get_mut(&digest) {
+                    // A manifest pushed again is young again.
+                    node.uploaded_ms = info.uploaded_ms;
+                } else {
+                    if self.exhausted() {
+                        return Ok(false);
+                    }
+                    // Gone since it was listed: nothing to know about it.
+                    if let Some((info, bytes)) = self.get_bytes(&info.key).await? {
+                        // A stored manifest was valid when pushed; one that no longer parses
+                        // refers to nothing.
+                        let node = manifest::parse(&bytes, info.content_type.as_deref())
+                            .map(|m| Node::new(&m, info.uploaded_ms))
+                            .unwrap_or(Node {
+                                uploaded_ms: info.uploaded_ms,
+                                ..Node::default()
+                            });
+                        graph.manifests.insert(digest.clone(), node);
+                    }
+                }
+                if let Some(node) = graph.manifests.get(&digest) {
+                    visit(&digest, node);
+                }
+                *after = Some(info.key.clone());
+            }
+            if !page.truncated {
+                return Ok(true);
+            }
+            *after = upper;
         }
-        Ok(true)
     }
 
     /// Deletes a manifest that nothing keeps, unless it was pushed again since it was listed.
+    /// `parents` are the deleted indexes that list it: should one be there again after this
+    /// deletion (pushed again, or restored for a tag), its push may have found this child
+    /// before the deletion, and the child is put back.
     async fn delete_manifest(
         &self,
         name: &RepositoryName,
         graph: &RepoGraph,
         digest: &str,
+        parents: &[String],
     ) -> Result<bool> {
         let Ok(parsed) = digest.parse::<Digest>() else {
             return Ok(false);
         };
         let node = &graph.manifests[digest];
         let key = layout::manifest(name, &parsed);
-        self.spend(1);
-        let Some(info) = self.store().head(&key).await? else {
+        let Some((info, bytes)) = self.get_bytes(&key).await? else {
             return Ok(false);
         };
         if info.uploaded_ms != node.uploaded_ms {
             return Ok(false);
         }
-        let mut keys = vec![key];
-        if let Some(subject) = node.subject.as_ref().and_then(|s| s.parse::<Digest>().ok()) {
-            keys.push(layout::referrer(name, &subject, &parsed));
+        self.delete(std::slice::from_ref(&key)).await?;
+        if !self.dry_run && self.any_present(name, parents).await? {
+            self.spend(1);
+            let options = PutOptions {
+                content_type: info.content_type,
+                ..PutOptions::default()
+            };
+            self.store().put(&key, bytes, options).await?;
+            return Ok(false);
         }
-        self.delete(&keys).await?;
+        if let Some(subject) = node.subject.as_ref().and_then(|s| s.parse::<Digest>().ok()) {
+            self.delete(&[layout::referrer(name, &subject, &parsed)])
+                .await?;
+        }
         self.deleted(
             format!("manifest {name}@{digest}"),
             |c| c.manifests += 1,
             info.size,
         );
         Ok(true)
+    }
+
+    /// Whether any of these manifests is stored.
+    async fn any_present(&self, name: &RepositoryName, digests: &[String]) -> Result<bool> {
+        for digest in digests.iter().filter_map(|d| d.parse::<Digest>().ok()) {
+            self.spend(1);
+            if self
+                .store()
+                .head(&layout::manifest(name, &digest))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A tag pushed while its manifest was being deleted brings the manifest back: tag
@@ -592,7 +829,7 @@ where
         self.spend(1);
         let graph: RepoGraph = self
             .registry
-            .read_record(&layout::gc_repository(name))
+            .read_record(&layout::gc_repository(name, self.dry_run))
             .await?
             .unwrap_or_default();
         self.remember(name, graph.clone());
@@ -607,21 +844,30 @@ where
         self.graphs.borrow_mut().insert(name.clone(), graph);
     }
 
-    /// Saved in dry runs too: a graph describes what is stored, and a dry run changes nothing.
+    /// Dry runs keep graphs of their own, so that they never stand in for what a real run read.
     async fn save_graph(&self, name: &RepositoryName, graph: &RepoGraph) -> Result<()> {
         self.remember(name, graph.clone());
         self.spend(1);
         let json = serde_json::to_vec(graph).expect("graph serialises");
         self.store()
-            .put(&layout::gc_repository(name), json, PutOptions::default())
+            .put(
+                &layout::gc_repository(name, self.dry_run),
+                json,
+                PutOptions::default(),
+            )
             .await?;
         Ok(())
     }
 
     // --- 3. blobs: links and records ------------------------------------------------------
 
-    /// One page of `blobs/`; `true` once the walk is over.
-    async fn blobs(&self, after: &mut Option<String>) -> Result<bool> {
+    /// One page of `blobs/`; `true` once the walk is over. Links deleted are added to
+    /// `relink`.
+    async fn blobs(
+        &self,
+        after: &mut Option<String>,
+        relink: &mut BTreeMap<String, Relink>,
+    ) -> Result<bool> {
         let page = self
             .list_page(layout::BLOBS_PREFIX, after.clone(), false)
             .await?;
@@ -684,8 +930,13 @@ where
             &unlinked,
         )
         .await?;
-        for (name, digests) in unlinked {
-            self.relink_new_manifests(&name, &digests).await?;
+        if !self.dry_run {
+            for (name, digests) in unlinked {
+                let pending = relink.entry(name.to_string()).or_default();
+                pending
+                    .digests
+                    .extend(digests.iter().map(Digest::to_string));
+            }
         }
         Ok(finished)
     }
@@ -752,7 +1003,10 @@ where
             return Ok(refers);
         }
         let mut fresh = self.load_graph(name).await?;
-        if !self.update_graph(name, &mut fresh).await? {
+        if !self
+            .walk_manifests(name, &mut fresh, &mut None, |_, _| {})
+            .await?
+        {
             return Ok(true);
         }
         self.remember(name, fresh);
@@ -761,35 +1015,46 @@ where
     }
 
     /// After links were deleted: a manifest pushed in the meantime that refers to one of
-    /// them gets it back (the blob's record outlives its links by a cycle).
-    async fn relink_new_manifests(
-        &self,
-        name: &RepositoryName,
-        digests: &BTreeSet<Digest>,
-    ) -> Result<()> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let mut graph = self.load_graph(name).await?;
-        let known: BTreeSet<String> = graph.manifests.keys().cloned().collect();
-        self.update_graph(name, &mut graph).await?;
-        let wanted: BTreeSet<String> = graph
-            .manifests
-            .iter()
-            .filter(|(digest, _)| !known.contains(*digest))
-            .flat_map(|(_, node)| node.blobs.iter().cloned())
-            .collect();
-        for digest in digests.iter().filter(|d| wanted.contains(&d.to_string())) {
-            self.spend(3);
-            if let Some(record) = self
-                .registry
-                .read_record::<BlobRecord>(&layout::blob(digest))
-                .await?
-            {
-                self.registry.write_link(name, digest, &record).await?;
+    /// them gets it back (the blob's record outlives its links by a cycle). Every manifest
+    /// of the repository is looked at, whatever the graph knew: one that names a deleted link
+    /// was pushed after the graph the deletion went by. Returns when all are done or the run
+    /// is out of operations; the rest is in `relink`, for the next run to do first.
+    async fn relink(&self, relink: &mut BTreeMap<String, Relink>) -> Result<()> {
+        while let Some(mut entry) = relink.first_entry() {
+            let Some(name) = layout::stored_name(entry.key()) else {
+                entry.remove();
+                continue;
+            };
+            let pending = entry.get_mut();
+            let mut graph = self.load_graph(&name).await?;
+            let mut wanted = BTreeSet::new();
+            let finished = self
+                .walk_manifests(&name, &mut graph, &mut pending.after, |_, node| {
+                    wanted.extend(
+                        node.blobs
+                            .iter()
+                            .filter(|b| pending.digests.contains(*b))
+                            .cloned(),
+                    );
+                })
+                .await?;
+            for digest in wanted.iter().filter_map(|d| d.parse::<Digest>().ok()) {
+                self.spend(3);
+                if let Some(record) = self
+                    .registry
+                    .read_record::<BlobRecord>(&layout::blob(&digest))
+                    .await?
+                {
+                    self.registry.write_link(&name, &digest, &record).await?;
+                }
             }
+            self.save_graph(&name, &graph).await?;
+            pending.digests.retain(|digest| !wanted.contains(digest));
+            if !finished && !pending.digests.is_empty() {
+                return Ok(());
+            }
+            entry.remove();
         }
-        self.remember(name, graph);
         Ok(())
     }
 

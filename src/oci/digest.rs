@@ -1,18 +1,33 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256, Sha512};
 
 use super::OciError;
 
-/// The digest algorithms this registry verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The digest algorithms this registry verifies; SHA-256 is the canonical one.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Algorithm {
+    #[default]
     Sha256,
     Sha512,
 }
 
 impl Algorithm {
+    /// An algorithm by its name in a digest (`sha256`); a name we do not implement is
+    /// [`OciError::UnsupportedAlgorithm`].
+    pub fn from_name(name: &str) -> Result<Algorithm, OciError> {
+        match name {
+            "sha256" => Ok(Algorithm::Sha256),
+            "sha512" => Ok(Algorithm::Sha512),
+            other => Err(OciError::UnsupportedAlgorithm(other.to_string())),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -80,11 +95,7 @@ impl FromStr for Digest {
         if !algorithm_ok || !encoded_ok {
             return Err(invalid());
         }
-        let algorithm = match algorithm {
-            "sha256" => Algorithm::Sha256,
-            "sha512" => Algorithm::Sha512,
-            other => return Err(OciError::UnsupportedAlgorithm(other.to_string())),
-        };
+        let algorithm = Algorithm::from_name(algorithm)?;
         let hex_ok = encoded.len() == algorithm.hex_len()
             && encoded
                 .bytes()
@@ -104,6 +115,7 @@ impl FromStr for Digest {
 }
 
 /// An incremental hasher for either algorithm.
+#[derive(Clone)]
 pub enum DigestHasher {
     Sha256(Sha256),
     Sha512(Sha512),

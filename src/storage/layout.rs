@@ -12,7 +12,8 @@
 //! catalog/<name>                              empty: the repository exists
 //! uploads/<id>/<step>                         upload progress after each accepted request
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
-//! gc/repos/<name>                             a repository's manifests and what they reference
+//! gc/lease, gc/dry-run-lease                  until when one maintenance run works alone (JSON)
+//! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference
 //! ```
 //!
 //! The public-blobs bucket (`PUBLIC_BLOBS_BUCKET`, README "Pulls") holds one kind of key only:
@@ -176,8 +177,20 @@ pub fn gc_state(dry_run: bool) -> &'static str {
     }
 }
 
-pub fn gc_repository(name: &RepositoryName) -> String {
-    format!("gc/repos/{name}")
+pub fn gc_lease(dry_run: bool) -> &'static str {
+    if dry_run {
+        "gc/dry-run-lease"
+    } else {
+        "gc/lease"
+    }
+}
+
+pub fn gc_repository(name: &RepositoryName, dry_run: bool) -> String {
+    if dry_run {
+        format!("gc/dry-run-repos/{name}")
+    } else {
+        format!("gc/repos/{name}")
+    }
 }
 
 /// Zero-padded so that the newest step sorts last in a listing.

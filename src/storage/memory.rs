@@ -1,11 +1,14 @@
 //! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
-//! It enforces R2's multipart rules so that the tests catch re-blocking mistakes.
+//! It enforces R2's multipart rules so that the tests catch re-blocking mistakes, and lets a
+//! test stop any operation at a chosen storage call ([`MemoryStore::pause`]) to interleave a
+//! competing one there, deterministically.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -40,6 +43,55 @@ pub struct MemoryStore {
     min_part: Option<usize>,
     /// The time objects are stamped with (milliseconds), shared with a test's clock.
     clock: Clock,
+    /// Largest page a list returns: R2 may return fewer keys than asked for, and a small
+    /// page lets a test stand for a large bucket.
+    page_max: Option<u32>,
+    pauses: RefCell<Vec<Pause>>,
+    /// Storage calls made so far (multipart steps and sessions not counted).
+    calls: Cell<u64>,
+}
+
+/// The kinds of storage call a pause can wait at (`get_bytes` and `concat` are gets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Head,
+    Get,
+    Put,
+    Delete,
+    List,
+}
+
+/// Whether a pause holds a call before it touches the store or after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Before,
+    After,
+}
+
+struct Pause {
+    when: When,
+    call: Call,
+    /// Matched against the key (a list's prefix; any key of a batch delete).
+    key: Box<dyn Fn(&str) -> bool>,
+    /// Matching calls still to let through before this one holds.
+    skip: usize,
+    gate: Gate,
+}
+
+/// A storage call held by [`MemoryStore::pause`]: the test sees when it is reached and
+/// lets it go on. The held future is `Pending` until then (tests poll it by hand).
+#[derive(Clone, Default)]
+pub struct Gate(Rc<Cell<(bool, bool)>>);
+
+impl Gate {
+    /// Whether a call has reached the gate and is held there.
+    pub fn reached(&self) -> bool {
+        self.0.get().0
+    }
+
+    pub fn release(&self) {
+        self.0.set((self.reached(), true));
+    }
 }
 
 /// A settable clock, so that tests can let grace periods pass.
@@ -64,6 +116,77 @@ impl MemoryStore {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Lists return at most `page_max` keys per call.
+    pub fn with_page_max(self, page_max: u32) -> Self {
+        MemoryStore {
+            page_max: Some(page_max),
+            ..self
+        }
+    }
+
+    /// Holds the `nth` (from 1) `call` on a key `key` accepts, `when` it happens, until the
+    /// returned gate is released.
+    pub fn pause(
+        &self,
+        when: When,
+        call: Call,
+        key: impl Fn(&str) -> bool + 'static,
+        nth: usize,
+    ) -> Gate {
+        let gate = Gate::default();
+        self.pauses.borrow_mut().push(Pause {
+            when,
+            call,
+            key: Box::new(key),
+            skip: nth.saturating_sub(1),
+            gate: gate.clone(),
+        });
+        gate
+    }
+
+    /// Forgets the pauses not reached yet.
+    pub fn clear_pauses(&self) {
+        self.pauses.borrow_mut().clear();
+    }
+
+    /// The storage calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    /// Where every call passes, before and after it touches the store: holds it if a pause
+    /// is set for it.
+    async fn checkpoint(&self, when: When, call: Call, keys: &[&str]) {
+        if when == When::Before {
+            self.calls.set(self.calls.get() + 1);
+        }
+        let gate = {
+            let mut pauses = self.pauses.borrow_mut();
+            let position = pauses.iter_mut().position(|pause| {
+                let matches = pause.when == when
+                    && pause.call == call
+                    && keys.iter().any(|key| (pause.key)(key));
+                if matches && pause.skip > 0 {
+                    pause.skip -= 1;
+                    return false;
+                }
+                matches
+            });
+            position.map(|i| pauses.remove(i).gate)
+        };
+        if let Some(gate) = gate {
+            gate.0.set((true, false));
+            poll_fn(|_| {
+                if gate.0.get().1 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -126,7 +249,10 @@ impl ObjectStore for MemoryStore {
     type Incoming = Vec<u8>;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
-        Ok(self.objects.borrow().get(key).map(|s| s.info.clone()))
+        self.checkpoint(When::Before, Call::Head, &[key]).await;
+        let info = self.objects.borrow().get(key).map(|s| s.info.clone());
+        self.checkpoint(When::After, Call::Head, &[key]).await;
+        Ok(info)
     }
 
     async fn get(
@@ -134,19 +260,20 @@ impl ObjectStore for MemoryStore {
         key: &str,
         range: Option<ByteRange>,
     ) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
-        let objects = self.objects.borrow();
-        let Some(stored) = objects.get(key) else {
-            return Ok(None);
-        };
-        let bytes = match range {
-            None => stored.bytes.clone(),
-            Some(r) => {
-                let start = (r.offset as usize).min(stored.bytes.len());
-                let end = (start + r.length as usize).min(stored.bytes.len());
-                stored.bytes[start..end].to_vec()
-            }
-        };
-        Ok(Some((stored.info.clone(), bytes)))
+        self.checkpoint(When::Before, Call::Get, &[key]).await;
+        let found = self.objects.borrow().get(key).map(|stored| {
+            let bytes = match range {
+                None => stored.bytes.clone(),
+                Some(r) => {
+                    let start = (r.offset as usize).min(stored.bytes.len());
+                    let end = (start + r.length as usize).min(stored.bytes.len());
+                    stored.bytes[start..end].to_vec()
+                }
+            };
+            (stored.info.clone(), bytes)
+        });
+        self.checkpoint(When::After, Call::Get, &[key]).await;
+        Ok(found)
     }
 
     async fn concat(&self, pieces: Vec<(String, ByteRange)>) -> StorageResult<Vec<u8>> {
@@ -178,31 +305,10 @@ impl ObjectStore for MemoryStore {
         bytes: Vec<u8>,
         options: PutOptions,
     ) -> StorageResult<Option<ObjectInfo>> {
-        let mut objects = self.objects.borrow_mut();
-        let allowed = match (&options.mode, objects.get(key)) {
-            (PutMode::Overwrite, _) | (PutMode::CreateOnly, None) => true,
-            (PutMode::CreateOnly, Some(_)) | (PutMode::IfEtag(_), None) => false,
-            (PutMode::IfEtag(etag), Some(existing)) => &existing.info.etag == etag,
-        };
-        if !allowed {
-            return Ok(None);
-        }
-        let info = ObjectInfo {
-            key: key.to_string(),
-            size: bytes.len() as u64,
-            etag: self.etag(),
-            content_type: options.content_type,
-            metadata: options.metadata,
-            uploaded_ms: self.clock.get(),
-        };
-        objects.insert(
-            key.to_string(),
-            Stored {
-                bytes,
-                info: info.clone(),
-            },
-        );
-        Ok(Some(info))
+        self.checkpoint(When::Before, Call::Put, &[key]).await;
+        let written = self.put_now(key, bytes, options);
+        self.checkpoint(When::After, Call::Put, &[key]).await;
+        Ok(written)
     }
 
     async fn put_checked(
@@ -246,16 +352,62 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {
-        let mut objects = self.objects.borrow_mut();
-        for key in keys {
-            objects.remove(key);
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.checkpoint(When::Before, Call::Delete, &names).await;
+        {
+            let mut objects = self.objects.borrow_mut();
+            for key in keys {
+                objects.remove(key);
+            }
         }
+        self.checkpoint(When::After, Call::Delete, &names).await;
         Ok(())
     }
 
     async fn list(&self, options: &ListOptions) -> StorageResult<ListPage> {
+        let prefix = [options.prefix.as_str()];
+        self.checkpoint(When::Before, Call::List, &prefix).await;
+        let page = self.list_now(options);
+        self.checkpoint(When::After, Call::List, &prefix).await;
+        Ok(page)
+    }
+}
+
+impl MemoryStore {
+    fn put_now(&self, key: &str, bytes: Vec<u8>, options: PutOptions) -> Option<ObjectInfo> {
+        let mut objects = self.objects.borrow_mut();
+        let allowed = match (&options.mode, objects.get(key)) {
+            (PutMode::Overwrite, _) | (PutMode::CreateOnly, None) => true,
+            (PutMode::CreateOnly, Some(_)) | (PutMode::IfEtag(_), None) => false,
+            (PutMode::IfEtag(etag), Some(existing)) => &existing.info.etag == etag,
+        };
+        if !allowed {
+            return None;
+        }
+        let info = ObjectInfo {
+            key: key.to_string(),
+            size: bytes.len() as u64,
+            etag: self.etag(),
+            content_type: options.content_type,
+            metadata: options.metadata,
+            uploaded_ms: self.clock.get(),
+        };
+        objects.insert(
+            key.to_string(),
+            Stored {
+                bytes,
+                info: info.clone(),
+            },
+        );
+        Some(info)
+    }
+
+    fn list_now(&self, options: &ListOptions) -> ListPage {
         let objects = self.objects.borrow();
-        let limit = options.limit.clamp(1, LIST_PAGE_MAX) as usize;
+        let limit = options
+            .limit
+            .clamp(1, self.page_max.unwrap_or(LIST_PAGE_MAX).min(LIST_PAGE_MAX))
+            as usize;
         let mut matching = objects
             .range(options.start_after.clone().unwrap_or_default()..)
             .filter(|(k, _)| Some(k.as_str()) != options.start_after.as_deref())
@@ -272,7 +424,7 @@ impl ObjectStore for MemoryStore {
             page.objects.push(info);
         }
         page.truncated = matching.next().is_some();
-        Ok(page)
+        page
     }
 }
 

@@ -5,8 +5,9 @@
 //! need parts of one fixed size (at least 5 MiB, the last may be shorter), so the bytes are
 //! re-blocked into parts of the session's `part_size`; whatever is left over at the end of a
 //! request (the carry) is saved with the progress and goes first into the next part. The
-//! SHA-256 is computed as the bytes arrive and saved with the progress, so a blob's digest
-//! is verified without reading it back. A blob that never fills one part is written with a
+//! hash (SHA-256, or SHA-512 when the upload was started with `digest-algorithm=sha512`) is
+//! computed as the bytes arrive and saved with the progress, so a blob's digest is verified
+//! without reading it back. A blob that never fills one part is written with a
 //! single put, no multipart upload at all.
 
 mod hash;
@@ -18,7 +19,7 @@ use futures::future::{select, Either};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-pub use hash::ResumableSha256;
+pub use hash::ResumableHash;
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
 use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError, MAX_SINGLE_PUT};
@@ -76,6 +77,10 @@ pub struct SessionRecord {
     /// several objects (segments), `data_key`, `data_key.1`, `data_key.2`, ...
     pub segment_parts: u64,
     pub started_ms: u64,
+    /// What the upload hashes as the bytes arrive (`digest-algorithm`); a closing digest of
+    /// another algorithm is checked by reading the blob back.
+    #[serde(default)]
+    pub algorithm: Algorithm,
 }
 
 /// One completed object of a blob's bytes; a blob is its segments in order.
@@ -96,7 +101,7 @@ pub struct UploadState {
     /// How many requests have been accepted; the next one writes step `step + 1`.
     pub step: u32,
     pub offset: u64,
-    hasher: ResumableSha256,
+    hasher: ResumableHash,
     /// Segments already completed; the multipart upload below writes the next one.
     segments: Vec<Segment>,
     multipart: Option<String>,
@@ -112,7 +117,11 @@ struct ProgressRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_key: Option<String>,
     offset: u64,
-    sha256: String,
+    /// The hash state: exactly one of the two, after the session's algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha512: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     segments: Vec<Segment>,
     multipart: Option<String>,
@@ -120,13 +129,27 @@ struct ProgressRecord {
 }
 
 impl UploadState {
+    /// The state of an upload that has received nothing yet and hashes with `algorithm`.
+    pub fn new(algorithm: Algorithm) -> Self {
+        UploadState {
+            hasher: ResumableHash::new(algorithm),
+            ..UploadState::default()
+        }
+    }
+
     /// `[u32 big-endian length of the JSON record][JSON record][carry bytes]`: one object per
     /// step holds both, so a step is written and read with one operation.
     pub fn encode(&self) -> Vec<u8> {
+        let hash = Some(self.hasher.save());
+        let (sha256, sha512) = match self.hasher.algorithm() {
+            Algorithm::Sha256 => (hash, None),
+            Algorithm::Sha512 => (None, hash),
+        };
         let record = ProgressRecord {
             data_key: self.data_key.clone(),
             offset: self.offset,
-            sha256: self.hasher.save(),
+            sha256,
+            sha512,
             segments: self.segments.clone(),
             multipart: self.multipart.clone(),
             etags: self.etags.clone(),
@@ -145,10 +168,15 @@ impl UploadState {
         let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt())?) as usize;
         let json = bytes.get(4..4 + len).ok_or_else(corrupt)?;
         let record: ProgressRecord = serde_json::from_slice(json).map_err(|_| corrupt())?;
+        let hasher = match (&record.sha256, &record.sha512) {
+            (Some(state), None) => ResumableHash::restore(Algorithm::Sha256, state),
+            (None, Some(state)) => ResumableHash::restore(Algorithm::Sha512, state),
+            _ => None,
+        };
         Ok(UploadState {
             step,
             offset: record.offset,
-            hasher: ResumableSha256::restore(&record.sha256).ok_or_else(corrupt)?,
+            hasher: hasher.ok_or_else(corrupt)?,
             segments: record.segments,
             multipart: record.multipart,
             etags: record.etags,
@@ -365,11 +393,13 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
         mut state: UploadState,
         expected: &Digest,
     ) -> Result<Vec<Segment>, UploadError> {
+        let hashed = state.hasher.algorithm() == expected.algorithm();
         if state.multipart.is_none() && state.segments.is_empty() {
             // The whole blob is in the carry: check it before anything is written.
-            let actual = match expected.algorithm() {
-                Algorithm::Sha256 => state.hasher.digest(),
-                Algorithm::Sha512 => Digest::of(Algorithm::Sha512, &state.carry),
+            let actual = if hashed {
+                state.hasher.digest()
+            } else {
+                Digest::of(expected.algorithm(), &state.carry)
             };
             check(expected, actual)?;
             let segment = Segment {
@@ -379,7 +409,7 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
             self.put_octets(self.key, state.carry).await?;
             return Ok(vec![segment]);
         }
-        if expected.algorithm() == Algorithm::Sha256 {
+        if hashed {
             if let Err(mismatch) = check(expected, state.hasher.digest()) {
                 self.abort(&state).await?;
                 return Err(mismatch);
@@ -409,10 +439,11 @@ impl<'a, S: ObjectStore + MultipartStore> Uploader<'a, S> {
             }
             None => {}
         }
-        if expected.algorithm() == Algorithm::Sha512 {
-            // Only SHA-256 is hashed on the way in; the rare large sha512 blob is read back.
+        if !hashed {
+            // A digest in another algorithm than the upload announced (a sha512 upload that
+            // did not say so) is rare: the blob is read back.
             let actual = self
-                .digest_stored(&state.segments, Algorithm::Sha512)
+                .digest_stored(&state.segments, expected.algorithm())
                 .await?;
             if let Err(mismatch) = check(expected, actual) {
                 self.store.delete(&segment_keys(&state.segments)).await?;
@@ -473,6 +504,7 @@ mod tests {
 
     use super::*;
     use crate::storage::memory::MemoryStore;
+    use crate::storage::metered::{Metered, OpCounter};
     use crate::storage::ByteRange;
 
     const PART: u64 = 8;
@@ -484,6 +516,7 @@ mod tests {
             part_size: PART,
             segment_parts,
             started_ms: 0,
+            algorithm: Algorithm::Sha256,
         }
     }
 
@@ -496,7 +529,7 @@ mod tests {
     }
 
     /// The bytes of sealed segments, read back in order.
-    fn stored(store: &MemoryStore, segments: &[Segment]) -> Vec<u8> {
+    fn stored<S: ObjectStore<Body = Vec<u8>>>(store: &S, segments: &[Segment]) -> Vec<u8> {
         let pieces = segments
             .iter()
             .map(|s| {
@@ -653,6 +686,36 @@ mod tests {
             ));
             assert!(store.keys().is_empty(), "len {len}");
             let segments = seal(Digest::of(Algorithm::Sha512, &data)).unwrap();
+            assert_eq!(stored(&store, &segments), data);
+        }
+    }
+
+    /// An upload that announced sha512 hashes it across requests and never reads the blob
+    /// back; one that did not reads it back to check a sha512 digest.
+    #[test]
+    fn sha512_uploads_hash_as_they_go_when_announced() {
+        let data = blob(53);
+        let expected = Digest::of(Algorithm::Sha512, &data);
+        for (announced, reads_back) in [(Algorithm::Sha512, false), (Algorithm::Sha256, true)] {
+            let counter = OpCounter::default();
+            let store = Metered::new(MemoryStore::with_min_part(PART as usize), counter.clone());
+            let session = session(MAX_SEGMENT_PARTS);
+            let segments = block_on(async {
+                let uploader = Uploader::new(&store, &session);
+                let mut state = UploadState::new(announced);
+                for piece in data.chunks(20) {
+                    uploader.append(&mut state, body(&[piece])).await.unwrap();
+                    state = UploadState::decode(state.step + 1, &state.encode()).unwrap();
+                }
+                let before_seal = counter.counts().class_b;
+                let segments = uploader.seal(state, &expected).await.unwrap();
+                assert_eq!(
+                    counter.counts().class_b > before_seal,
+                    reads_back,
+                    "announced {announced:?}"
+                );
+                segments
+            });
             assert_eq!(stored(&store, &segments), data);
         }
     }

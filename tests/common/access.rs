@@ -15,6 +15,7 @@ macro_rules! access_tests {
         $crate::access_tests!($client =>
             base_challenges_anonymous_callers, access_matrix_with_passwords, access_matrix_with_tokens,
             catalog_lists_what_the_caller_may_pull, mounts_reveal_nothing_unreadable,
+            mounts_ask_once_for_the_source_scope,
             token_endpoint_grants_the_intersection, oauth_form_and_refresh_tokens,
             bad_tokens_are_rejected, tokens_do_not_reach_other_repositories,
             malformed_authorization_is_a_clear_401, wrong_passwords_are_rejected);
@@ -315,6 +316,79 @@ pub fn mounts_reveal_nothing_unreadable(c: &dyn Client) {
     assert_eq!(reply.status, 202, "{}", body(&reply));
 }
 
+/// A mount whose token never asked for the source is answered with a challenge for both
+/// repositories when the user may read the source; the token that challenge leads to mounts.
+/// A token that asked for the source and did not get pull falls back to a plain upload, so
+/// that no client loops; so does a user who may not read the source at all.
+pub fn mounts_ask_once_for_the_source_scope(c: &dyn Client) {
+    seed(c);
+    let layer = push_blob(c, PRIVATE, &data(90, 904));
+    let mount = |authorization: &str, target: &str| {
+        let path = format!("/v2/{target}/blobs/uploads/?mount={layer}&from={PRIVATE}");
+        c.send_as(Some(authorization), "POST", &path, &[], b"")
+    };
+    let target = "team/mounted";
+    let narrow = token(
+        c,
+        Some("pusher"),
+        &[&format!("repository:{target}:pull,push")],
+    );
+    let reply = mount(&bearer(&narrow), target);
+    let asked = assert_unauthorized(&reply, "token without the source");
+    assert_eq!(asked.error.as_deref(), Some("insufficient_scope"));
+    let scope = asked.scope.expect("a scope to ask for");
+    assert_eq!(
+        scope,
+        format!("repository:{target}:pull,push repository:{PRIVATE}:pull")
+    );
+    // The client asks for the challenge's scope as it stands, spaces and all.
+    let wide = token(c, Some("pusher"), &[&scope]);
+    assert_eq!(mount(&bearer(&wide), target).status, 201);
+    let head = format!("/v2/{target}/blobs/{layer}");
+    assert_eq!(
+        c.send_as(Some(&bearer(&wide)), "HEAD", &head, &[], b"")
+            .status,
+        200
+    );
+
+    // Asked for the source, but not for pull on it: no second challenge.
+    let other = "team/mounted-push-only";
+    let push_only = token(
+        c,
+        Some("pusher"),
+        &[
+            &format!("repository:{other}:pull,push"),
+            &format!("repository:{PRIVATE}:push"),
+        ],
+    );
+    assert_eq!(mount(&bearer(&push_only), other).status, 202);
+    // Asked and refused: the token records the refusal, and the mount is a plain upload.
+    let target = "outsider/mounted";
+    let refused = token(
+        c,
+        Some("outsider"),
+        &[
+            &format!("repository:{target}:pull,push"),
+            &format!("repository:{PRIVATE}:pull"),
+        ],
+    );
+    assert_eq!(
+        claims(&refused)["access"][1],
+        serde_json::json!({"type": "repository", "name": PRIVATE, "actions": []})
+    );
+    assert_eq!(mount(&bearer(&refused), target).status, 202);
+    // Never asked, and no token could allow it: no challenge either.
+    let unasked = token(
+        c,
+        Some("outsider"),
+        &[&format!("repository:{target}:pull,push")],
+    );
+    assert_eq!(mount(&bearer(&unasked), target).status, 202);
+    // Passwords: the user's grants decide at once.
+    assert_eq!(mount(&basic("pusher"), "team/mounted-basic").status, 201);
+    assert_eq!(mount(&basic("outsider"), target).status, 202);
+}
+
 pub fn token_endpoint_grants_the_intersection(c: &dyn Client) {
     let reply = fetch_token(
         c,
@@ -344,6 +418,7 @@ pub fn token_endpoint_grants_the_intersection(c: &dyn Client) {
     assert_eq!(
         granted["access"],
         serde_json::json!([
+            {"type": "repository", "name": "outsider/y", "actions": []},
             {"type": "repository", "name": "private/app", "actions": ["pull", "push"]},
             {"type": "repository", "name": "team/x", "actions": ["pull"]},
             {"type": "registry", "name": "catalog", "actions": ["*"]},
@@ -366,7 +441,8 @@ pub fn token_endpoint_grants_the_intersection(c: &dyn Client) {
         serde_json::json!([])
     );
     assert!(login.json()["refresh_token"].is_string());
-    // Anonymous callers get public pulls and nothing more.
+    // Anonymous callers get public pulls and nothing more; what they were refused stays as
+    // an entry without actions.
     let anonymous = token_claims(
         c,
         None,
@@ -378,7 +454,10 @@ pub fn token_endpoint_grants_the_intersection(c: &dyn Client) {
     assert_eq!(anonymous["sub"], "");
     assert_eq!(
         anonymous["access"],
-        serde_json::json!([{"type": "repository", "name": "team/app", "actions": ["pull"]}])
+        serde_json::json!([
+            {"type": "repository", "name": "private/app", "actions": []},
+            {"type": "repository", "name": "team/app", "actions": ["pull"]},
+        ])
     );
     let wrong_service = c.send_as(None, "GET", "/token?service=elsewhere.example", &[], b"");
     assert_eq!(wrong_service.status, 400, "{}", body(&wrong_service));

@@ -26,6 +26,17 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header that may repeat, whether sent as several header lines or as
+    /// one comma-separated line (RFC 9110, section 5.3).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .collect()
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(

@@ -13,7 +13,8 @@ macro_rules! scenario_tests {
             out_of_order_chunks_are_rejected, digest_mismatch_leaves_nothing, empty_blob_round_trips,
             sha512_blobs_are_verified, cancelled_upload_is_gone, mount_links_existing_blobs, range_reads,
             blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
-            tags_are_sorted_and_paginated, referrers_list_subjects, catalog_lists_repositories, index_needs_children);
+            tags_are_sorted_and_paginated, referrers_list_subjects, catalog_lists_repositories, index_needs_children,
+            manifest_tag_parameters, chunked_sha512_uploads_announce_their_algorithm);
     };
     ($client:expr => $($name:ident),* $(,)?) => {
         $( #[test] fn $name() { common::scenarios::$name(&$client); } )*
@@ -344,6 +345,89 @@ pub fn sha512_blobs_are_verified(c: &dyn Client) {
     }
 }
 
+fn sha512(bytes: &[u8]) -> String {
+    use sha2::Sha512;
+    format!("sha512:{}", hex::encode(Sha512::digest(bytes)))
+}
+
+/// A chunked upload started with `?digest-algorithm=sha512` closes with a sha512 digest (or
+/// still with a sha256 one); an algorithm the registry cannot verify is refused at the start.
+pub fn chunked_sha512_uploads_announce_their_algorithm(c: &dyn Client) {
+    let name = repo("sha512-chunked");
+    let bytes = data(c.part_size() + 5, 7);
+    let upload = |digest: &str| {
+        let start = c.send(
+            "POST",
+            &format!("/v2/{name}/blobs/uploads/?digest-algorithm=sha512"),
+            &[],
+            b"",
+        );
+        assert_eq!(
+            start.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&start.body)
+        );
+        let location = start.header("Location").unwrap().to_string();
+        let split = c.part_size() - 1;
+        let patch = c.send(
+            "PATCH",
+            &location,
+            &[("Content-Range", &format!("0-{}", split - 1))],
+            &bytes[..split],
+        );
+        assert_eq!(
+            patch.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&patch.body)
+        );
+        let location = patch.header("Location").unwrap().to_string();
+        let range = format!("{split}-{}", bytes.len() - 1);
+        c.send(
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[("Content-Range", &range)],
+            &bytes[split..],
+        )
+    };
+    let wrong = upload(&sha512(b"other bytes"));
+    assert_eq!(
+        (wrong.status, wrong.error_code()),
+        (400, "DIGEST_INVALID".into())
+    );
+    assert_eq!(
+        c.send(
+            "HEAD",
+            &format!("/v2/{name}/blobs/{}", sha512(&bytes)),
+            &[],
+            b""
+        )
+        .status,
+        404
+    );
+    for digest in [sha512(&bytes), sha256(&bytes)] {
+        let done = upload(&digest);
+        assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
+        assert_eq!(done.header("Docker-Content-Digest"), Some(digest.as_str()));
+        let get = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!((get.status, get.body == bytes), (200, true), "{digest}");
+    }
+    for algorithm in ["md5", "sha384", "SHA512", ""] {
+        let reply = c.send(
+            "POST",
+            &format!("/v2/{name}/blobs/uploads/?digest-algorithm={algorithm}"),
+            &[],
+            b"",
+        );
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "DIGEST_INVALID".into()),
+            "{algorithm:?}"
+        );
+    }
+}
+
 pub fn cancelled_upload_is_gone(c: &dyn Client) {
     let name = repo("cancel");
     let location = c
@@ -504,6 +588,79 @@ pub fn manifest_push_and_pull(c: &dyn Client) {
         (missing.status, missing.error_code()),
         (404, "MANIFEST_UNKNOWN".into())
     );
+}
+
+/// `PUT /v2/<name>/manifests/<digest>?tag=a&tag=b`: every tag applied, one `OCI-Tag` per
+/// tag, a tag pointing at the digest as pushed (sha512 included); bad parameters write nothing.
+pub fn manifest_tag_parameters(c: &dyn Client) {
+    let name = repo("tag-parameters");
+    let config = data(50, 30);
+    let layer = data(300, 31);
+    let (config_digest, layer_digest) = (push_blob(c, &name, &config), push_blob(c, &name, &layer));
+    let put = |reference: &str, query: &str, manifest: &[u8]| {
+        c.send(
+            "PUT",
+            &format!("/v2/{name}/manifests/{reference}{query}"),
+            &[("Content-Type", OCI_MANIFEST)],
+            manifest,
+        )
+    };
+    let get_tag =
+        |method: &str, tag: &str| c.send(method, &format!("/v2/{name}/manifests/{tag}"), &[], b"");
+    for (seed, hash) in [(1, sha256 as fn(&[u8]) -> String), (2, sha512)] {
+        let manifest = image_manifest(
+            (&config_digest, config.len()),
+            &[(&layer_digest, layer.len())],
+            &format!(r#","annotations":{{"seed":"{seed}"}}"#),
+        );
+        let digest = hash(&manifest);
+        let (a, b) = (format!("a{seed}"), format!("b-{seed}.x"));
+        let reply = put(&digest, &format!("?tag={a}&tag={b}&tag={a}"), &manifest);
+        assert_eq!(
+            reply.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.header("Docker-Content-Digest"), Some(digest.as_str()));
+        assert_eq!(reply.header_values("OCI-Tag"), [a.as_str(), b.as_str()]);
+        for tag in [&a, &b] {
+            for method in ["GET", "HEAD"] {
+                let got = get_tag(method, tag);
+                assert_eq!(got.status, 200, "{method} {tag}");
+                assert_eq!(got.header("Docker-Content-Digest"), Some(digest.as_str()));
+            }
+            assert_eq!(get_tag("GET", tag).body, manifest);
+        }
+    }
+    let tags = c.send("GET", &format!("/v2/{name}/tags/list"), &[], b"");
+    assert_eq!(
+        tags.json()["tags"],
+        serde_json::json!(["a1", "a2", "b-1.x", "b-2.x"])
+    );
+
+    // A push without tags answers none; bad parameters are refused before anything is written.
+    let manifest = image_manifest((&config_digest, config.len()), &[], "");
+    let digest = sha256(&manifest);
+    let plain = put(&digest, "", &manifest);
+    assert_eq!((plain.status, plain.header("OCI-Tag")), (201, None));
+    let refused = |query: &str, reference: &str| {
+        let reply = put(reference, query, &manifest);
+        assert_eq!(get_tag("HEAD", "fresh").status, 404, "{query}");
+        (reply.status, reply.error_code())
+    };
+    let invalid = (400, "MANIFEST_INVALID".to_string());
+    assert_eq!(refused("?tag=fresh&tag=.bad", &digest), invalid);
+    assert_eq!(refused("?tag=fresh&tag=", &digest), invalid);
+    let too_many: String = (0..=10).map(|i| format!("&tag=fresh{i}")).collect();
+    assert_eq!(
+        refused(&format!("?tag=fresh{too_many}"), &digest),
+        (414, "UNSUPPORTED".into())
+    );
+    assert_eq!(get_tag("HEAD", "fresh0").status, 404);
+    // The spec defines the parameters on pushes by digest only.
+    assert_eq!(refused("?tag=fresh", "other"), (400, "UNSUPPORTED".into()));
+    assert_eq!(get_tag("HEAD", "other").status, 404);
 }
 
 pub fn manifest_validation(c: &dyn Client) {

@@ -1,0 +1,414 @@
+//! Maintenance racing pushes, deletes and other runs, interleaved deterministically: the
+//! in-memory store holds one operation at a chosen storage call (`MemoryStore::pause`), the
+//! competing one runs to its end, and then the held one goes on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use edge_registry::maintenance::{LEASE_SECONDS, MIN_STEP_OPERATIONS};
+use edge_registry::storage::memory::{Call, Gate, When};
+use edge_registry::storage::ObjectStore;
+use serde_json::Value;
+
+use super::*;
+use common::maintenance::{collect, GRACE_SECONDS, UPLOAD_TTL_SECONDS};
+use common::{data, image_manifest, push_blob, put_manifest, sha256, OCI_INDEX, OCI_MANIFEST};
+
+type Handling<'a> = Pin<Box<dyn Future<Output = Reply> + 'a>>;
+
+/// A request being handled, which the test polls by hand.
+fn start<'a>(c: &'a InProcess, method: &str, path: &str, body: &[u8]) -> Handling<'a> {
+    let request = c.request(Some(&common::basic("admin")), method, path, &[], body);
+    Box::pin(async move { reply(c.registry.handle(request).await.0) })
+}
+
+/// Polls once: the in-memory store is never pending except at a gate, so `Pending` means
+/// held at one.
+fn poll(handling: &mut Handling) -> Poll<Reply> {
+    let waker = futures::task::noop_waker_ref();
+    handling.as_mut().poll(&mut Context::from_waker(waker))
+}
+
+fn held_at(handling: &mut Handling, gate: &Gate) {
+    assert!(
+        poll(handling).is_pending(),
+        "finished without reaching the gate"
+    );
+    assert!(gate.reached());
+}
+
+fn finish(mut handling: Handling) -> Reply {
+    match poll(&mut handling) {
+        Poll::Ready(reply) => reply,
+        Poll::Pending => panic!("held at another gate"),
+    }
+}
+
+/// Maintenance runs until one is held at `gate`.
+fn maintenance_until<'a>(c: &'a InProcess, gate: &Gate) -> Handling<'a> {
+    for _ in 0..1000 {
+        let mut run = start(c, "POST", "/_maintenance", b"");
+        match poll(&mut run) {
+            Poll::Pending if gate.reached() => return run,
+            Poll::Pending => panic!("held at another gate"),
+            Poll::Ready(reply) => assert_eq!(reply.status, 200),
+        }
+    }
+    panic!("no maintenance run reached the gate");
+}
+
+fn past_grace(c: &InProcess) {
+    c.let_time_pass((GRACE_SECONDS + 1) * 1000);
+}
+
+fn manifest_key(name: &str, digest: &str) -> String {
+    format!("repos/{name}/_manifests/{}", digest.replacen(':', "/", 1))
+}
+
+fn blob_key(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+fn status(c: &InProcess, path: &str) -> u16 {
+    c.send("GET", path, &[], b"").status
+}
+
+/// Every blob the image manifest stored as `name@digest` names can be pulled.
+fn assert_image_pullable(c: &InProcess, name: &str, reference: &str) {
+    let reply = c.send(
+        "GET",
+        &format!("/v2/{name}/manifests/{reference}"),
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 200, "{name}:{reference}");
+    let manifest = reply.json();
+    let blobs = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().unwrap())
+        .map(|d| d["digest"].as_str().unwrap().to_string());
+    for digest in blobs {
+        let blob = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!(blob.status, 200, "{name}@{digest}");
+        assert_eq!(sha256(&blob.body), digest);
+    }
+}
+
+/// An image of a fresh config and layer, pushed by digest; its manifest and digest.
+fn untagged_image(c: &InProcess, name: &str, seed: u64) -> (Vec<u8>, String) {
+    let (config, layer) = (data(30, seed), data(200, seed + 1));
+    let manifest = image_manifest(
+        (&push_blob(c, name, &config), config.len()),
+        &[(&push_blob(c, name, &layer), layer.len())],
+        "",
+    );
+    let digest = put_manifest(c, name, &sha256(&manifest), &manifest, OCI_MANIFEST);
+    (manifest, digest)
+}
+
+/// Issue 12, item 2: a manifest pushed between the collector's decision to delete a link it
+/// names and the deletion, in a run whose operations are spent right after, gets the link back.
+#[test]
+fn a_link_deleted_under_a_push_is_restored_when_the_run_is_out_of_operations() {
+    let mut config = config();
+    config.maintenance.step_operations = MIN_STEP_OPERATIONS;
+    let c = InProcess {
+        registry: registry(config),
+    };
+    let name = "race/relink";
+    // Stray blobs enough to spend a run's operations; the manifest will name the first.
+    let mut strays: Vec<String> = (0..15)
+        .map(|i| push_blob(&c, name, &data(100, 500 + i)))
+        .collect();
+    strays.sort();
+    let layer = strays[0].clone();
+    past_grace(&c);
+
+    let link = format!("{}/repos/{name}", blob_key(&layer));
+    let decided = c
+        .registry
+        .store()
+        .pause(When::After, Call::Head, move |k| k == link, 1);
+    let run = maintenance_until(&c, &decided);
+    // The push checks its links before and after writing while the link is still there.
+    let config_blob = data(30, 499);
+    let manifest = image_manifest(
+        (&push_blob(&c, name, &config_blob), config_blob.len()),
+        &[(&layer, 100)],
+        "",
+    );
+    put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+    decided.release();
+    assert_eq!(finish(run).status, 200);
+
+    past_grace(&c);
+    collect(&c, 2, false);
+    assert_image_pullable(&c, name, "v1");
+}
+
+/// Issue 12, item 3: a second run while one is under way does nothing, so that two runs
+/// never judge the same blob. Without the lease, the second restored a record the first had
+/// deleted, over the record of a push made meanwhile, and the first deleted the bytes it
+/// names: every later push of those bytes linked to missing data.
+#[test]
+fn a_second_maintenance_run_waits_for_the_first() {
+    let c = client();
+    let bytes = data(200, 600);
+    let digest = push_blob(&c, "race/first", &bytes);
+    let deleted = c.send(
+        "DELETE",
+        &format!("/v2/race/first/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(deleted.status, 202);
+    past_grace(&c);
+
+    let store = c.registry.store();
+    let record = blob_key(&digest);
+    let read_record = |store: &MemoryStore| {
+        let record = record.clone();
+        store.pause(When::After, Call::Get, move |k| k == record, 1)
+    };
+    let first_read = read_record(store);
+    let first = maintenance_until(&c, &first_read);
+    let second_read = read_record(store);
+    let mut second = start(&c, "POST", "/_maintenance", b"");
+    let second_held = match poll(&mut second) {
+        Poll::Ready(reply) => {
+            let report = reply.json();
+            assert!(report["lease_held_until_ms"].is_u64(), "{report}");
+            assert_eq!(report["deletions"], Value::Array(Vec::new()));
+            store.clear_pauses();
+            None
+        }
+        Poll::Pending => Some(second),
+    };
+    let prefix = format!("{record}/repos/");
+    let listed = store.pause(When::After, Call::List, move |k| k == prefix, 1);
+    first_read.release();
+    let mut first = first;
+    held_at(&mut first, &listed);
+    // The record is gone and the first run found no link: a push stores the bytes anew.
+    push_blob(&c, "race/second", &bytes);
+    if let Some(second) = second_held {
+        second_read.release();
+        assert_eq!(finish(second).status, 200);
+    }
+    listed.release();
+    assert_eq!(finish(first).status, 200);
+
+    push_blob(&c, "race/third", &bytes);
+    for name in ["race/second", "race/third"] {
+        let blob = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!(blob.status, 200, "{name}");
+        assert_eq!(blob.body, bytes);
+    }
+}
+
+/// Issue 12, item 3: bytes gone from under their record (what two runs at once could leave)
+/// do not poison the digest: a pull answers BLOB_UNKNOWN, and the next push of the same bytes
+/// stores them again instead of linking the missing ones.
+#[test]
+fn a_record_whose_bytes_are_gone_is_replaced_by_the_next_push() {
+    let c = client();
+    let bytes = data(200, 1100);
+    let digest = push_blob(&c, "race/poisoned", &bytes);
+    let store = c.registry.store();
+    let data_objects: Vec<String> = store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("data/"))
+        .collect();
+    block_on(ObjectStore::delete(store, &data_objects)).unwrap();
+    let pull = c.send(
+        "GET",
+        &format!("/v2/race/poisoned/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (pull.status, pull.error_code()),
+        (404, "BLOB_UNKNOWN".to_string())
+    );
+    for name in ["race/poisoned-elsewhere", "race/poisoned"] {
+        push_blob(&c, name, &bytes);
+        let blob = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!(blob.status, 200, "{name}");
+        assert!(blob.body == bytes, "{name}");
+    }
+}
+
+/// Issue 12, item 3: a run that died holding the lease stops others only until it expires.
+#[test]
+fn an_expired_lease_is_taken_over() {
+    let c = client();
+    let digest = push_blob(&c, "race/lease", &data(50, 700));
+    past_grace(&c);
+    let state = c
+        .registry
+        .store()
+        .pause(When::After, Call::Get, |k| k == "gc/state", 1);
+    let crashed = maintenance_until(&c, &state);
+    drop(crashed);
+    let held = c.send("POST", "/_maintenance", &[], b"").json();
+    assert!(held["lease_held_until_ms"].is_u64(), "{held}");
+    c.let_time_pass(LEASE_SECONDS * 1000);
+    let collection = collect(&c, 1, false);
+    assert!(collection
+        .deletions
+        .contains(&format!("link race/lease@{digest}")));
+}
+
+/// Issue 12, item 4: a repository with more manifests than a run may list does not stop
+/// maintenance: its listing is read page by page over several runs, each within its budget,
+/// and the cycles go on (uploads expire).
+#[test]
+fn a_repository_larger_than_a_run_is_maintained_over_several_runs() {
+    let mut config = config();
+    config.maintenance.step_operations = MIN_STEP_OPERATIONS;
+    let page = 10;
+    let c = InProcess {
+        registry: registry_on(
+            MemoryStore::with_min_part(config.part_size as usize).with_page_max(page),
+            config,
+        ),
+    };
+    let name = "race/large";
+    let (config_blob, layer) = (data(30, 800), data(200, 801));
+    let refs = (
+        push_blob(&c, name, &config_blob),
+        push_blob(&c, name, &layer),
+    );
+    // Thirty pages of manifests: a run may make twenty storage calls.
+    for i in 0..30 * page {
+        let manifest = image_manifest(
+            (&refs.0, config_blob.len()),
+            &[(&refs.1, layer.len())],
+            &format!(r#","annotations":{{"n":"{i}"}}"#),
+        );
+        put_manifest(&c, name, &sha256(&manifest), &manifest, OCI_MANIFEST);
+    }
+    let upload = c.send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"");
+    let location = upload.header("Location").unwrap().to_string();
+    c.let_time_pass((UPLOAD_TTL_SECONDS + 1) * 1000);
+
+    let store = c.registry.store();
+    let mut completed = 0;
+    for _ in 0..200 {
+        let before = store.calls();
+        let report = c.send("POST", "/_maintenance", &[], b"").json();
+        let calls = store.calls() - before;
+        // A run stops after the unit of work at hand: a manifest read, a page listed.
+        assert!(
+            calls <= u64::from(MIN_STEP_OPERATIONS) + 5,
+            "{calls} storage calls: {report}"
+        );
+        if report["cycle_complete"] == Value::Bool(true) {
+            completed += 1;
+            if completed == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(completed, 2, "maintenance never completed two cycles");
+    assert_eq!(status(&c, &location), 404, "the upload did not expire");
+    let reply = c.send("GET", &format!("/v2/{name}/blobs/{}", refs.1), &[], b"");
+    assert_eq!(reply.status, 200);
+}
+
+/// An index over two children, pushed by digest, whose digest sorts before theirs (the order
+/// in which the collector used to delete).
+fn index_before_its_children(c: &InProcess, name: &str) -> (Vec<u8>, String, Vec<String>) {
+    let children: Vec<(Vec<u8>, String)> = (0..2)
+        .map(|i| untagged_image(c, name, 900 + 10 * i))
+        .collect();
+    let descriptors: Vec<String> = children
+        .iter()
+        .map(|(bytes, digest)| {
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{}}}"#,
+                bytes.len()
+            )
+        })
+        .collect();
+    let digests: Vec<String> = children.into_iter().map(|(_, d)| d).collect();
+    for attempt in 0.. {
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}],"annotations":{{"n":"{attempt}"}}}}"#,
+            descriptors.join(",")
+        )
+        .into_bytes();
+        let digest = sha256(&index);
+        if digests.iter().all(|child| &digest < child) {
+            put_manifest(c, name, &digest, &index, OCI_INDEX);
+            return (index, digest, digests);
+        }
+    }
+    unreachable!()
+}
+
+/// Issue 12, item 5: retention judged an untagged index and its children dead; a tag pushed
+/// onto the index before its children are deleted keeps them (the index comes back with
+/// everything it needs).
+#[test]
+fn an_index_tagged_during_retention_keeps_its_children() {
+    let c = client();
+    // This repository's rule drops untagged manifests.
+    let name = "gc/untagged-retagged";
+    let (index, index_digest, children) = index_before_its_children(&c, name);
+    past_grace(&c);
+
+    let child_keys: Vec<String> = children.iter().map(|d| manifest_key(name, d)).collect();
+    let deleting_child = c.registry.store().pause(
+        When::Before,
+        Call::Delete,
+        move |k| child_keys.iter().any(|c| c == k),
+        1,
+    );
+    let run = maintenance_until(&c, &deleting_child);
+    put_manifest(&c, name, "latest", &index, OCI_INDEX);
+    deleting_child.release();
+    assert_eq!(finish(run).status, 200);
+
+    past_grace(&c);
+    collect(&c, 2, false);
+    let tagged = c.send("GET", &format!("/v2/{name}/manifests/latest"), &[], b"");
+    assert_eq!(tagged.status, 200);
+    assert_eq!(sha256(&tagged.body), index_digest);
+    for child in &children {
+        assert_image_pullable(&c, name, child);
+    }
+}
+
+/// Issue 12, item 6: a DELETE by digest racing a push of a tag onto the same manifest, held
+/// just before and just after it deletes the manifest: no tag is left serving a manifest
+/// whose object is gone (and whose layers collection would then take).
+#[test]
+fn a_delete_by_digest_racing_a_tag_push_leaves_no_dangling_tag() {
+    for when in [When::Before, When::After] {
+        let c = client();
+        let name = "race/delete";
+        let (manifest, digest) = untagged_image(&c, name, 1000);
+        put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+        let key = manifest_key(name, &digest);
+        let deleting = c
+            .registry
+            .store()
+            .pause(when, Call::Delete, move |k| k == key, 1);
+        let mut delete = start(&c, "DELETE", &format!("/v2/{name}/manifests/{digest}"), b"");
+        held_at(&mut delete, &deleting);
+        put_manifest(&c, name, "v2", &manifest, OCI_MANIFEST);
+        deleting.release();
+        assert_eq!(finish(delete).status, 202);
+
+        past_grace(&c);
+        collect(&c, 2, false);
+        for tag in ["v1", "v2"] {
+            if status(&c, &format!("/v2/{name}/manifests/{tag}")) == 200 {
+                assert_image_pullable(&c, name, tag);
+                assert_image_pullable(&c, name, &digest);
+            }
+        }
+    }
+}
