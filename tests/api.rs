@@ -285,6 +285,40 @@ fn public_bucket_holds_only_public_blob_bytes() {
     }
 }
 
+/// A public blob stored in several segments streams through the worker (one get could not
+/// copy it), whole, and the public bucket stays without it.
+#[test]
+fn segmented_public_blobs_stream_and_stay_out_of_the_public_bucket() {
+    let base = "https://blobs.example.com";
+    let c = InProcess {
+        registry: registry(Config {
+            blob_urls: Some(local_blob_urls(Some(base.into()))),
+            ..config()
+        })
+        .with_public_blobs(MemoryStore::new()),
+    };
+    let bytes = common::data(4 * PART_SIZE + 10, 9);
+    let digest = common::sha256(&bytes);
+    let start = c.send("POST", "/v2/team/segmented/blobs/uploads/", &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    let patch = c.send("PATCH", &location, &[], &bytes);
+    assert_eq!(patch.status, 202);
+    let location = patch.header("Location").unwrap();
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let close = format!("{location}{separator}digest={digest}");
+    assert_eq!(c.send("PUT", &close, &[], b"").status, 201);
+    let pulled = c.send_once(
+        None,
+        "GET",
+        &format!("/v2/team/segmented/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(pulled.status, 200);
+    assert_eq!(common::sha256(&pulled.body), digest);
+    assert!(c.registry.public_blobs().unwrap().keys().is_empty());
+}
+
 /// Production's redirect targets, which no local server can follow: R2's S3 endpoint, signed
 /// so that R2 would accept the URL, and the public-blobs bucket's base URL for public
 /// repositories, which names the digest and nothing of the registry's own bucket.
