@@ -123,7 +123,11 @@ where
                 self.env.now_ms(),
             )
             .map_err(|e| Error::Denied(format!("signed URL refused: {e:?}")))?;
-        let key = percent_encoding::percent_decode_str(&request.path[SIGNED_BLOB_PREFIX.len()..])
+        let encoded_key = request
+            .path
+            .strip_prefix(SIGNED_BLOB_PREFIX)
+            .ok_or(Error::RouteUnknown)?;
+        let key = percent_encoding::percent_decode_str(encoded_key)
             .decode_utf8()
             .map_err(|_| Error::RouteUnknown)?;
         // Only data objects are ever signed; nothing else is served here, whatever the URL.
@@ -321,7 +325,32 @@ fn position(digits: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn ranges_stay_within_the_blob(header in any::<String>(), unit_and_digits in "[bB]ytes=[0-9 ,-]{0,24}", size in prop_oneof![Just(0u64), 0..2000u64, any::<u64>()]) {
+            for header in [header, unit_and_digits] {
+                if let Ok(Some(range)) = parse_range(&header, size) {
+                    prop_assert!(range.length >= 1);
+                    prop_assert!(range.offset.checked_add(range.length).is_some_and(|end| end <= size));
+                }
+            }
+        }
+
+        #[test]
+        fn one_valid_range_is_served_as_asked(first in any::<u64>(), length in 1u64..1000, extra in any::<u64>()) {
+            let size = first.saturating_add(length).saturating_add(extra % 1000);
+            prop_assume!(first < size);
+            let last = first + (length - 1).min(size - 1 - first);
+            prop_assert_eq!(
+                parse_range(&format!("bytes={first}-{last}"), size),
+                Ok(Some(ByteRange { offset: first, length: last - first + 1 }))
+            );
+        }
+    }
 
     #[test]
     fn parses_ranges() {

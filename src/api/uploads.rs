@@ -184,10 +184,11 @@ where
                 session.state.offset
             )));
         }
+        // `end - start + 1` overflows for `0-18446744073709551615`: compare one less.
         if end < start
             || request
                 .content_length()
-                .is_some_and(|len| len != end - start + 1)
+                .is_some_and(|len| len.checked_sub(1) != Some(end - start))
         {
             return Err(Error::BlobUploadInvalid(format!(
                 "Content-Range {range:?} does not match the body's length"
