@@ -390,7 +390,7 @@ pub fn impossible_upload_ids_are_unknown(c: &dyn Client) {
         "ABCDEF".repeat(5) + "AB",
         format!("{real}0"),
         real[1..].to_string(),
-        "%2e%2e".to_string(),
+        "0123456789abcdef0123456789abcdeg".to_string(),
         "0".repeat(32),
     ] {
         let path = format!("/v2/{name}/blobs/uploads/{id}");
