@@ -100,8 +100,17 @@ impl Default for Config {
 /// The clock and randomness the core needs (wasm32 has no `SystemTime`).
 pub trait Environment {
     fn now_ms(&self) -> u64;
-    /// A new unguessable id (upload sessions, data objects).
+    /// A new unguessable id (upload sessions, data objects): 128 random bits, [`is_id`].
     fn new_id(&self) -> String;
+}
+
+/// Whether `text` has the form of [`Environment::new_id`]'s ids, 32 lowercase hex characters:
+/// anything else names nothing the registry made.
+pub fn is_id(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Where a blob's bytes are: the global blob record and each repository's link hold this.

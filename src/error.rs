@@ -10,6 +10,9 @@ use crate::oci::{Digest, OciError};
 use crate::storage::StorageError;
 use crate::upload::UploadError;
 
+/// R2 and KV take about one write per second to a key: a second later it takes writes again.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     BlobUnknown(Digest),
@@ -158,6 +161,7 @@ impl Error {
             Error::Unauthorized { challenge, .. } => {
                 vec![("WWW-Authenticate", challenge.clone())]
             }
+            Error::TooManyRequests => vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())],
             _ => Vec::new(),
         }
     }

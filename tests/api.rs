@@ -11,6 +11,7 @@ use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
+use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;
 
 use common::access::access_env;
@@ -35,7 +36,7 @@ impl Environment for TestEnvironment {
 
     fn new_id(&self) -> String {
         self.next_id.set(self.next_id.get() + 1);
-        format!("id{:04}", self.next_id.get())
+        format!("{:032x}", self.next_id.get())
     }
 }
 
@@ -377,4 +378,49 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             .collect();
         assert_eq!(signer.verify_get(host, path, &query, c.now_ms()), Ok(()));
     }
+}
+
+/// KV (or R2) refusing writes to a key for a moment: the client is told when to come back.
+#[test]
+fn rate_limited_storage_answers_429_with_retry_after() {
+    struct Throttled;
+    impl SessionStore for Throttled {
+        async fn get(&self, _key: &str) -> StorageResult<Option<Vec<u8>>> {
+            Err(StorageError::TooManyRequests)
+        }
+        async fn put(&self, _key: &str, _value: Vec<u8>, _ttl: u64) -> StorageResult<()> {
+            Err(StorageError::TooManyRequests)
+        }
+        async fn delete(&self, _key: &str) -> StorageResult<()> {
+            Err(StorageError::TooManyRequests)
+        }
+    }
+    let clock: Clock = Rc::new(Cell::new(START_MS));
+    let registry = Registry::new(
+        MemoryStore::new().with_clock(clock.clone()),
+        Throttled,
+        TestEnvironment {
+            next_id: Cell::new(0),
+            clock,
+        },
+        Config::default(),
+        auth(),
+    );
+    let request = Request {
+        method: Method::Post,
+        origin: ORIGIN.into(),
+        host: "localhost".into(),
+        path: "/v2/team/throttled/blobs/uploads/".into(),
+        query: Vec::new(),
+        headers: vec![("authorization".into(), common::basic("admin"))],
+        body: MemoryBody::new(b"", 1),
+    };
+    let (response, _) = block_on(registry.handle(request));
+    assert_eq!(response.status, 429);
+    assert_eq!(response.get_header("Retry-After"), Some("1"));
+    let Body::Bytes(body) = response.body else {
+        panic!("an error body")
+    };
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
 }

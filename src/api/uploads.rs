@@ -9,7 +9,7 @@
 use futures::Stream;
 
 use crate::api::{Request, Response};
-use crate::app::{parse_digest, BlobRecord, Environment, Registry};
+use crate::app::{is_id, parse_digest, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::storage::{
@@ -131,6 +131,10 @@ where
     }
 
     async fn load_session(&self, name: &RepositoryName, id: &str) -> Result<Session> {
+        // Checked before any key is made of it: a long id would not even fit KV's keys.
+        if !is_id(id) {
+            return Err(Error::BlobUploadUnknown);
+        }
         let bytes = self
             .sessions
             .get(&layout::session(id))
@@ -192,10 +196,11 @@ where
                 session.state.offset
             )));
         }
+        // `end - start + 1` overflows for `0-18446744073709551615`: compare one less.
         if end < start
             || request
                 .content_length()
-                .is_some_and(|len| len != end - start + 1)
+                .is_some_and(|len| len.checked_sub(1) != Some(end - start))
         {
             return Err(Error::BlobUploadInvalid(format!(
                 "Content-Range {range:?} does not match the body's length"
@@ -370,6 +375,8 @@ mod tests {
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::SessionStore;
 
+    const FIXED_ID: &str = "0123456789abcdef0123456789abcdef";
+
     struct Ids;
 
     impl Environment for Ids {
@@ -378,7 +385,7 @@ mod tests {
         }
 
         fn new_id(&self) -> String {
-            "fixed".into()
+            FIXED_ID.into()
         }
     }
 
@@ -424,7 +431,7 @@ mod tests {
         );
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
-        let path = "/v2/a/blobs/uploads/fixed";
+        let path = format!("/v2/a/blobs/uploads/{FIXED_ID}");
         block_on(async {
             for finish in [Method::Put, Method::Delete] {
                 let (started, _) = registry
@@ -432,16 +439,16 @@ mod tests {
                     .await;
                 assert_eq!(started.status, 202);
                 let (patched, _) = registry
-                    .handle(request(Method::Patch, path, &[], blob))
+                    .handle(request(Method::Patch, &path, &[], blob))
                     .await;
                 assert_eq!(patched.status, 202);
                 assert!(registry
                     .store
                     .keys()
                     .iter()
-                    .any(|k| k.starts_with("uploads/fixed/")));
+                    .any(|k| k.starts_with(&format!("uploads/{FIXED_ID}/"))));
                 let (done, _) = registry
-                    .handle(request(finish, path, &[("digest", &digest)], b""))
+                    .handle(request(finish, &path, &[("digest", &digest)], b""))
                     .await;
                 assert!(matches!(done.status, 201 | 204), "{}", done.status);
                 assert!(
@@ -454,7 +461,8 @@ mod tests {
                     registry.store.keys()
                 );
                 assert_eq!(registry.store.open_multiparts(), 0);
-                assert_eq!(registry.sessions.get("upload/fixed").await, Ok(None));
+                let session = format!("upload/{FIXED_ID}");
+                assert_eq!(registry.sessions.get(&session).await, Ok(None));
             }
         });
     }

@@ -120,8 +120,26 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = request.method().to_string();
     let path = request.path();
+    match answer(request, &env, &ctx, &method, &path).await {
+        Ok(response) => Ok(response),
+        // A failure of the runtime's own (a request or response it will not convert) is still
+        // an OCI error, not an exception that the runtime answers with a bare 500.
+        Err(error) => {
+            worker::console_error!("{method} {path}: {error}");
+            http::error_response(&Error::Internal(error.to_string()))
+        }
+    }
+}
+
+async fn answer(
+    request: Request,
+    env: &Env,
+    ctx: &Context,
+    method: &str,
+    path: &str,
+) -> worker::Result<Response> {
     let counter = OpCounter::default();
-    let (registry, switches) = match registry(&env, &counter) {
+    let (registry, switches) = match registry(env, &counter) {
         Ok(registry) => registry,
         Err(error) => {
             worker::console_error!("{method} {path}: {}", log_text(&error));
@@ -170,7 +188,7 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let edge_cache_control = registry.edge_cache_control(&response);
     match (cache_key, edge_cache_control) {
         (Some(key), Some(cache_control)) => {
-            edge_cache::store(key, http::from_core(response)?, &cache_control, &ctx)
+            edge_cache::store(key, http::from_core(response)?, &cache_control, ctx)
         }
         _ => http::from_core(response),
     }

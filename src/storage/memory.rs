@@ -511,18 +511,33 @@ impl MultipartStore for MemoryStore {
     }
 }
 
+/// KV refuses longer keys (in every operation) as a failure of the call, not as "not found".
+const KV_MAX_KEY_BYTES: usize = 512;
+
+fn kv_key(key: &str) -> StorageResult<&str> {
+    if key.len() > KV_MAX_KEY_BYTES {
+        return Err(StorageError::Backend(format!(
+            "KV key of {} bytes is over {KV_MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
 impl SessionStore for MemoryStore {
     async fn get(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
-        Ok(self.sessions.borrow().get(key).cloned())
+        Ok(self.sessions.borrow().get(kv_key(key)?).cloned())
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, _ttl_seconds: u64) -> StorageResult<()> {
-        self.sessions.borrow_mut().insert(key.to_string(), value);
+        self.sessions
+            .borrow_mut()
+            .insert(kv_key(key)?.to_string(), value);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
-        self.sessions.borrow_mut().remove(key);
+        self.sessions.borrow_mut().remove(kv_key(key)?);
         Ok(())
     }
 }
