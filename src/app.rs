@@ -58,8 +58,8 @@ pub struct BlobUrls {
     pub signer: Signer,
     pub endpoint: BlobEndpoint,
     pub expires_seconds: u64,
-    /// For public repositories: a public bucket's base URL (an R2 custom domain, cached by
-    /// the CDN), used instead of presigning.
+    /// For public repositories: the public-blobs bucket's base URL (an R2 custom domain,
+    /// cached by the CDN), used instead of presigning; see `api::public_blobs`.
     pub public_base_url: Option<String>,
 }
 
@@ -100,8 +100,17 @@ impl Default for Config {
 /// The clock and randomness the core needs (wasm32 has no `SystemTime`).
 pub trait Environment {
     fn now_ms(&self) -> u64;
-    /// A new unguessable id (upload sessions, data objects).
+    /// A new unguessable id (upload sessions, data objects): 128 random bits, [`is_id`].
     fn new_id(&self) -> String;
+}
+
+/// Whether `text` has the form of [`Environment::new_id`]'s ids, 32 lowercase hex characters:
+/// anything else names nothing the registry made.
+pub fn is_id(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Where a blob's bytes are: the global blob record and each repository's link hold this.
@@ -166,6 +175,9 @@ impl BlobRecord {
 
 pub struct Registry<S, K, E> {
     pub(crate) store: S,
+    /// The public-blobs bucket, when public repositories' large blobs are served from a
+    /// public bucket (README "Pulls"): it holds their bytes and nothing else.
+    pub(crate) public_blobs: Option<S>,
     pub(crate) sessions: K,
     pub(crate) env: E,
     pub(crate) config: Config,
@@ -186,11 +198,24 @@ where
     pub fn new(store: S, sessions: K, env: E, config: Config, auth: Auth) -> Self {
         Registry {
             store,
+            public_blobs: None,
             sessions,
             env,
             config,
             auth,
         }
+    }
+
+    /// Serves public repositories' large blobs from `public_blobs` (with
+    /// `BlobUrls::public_base_url`), a bucket that holds nothing else.
+    pub fn with_public_blobs(mut self, public_blobs: S) -> Self {
+        self.public_blobs = Some(public_blobs);
+        self
+    }
+
+    /// The public-blobs bucket, for tests that look at what it holds.
+    pub fn public_blobs(&self) -> Option<&S> {
+        self.public_blobs.as_ref()
     }
 
     /// Answers any request; failures become OCI error responses here and nowhere else.
@@ -353,4 +378,43 @@ where
 
 pub(crate) fn parse_digest(raw: &str) -> Result<Digest> {
     raw.parse().map_err(Error::from)
+}
+
+/// A clock standing at 0 and one id, for unit tests that make no uploads.
+#[cfg(test)]
+pub(crate) struct FixedEnvironment;
+
+#[cfg(test)]
+impl Environment for FixedEnvironment {
+    fn now_ms(&self) -> u64 {
+        0
+    }
+
+    fn new_id(&self) -> String {
+        "id".into()
+    }
+}
+
+/// A registry over memory stores with the default settings, anonymous pulls refused in the
+/// repositories `private` names, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_registry(
+    private: &str,
+) -> Registry<
+    crate::storage::memory::MemoryStore,
+    crate::storage::memory::MemoryStore,
+    FixedEnvironment,
+> {
+    use crate::storage::memory::MemoryStore;
+    let auth = Auth {
+        policy: crate::auth::Policy::parse("", None, private).unwrap(),
+        ..Auth::default()
+    };
+    Registry::new(
+        MemoryStore::new(),
+        MemoryStore::new(),
+        FixedEnvironment,
+        Config::default(),
+        auth,
+    )
 }

@@ -5,9 +5,13 @@
 //! are the one place that decides which OCI error code and HTTP status a failure gets.
 
 use crate::auth::AuthError;
+use crate::config::ConfigError;
 use crate::oci::{Digest, OciError};
 use crate::storage::StorageError;
 use crate::upload::UploadError;
+
+/// R2 and KV take about one write per second to a key: a second later it takes writes again.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -49,6 +53,8 @@ pub enum Error {
     Denied(String),
     /// A failure of ours, not the client's; the detail is logged, never sent.
     Internal(String),
+    /// A setting the registry cannot run with: every request is refused until it is fixed.
+    Misconfigured(ConfigError),
 }
 
 impl Error {
@@ -74,7 +80,7 @@ impl Error {
             Error::TooManyRequests => "TOOMANYREQUESTS",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::Denied(_) => "DENIED",
-            Error::Internal(_) => "UNKNOWN",
+            Error::Internal(_) | Error::Misconfigured(_) => "UNKNOWN",
         }
     }
 
@@ -93,7 +99,7 @@ impl Error {
             Error::TooManyRequests => 429,
             Error::Unauthorized { .. } => 401,
             Error::Denied(_) => 403,
-            Error::Internal(_) => 500,
+            Error::Internal(_) | Error::Misconfigured(_) => 500,
             _ => 400,
         }
     }
@@ -127,6 +133,12 @@ impl Error {
             Error::Unauthorized { why, .. } => format!("authentication required: {why}"),
             Error::Denied(why) => format!("requested access to the resource is denied: {why}"),
             Error::Internal(_) => "internal error; the registry logged the details".into(),
+            // Whoever sees this can tell the operator which setting to fix.
+            Error::Misconfigured(error) if error.is_secret() => format!(
+                "registry misconfigured: {} is invalid; the registry logged why",
+                error.setting
+            ),
+            Error::Misconfigured(error) => format!("registry misconfigured: {error}"),
         }
     }
 
@@ -149,6 +161,7 @@ impl Error {
             Error::Unauthorized { challenge, .. } => {
                 vec![("WWW-Authenticate", challenge.clone())]
             }
+            Error::TooManyRequests => vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())],
             _ => Vec::new(),
         }
     }
@@ -186,6 +199,12 @@ impl Error {
             AuthError::InvalidScope(why) => Error::Unsupported(why),
             AuthError::Config(why) => Error::Internal(format!("access configuration: {why}")),
         }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(err: ConfigError) -> Self {
+        Error::Misconfigured(err)
     }
 }
 

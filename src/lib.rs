@@ -11,6 +11,7 @@
 //! - [`presign`]: SigV4 presigned GET URLs, and their verifier for the worker's own URLs.
 //! - [`api`]: plain-Rust requests and responses, path routing, and one handler per resource.
 //! - [`app`]: the registry itself: request in, response out, over injected stores and clock.
+//! - [`config`]: the deployment's settings, parsed and checked from the worker's vars.
 //! - [`maintenance`]: scheduled upload expiry, retention policies and garbage collection.
 //! - [`error`]: the wire error: every failure maps to its OCI code and HTTP status here.
 //! - `platform` (wasm32 only): the Workers entry point and the R2 / KV adapters.
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod maintenance;
 pub mod oci;

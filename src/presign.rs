@@ -2,7 +2,7 @@
 //! them, and the matching verifier with which the worker serves its own signed URLs where no
 //! S3 endpoint exists (local mode). One canonical form serves both, so they cannot drift.
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest as _, Sha256};
@@ -18,6 +18,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 const PATH: &AsciiSet = &QUERY.remove(b'/');
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 const SERVICE: &str = "s3";
 /// A URL dated this far in the future is refused: clocks of one fleet agree closer than that.
 const CLOCK_SKEW_SECONDS: i64 = 60;
@@ -69,9 +70,35 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn amz_date(ms: u64) -> Option<String> {
-    let time = DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
-    Some(time.format("%Y%m%dT%H%M%SZ").to_string())
+/// A signing time as SigV4 writes it: `YYYYMMDDTHHMMSSZ`, and the `YYYYMMDD` of the scope.
+struct SigningTime {
+    time: DateTime<Utc>,
+    stamp: String,
+    date: String,
+}
+
+impl SigningTime {
+    fn of(time: DateTime<Utc>) -> SigningTime {
+        SigningTime {
+            time,
+            stamp: time.format(AMZ_DATE_FORMAT).to_string(),
+            date: time.format("%Y%m%d").to_string(),
+        }
+    }
+
+    fn from_ms(ms: u64) -> Option<SigningTime> {
+        let time = DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+        Some(SigningTime::of(time))
+    }
+
+    /// Only the canonical text: chrono's parser is lenient (it skips Unicode whitespace before
+    /// numbers, for one), and whatever the URL says is what was signed.
+    fn parse(text: &str) -> Option<SigningTime> {
+        let time = NaiveDateTime::parse_from_str(text, AMZ_DATE_FORMAT)
+            .ok()?
+            .and_utc();
+        Some(SigningTime::of(time)).filter(|parsed| parsed.stamp == text)
+    }
 }
 
 fn encode(value: &str, set: &'static AsciiSet) -> String {
@@ -85,22 +112,21 @@ pub fn escape_path(key: &str) -> String {
 
 impl Signer {
     /// The query parameters before the signature, in canonical (sorted) order.
-    fn auth_params(&self, amz_date: &str, expires: u64) -> Vec<(&'static str, String)> {
-        let scope = self.scope(&amz_date[..8]);
+    fn auth_params(&self, time: &SigningTime, expires: u64) -> Vec<(&'static str, String)> {
         vec![
             ("X-Amz-Algorithm", ALGORITHM.to_string()),
             (
                 "X-Amz-Credential",
-                format!("{}/{scope}", self.credentials.access_key_id),
+                format!("{}/{}", self.credentials.access_key_id, self.scope(time)),
             ),
-            ("X-Amz-Date", amz_date.to_string()),
+            ("X-Amz-Date", time.stamp.clone()),
             ("X-Amz-Expires", expires.to_string()),
             ("X-Amz-SignedHeaders", "host".to_string()),
         ]
     }
 
-    fn scope(&self, date: &str) -> String {
-        format!("{date}/{}/{SERVICE}/aws4_request", self.region)
+    fn scope(&self, time: &SigningTime) -> String {
+        format!("{}/{}/{SERVICE}/aws4_request", time.date, self.region)
     }
 
     fn signature(
@@ -108,19 +134,20 @@ impl Signer {
         host: &str,
         encoded_path: &str,
         canonical_query: &str,
-        amz_date: &str,
+        time: &SigningTime,
     ) -> String {
         let canonical_request = format!(
             "GET\n{encoded_path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
         );
         let string_to_sign = format!(
-            "{ALGORITHM}\n{amz_date}\n{}\n{}",
-            self.scope(&amz_date[..8]),
+            "{ALGORITHM}\n{}\n{}\n{}",
+            time.stamp,
+            self.scope(time),
             hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
         let date_key = hmac(
             format!("AWS4{}", self.credentials.secret_access_key).as_bytes(),
-            &amz_date[..8],
+            &time.date,
         );
         let signing_key = [self.region.as_str(), SERVICE, "aws4_request"]
             .iter()
@@ -131,10 +158,10 @@ impl Signer {
     /// `path?query` of a GET of `path` (unescaped, starting with `/`) on `host`, valid from
     /// `now_ms` for `expires` seconds.
     pub fn presign_get(&self, host: &str, path: &str, now_ms: u64, expires: u64) -> String {
-        let amz_date = amz_date(now_ms).expect("the clock is within chrono's range");
+        let time = SigningTime::from_ms(now_ms).expect("the clock is within chrono's range");
         let encoded_path = escape_path(path);
-        let query = canonical_query(&self.auth_params(&amz_date, expires));
-        let signature = self.signature(host, &encoded_path, &query, &amz_date);
+        let query = canonical_query(&self.auth_params(&time, expires));
+        let signature = self.signature(host, &encoded_path, &query, &time);
         format!("{encoded_path}?{query}&X-Amz-Signature={signature}")
     }
 
@@ -154,22 +181,22 @@ impl Signer {
                 _ => Err(PresignError::Malformed(format!("needs exactly one {name}"))),
             }
         };
-        let amz_date = param("X-Amz-Date")?;
+        let time = SigningTime::parse(param("X-Amz-Date")?)
+            .ok_or_else(|| PresignError::Malformed("bad X-Amz-Date".into()))?;
         let expires: u64 = param("X-Amz-Expires")?
             .parse()
             .ok()
             .filter(|e| *e <= MAX_EXPIRES_SECONDS)
             .ok_or_else(|| PresignError::Malformed("bad X-Amz-Expires".into()))?;
-        let signed_at = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
-            .map_err(|_| PresignError::Malformed("bad X-Amz-Date".into()))?
-            .and_utc()
-            .timestamp();
+        let signed_at = time.time.timestamp();
         let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        if now > signed_at.saturating_add(expires as i64) || signed_at > now + CLOCK_SKEW_SECONDS {
+        if now > signed_at.saturating_add(expires as i64)
+            || signed_at > now.saturating_add(CLOCK_SKEW_SECONDS)
+        {
             return Err(PresignError::Expired);
         }
         // Everything signed is recomputed from what the URL claims; any change breaks it.
-        let expected = self.auth_params(amz_date, expires);
+        let expected = self.auth_params(&time, expires);
         for (name, value) in &expected {
             if param(name)? != value {
                 return Err(PresignError::BadSignature);
@@ -181,7 +208,7 @@ impl Signer {
             ));
         }
         let canonical = canonical_query(&expected);
-        let signature = self.signature(host, encoded_path, &canonical, amz_date);
+        let signature = self.signature(host, encoded_path, &canonical, &time);
         let presented = param("X-Amz-Signature")?;
         if bool::from(signature.as_bytes().ct_eq(presented.as_bytes())) {
             Ok(())
@@ -311,5 +338,38 @@ mod tests {
             other_key.verify_get(host, &path, &query, now),
             Err(PresignError::BadSignature)
         );
+    }
+
+    /// chrono skips Unicode whitespace before a number, so `YYYYMM` + U+3000 + `DD...` once
+    /// parsed as a date, and the scope's `YYYYMMDD` was then cut inside the 3-byte character.
+    #[test]
+    fn refuses_dates_that_are_not_in_the_canonical_form() {
+        let signer = signer("auto");
+        let host = "127.0.0.1:8787";
+        let url = signer.presign_get(host, "/_blobs/data/abc", AWS_EXAMPLE_MS, 300);
+        let (path, query) = split(&url);
+        for date in [
+            "201305\u{3000}24T000000Z",
+            "2013052\u{3000}4T000000Z",
+            "20130524T000000Z ",
+            " 20130524T000000Z",
+            "20130524T000000z",
+            "2013-05-24T00:00:00Z",
+            "20130524",
+            "",
+        ] {
+            let query: Vec<(String, String)> = query
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k == "X-Amz-Date" { date } else { v };
+                    (k.clone(), v.to_string())
+                })
+                .collect();
+            assert_eq!(
+                signer.verify_get(host, &path, &query, AWS_EXAMPLE_MS),
+                Err(PresignError::Malformed("bad X-Amz-Date".into())),
+                "{date:?}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
+use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;
 
 use common::access::access_env;
@@ -35,7 +36,7 @@ impl Environment for TestEnvironment {
 
     fn new_id(&self) -> String {
         self.next_id.set(self.next_id.get() + 1);
-        format!("id{:04}", self.next_id.get())
+        format!("{:032x}", self.next_id.get())
     }
 }
 
@@ -93,6 +94,19 @@ struct InProcess {
     registry: Registry<MemoryStore, MemoryStore, TestEnvironment>,
 }
 
+/// Redirects to the registry's own signed URLs (local mode, as under scripts/dev).
+fn local_blob_urls(public_base_url: Option<String>) -> BlobUrls {
+    BlobUrls {
+        signer: Signer {
+            credentials: Credentials::local(&access_env("TOKEN_SIGNING_KEY")),
+            region: "auto".into(),
+        },
+        endpoint: BlobEndpoint::Worker,
+        expires_seconds: 300,
+        public_base_url,
+    }
+}
+
 fn client() -> InProcess {
     InProcess {
         registry: registry(config()),
@@ -106,15 +120,7 @@ fn config() -> Config {
     Config {
         part_size: PART_SIZE as u64,
         segment_parts: 2,
-        blob_urls: Some(BlobUrls {
-            signer: Signer {
-                credentials: Credentials::local(&access_env("TOKEN_SIGNING_KEY")),
-                region: "auto".into(),
-            },
-            endpoint: BlobEndpoint::Worker,
-            expires_seconds: 300,
-            public_base_url: None,
-        }),
+        blob_urls: Some(local_blob_urls(None)),
         redirect_min_bytes: PART_SIZE as u64,
         upload_ttl_seconds: common::maintenance::UPLOAD_TTL_SECONDS,
         maintenance: maintenance(),
@@ -285,8 +291,71 @@ fn upload_start_advertises_the_configured_chunk_limit() {
     assert_eq!(start(None).header("OCI-Chunk-Max-Length"), None);
 }
 
+/// The public-blobs bucket holds public repositories' blob bytes under their digests and
+/// nothing else (common/public_bucket.rs), each object the blob's bytes.
+#[test]
+fn public_bucket_holds_only_public_blob_bytes() {
+    let base = "https://blobs.example.com";
+    let config = Config {
+        blob_urls: Some(local_blob_urls(Some(base.into()))),
+        redirect_min_bytes: 100,
+        ..Config::default()
+    };
+    let c = InProcess {
+        registry: registry(config).with_public_blobs(MemoryStore::new()),
+    };
+    let (held, not_held) = common::public_bucket::push_pull_and_collect(&c, base);
+    use edge_registry::storage::ObjectStore;
+    let public = c.registry.public_blobs().unwrap();
+    let keys: Vec<String> = held.iter().map(|d| common::public_bucket::key(d)).collect();
+    assert_eq!(public.keys(), keys);
+    for digest in &held {
+        let key = common::public_bucket::key(digest);
+        let (_, bytes) = block_on(public.get_bytes(&key)).unwrap().unwrap();
+        assert_eq!(&common::sha256(&bytes), digest);
+    }
+    for digest in &not_held {
+        assert!(!public.keys().contains(&common::public_bucket::key(digest)));
+    }
+}
+
+/// A public blob stored in several segments streams through the worker (one get could not
+/// copy it), whole, and the public bucket stays without it.
+#[test]
+fn segmented_public_blobs_stream_and_stay_out_of_the_public_bucket() {
+    let base = "https://blobs.example.com";
+    let c = InProcess {
+        registry: registry(Config {
+            blob_urls: Some(local_blob_urls(Some(base.into()))),
+            ..config()
+        })
+        .with_public_blobs(MemoryStore::new()),
+    };
+    let bytes = common::data(4 * PART_SIZE + 10, 9);
+    let digest = common::sha256(&bytes);
+    let start = c.send("POST", "/v2/team/segmented/blobs/uploads/", &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    let patch = c.send("PATCH", &location, &[], &bytes);
+    assert_eq!(patch.status, 202);
+    let location = patch.header("Location").unwrap();
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let close = format!("{location}{separator}digest={digest}");
+    assert_eq!(c.send("PUT", &close, &[], b"").status, 201);
+    let pulled = c.send_once(
+        None,
+        "GET",
+        &format!("/v2/team/segmented/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(pulled.status, 200);
+    assert_eq!(common::sha256(&pulled.body), digest);
+    assert!(c.registry.public_blobs().unwrap().keys().is_empty());
+}
+
 /// Production's redirect targets, which no local server can follow: R2's S3 endpoint, signed
-/// so that R2 would accept the URL, and a public bucket's base URL for public repositories.
+/// so that R2 would accept the URL, and the public-blobs bucket's base URL for public
+/// repositories, which names the digest and nothing of the registry's own bucket.
 #[test]
 fn large_blobs_redirect_to_r2_or_the_public_bucket() {
     let signer = Signer {
@@ -310,7 +379,8 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             }),
             redirect_min_bytes: 100,
             ..Config::default()
-        }),
+        })
+        .with_public_blobs(MemoryStore::new()),
     };
     let bytes = common::data(150, 3);
     for (name, public) in [("team/r2", true), ("private/r2", false)] {
@@ -325,13 +395,8 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
         assert_eq!(reply.status, 307);
         let location = reply.header("Location").unwrap();
         if public {
-            let key = location
-                .strip_prefix("https://blobs.example.com/data/")
-                .unwrap_or_else(|| panic!("{location}"));
-            assert!(
-                !key.contains('?'),
-                "a public bucket URL is not signed: {location}"
-            );
+            let key = digest.replacen(':', "/", 1);
+            assert_eq!(location, format!("https://blobs.example.com/{key}"));
             continue;
         }
         let signed = location
@@ -346,4 +411,49 @@ fn large_blobs_redirect_to_r2_or_the_public_bucket() {
             .collect();
         assert_eq!(signer.verify_get(host, path, &query, c.now_ms()), Ok(()));
     }
+}
+
+/// KV (or R2) refusing writes to a key for a moment: the client is told when to come back.
+#[test]
+fn rate_limited_storage_answers_429_with_retry_after() {
+    struct Throttled;
+    impl SessionStore for Throttled {
+        async fn get(&self, _key: &str) -> StorageResult<Option<Vec<u8>>> {
+            Err(StorageError::TooManyRequests)
+        }
+        async fn put(&self, _key: &str, _value: Vec<u8>, _ttl: u64) -> StorageResult<()> {
+            Err(StorageError::TooManyRequests)
+        }
+        async fn delete(&self, _key: &str) -> StorageResult<()> {
+            Err(StorageError::TooManyRequests)
+        }
+    }
+    let clock: Clock = Rc::new(Cell::new(START_MS));
+    let registry = Registry::new(
+        MemoryStore::new().with_clock(clock.clone()),
+        Throttled,
+        TestEnvironment {
+            next_id: Cell::new(0),
+            clock,
+        },
+        Config::default(),
+        auth(),
+    );
+    let request = Request {
+        method: Method::Post,
+        origin: ORIGIN.into(),
+        host: "localhost".into(),
+        path: "/v2/team/throttled/blobs/uploads/".into(),
+        query: Vec::new(),
+        headers: vec![("authorization".into(), common::basic("admin"))],
+        body: MemoryBody::new(b"", 1),
+    };
+    let (response, _) = block_on(registry.handle(request));
+    assert_eq!(response.status, 429);
+    assert_eq!(response.get_header("Retry-After"), Some("1"));
+    let Body::Bytes(body) = response.body else {
+        panic!("an error body")
+    };
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
 }

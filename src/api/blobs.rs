@@ -6,7 +6,6 @@ use crate::api::{Body, Method, Request, Response};
 use crate::app::{BlobEndpoint, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
-use crate::presign;
 use crate::storage::{
     layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
 };
@@ -39,8 +38,12 @@ where
         if request.not_modified(&etag) {
             return Ok(Self::not_modified(etag, cache_control, digest.to_string()));
         }
-        if !head_only {
-            if let Some(location) = self.blob_location(name, &record, request) {
+        if !head_only && self.redirected(&record) {
+            let location = match self.public_blob_url(name, digest, &record).await? {
+                Some(url) => Some(url),
+                None => self.blob_location(&record, request),
+            };
+            if let Some(location) = location {
                 return Ok(Response::new(307)
                     .header("Location", location)
                     .header("Docker-Content-Digest", digest.to_string())
@@ -59,28 +62,18 @@ where
             .header("Cache-Control", cache_control))
     }
 
-    /// Where a client should fetch the blob instead, if anywhere: large blobs of one data
-    /// object, when signed URLs are configured. Segmented blobs stream through the worker, as
-    /// one redirect cannot cover several objects.
-    fn blob_location<B>(
-        &self,
-        name: &RepositoryName,
-        record: &BlobRecord,
-        request: &Request<B>,
-    ) -> Option<String> {
+    /// Whether a pull of the blob is sent elsewhere: large blobs of one data object, when
+    /// redirects are configured. Segmented blobs stream through the worker, as one redirect
+    /// cannot cover several objects.
+    fn redirected(&self, record: &BlobRecord) -> bool {
+        self.config.blob_urls.is_some()
+            && record.segments.is_empty()
+            && record.size >= self.config.redirect_min_bytes
+    }
+
+    /// A signed URL of the blob's data object.
+    fn blob_location<B>(&self, record: &BlobRecord, request: &Request<B>) -> Option<String> {
         let urls = self.config.blob_urls.as_ref()?;
-        if !record.segments.is_empty() || record.size < self.config.redirect_min_bytes {
-            return None;
-        }
-        if let Some(base) = &urls.public_base_url {
-            if !self.auth.policy.is_private(name.as_str()) {
-                return Some(format!(
-                    "{}/{}",
-                    base.trim_end_matches('/'),
-                    presign::escape_path(&record.key)
-                ));
-            }
-        }
         let now = self.env.now_ms();
         let expires = urls.expires_seconds;
         Some(match &urls.endpoint {
@@ -125,7 +118,11 @@ where
                 self.env.now_ms(),
             )
             .map_err(|e| Error::Denied(format!("signed URL refused: {e:?}")))?;
-        let key = percent_encoding::percent_decode_str(&request.path[SIGNED_BLOB_PREFIX.len()..])
+        let encoded_key = request
+            .path
+            .strip_prefix(SIGNED_BLOB_PREFIX)
+            .ok_or(Error::RouteUnknown)?;
+        let key = percent_encoding::percent_decode_str(encoded_key)
             .decode_utf8()
             .map_err(|_| Error::RouteUnknown)?;
         // Only data objects are ever signed; nothing else is served here, whatever the URL.
@@ -152,7 +149,11 @@ where
         range: Option<&str>,
         head_only: bool,
     ) -> Result<Option<Response<S::Body>>> {
-        let range = range.map(|r| parse_range(r, record.size)).transpose()?;
+        // Only a GET has ranges (RFC 9110 §14.2): a HEAD describes the whole blob.
+        let range = match range.filter(|_| !head_only) {
+            Some(header) => parse_range(header, record.size)?,
+            None => None,
+        };
         let mut response = Response::new(if range.is_some() { 206 } else { 200 })
             .header("Content-Type", BLOB_CONTENT_TYPE)
             .header("Accept-Ranges", "bytes");
@@ -292,72 +293,145 @@ where
     }
 }
 
-/// `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` against a blob of `size` bytes; one range only.
-fn parse_range(header: &str, size: u64) -> Result<ByteRange> {
+/// What a `Range` header asks of a blob of `size` bytes, as RFC 9110 §14 reads it: one byte
+/// range (`a-b`, `a-` or `-n`) that the blob can serve, or `None` to serve it whole. Another
+/// unit, several ranges, or a value outside the grammar is ignored, as §14.2 allows (and
+/// demands for unknown units); a valid range that starts beyond the end is 416.
+fn parse_range(header: &str, size: u64) -> Result<Option<ByteRange>> {
     let unsatisfiable = || Error::RangeNotSatisfiable {
         range: header.to_string(),
         size,
     };
-    let spec = header
-        .trim()
-        .strip_prefix("bytes=")
-        .ok_or_else(unsatisfiable)?;
-    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| unsatisfiable());
-    let (first, last) = match (start.trim().is_empty(), end.trim().is_empty()) {
-        (false, false) => (number(start)?, number(end)?.min(size.saturating_sub(1))),
-        (false, true) => (number(start)?, size.saturating_sub(1)),
-        (true, false) => {
-            let suffix = number(end)?.min(size);
-            if suffix == 0 {
-                return Err(unsatisfiable());
-            }
-            (size - suffix, size - 1)
-        }
-        (true, true) => return Err(unsatisfiable()),
+    let Some((unit, set)) = header.split_once('=') else {
+        return Ok(None);
     };
-    if first >= size || first > last {
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return Ok(None);
+    }
+    // A list may hold empty elements, which are no ranges (RFC 9110 §5.6.1.2).
+    let mut specs = set
+        .split(',')
+        .map(|s| s.trim_matches([' ', '\t']))
+        .filter(|s| !s.is_empty());
+    let (Some(spec), None) = (specs.next(), specs.next()) else {
+        return Ok(None);
+    };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (first, last) = match (position(first), position(last)) {
+        (Some(first), None) if last.is_empty() => (first, size.saturating_sub(1)),
+        (Some(first), Some(last)) if last >= first => (first, last.min(size.saturating_sub(1))),
+        (None, Some(0)) if first.is_empty() => return Err(unsatisfiable()),
+        // The last bytes of an empty blob are the empty blob.
+        (None, Some(_)) if first.is_empty() && size == 0 => return Ok(None),
+        (None, Some(suffix)) if first.is_empty() => (size - suffix.min(size), size - 1),
+        _ => return Ok(None),
+    };
+    if first >= size {
         return Err(unsatisfiable());
     }
-    Ok(ByteRange {
+    Ok(Some(ByteRange {
         offset: first,
         length: last - first + 1,
-    })
+    }))
+}
+
+/// `1*DIGIT`: a byte position, saturated rather than refused when it is too large to count.
+fn position(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn ranges_stay_within_the_blob(header in any::<String>(), unit_and_digits in "[bB]ytes=[0-9 ,-]{0,24}", size in prop_oneof![Just(0u64), 0..2000u64, any::<u64>()]) {
+            for header in [header, unit_and_digits] {
+                if let Ok(Some(range)) = parse_range(&header, size) {
+                    prop_assert!(range.length >= 1);
+                    prop_assert!(range.offset.checked_add(range.length).is_some_and(|end| end <= size));
+                }
+            }
+        }
+
+        #[test]
+        fn one_valid_range_is_served_as_asked(first in any::<u64>(), length in 1u64..1000, extra in any::<u64>()) {
+            let size = first.saturating_add(length).saturating_add(extra % 1000);
+            prop_assume!(first < size);
+            let last = first + (length - 1).min(size - 1 - first);
+            prop_assert_eq!(
+                parse_range(&format!("bytes={first}-{last}"), size),
+                Ok(Some(ByteRange { offset: first, length: last - first + 1 }))
+            );
+        }
+    }
 
     #[test]
     fn parses_ranges() {
-        let r = |offset, length| Ok(ByteRange { offset, length });
+        let r = |offset, length| Ok(Some(ByteRange { offset, length }));
         assert_eq!(parse_range("bytes=0-9", 100), r(0, 10));
         assert_eq!(parse_range("bytes=90-200", 100), r(90, 10));
         assert_eq!(parse_range("bytes=95-", 100), r(95, 5));
         assert_eq!(parse_range("bytes=-10", 100), r(90, 10));
         assert_eq!(parse_range("bytes=-500", 100), r(0, 100));
+        assert_eq!(parse_range("BYTES=0-0, ", 100), r(0, 1));
+        let huge = "9".repeat(30);
+        assert_eq!(parse_range(&format!("bytes=10-{huge}"), 100), r(10, 90));
+        assert_eq!(parse_range(&format!("bytes=-{huge}"), 100), r(0, 100));
+        assert_eq!(
+            parse_range("bytes=-1", 0),
+            Ok(None),
+            "the empty blob, whole"
+        );
     }
 
     #[test]
-    fn rejects_unsatisfiable_ranges() {
+    fn ignores_what_is_not_one_byte_range() {
         for header in [
-            "bytes=100-",
-            "bytes=5-2",
-            "bytes=-0",
             "items=0-1",
             "bytes=a-b",
             "bytes=-",
+            "bytes=5-2",
             "bytes=0-1,3-4",
+            "bytes=,",
+            "bytes=+1-2",
+            "bytes=1 -2",
+            "bytes=\u{3000}1-2",
+            "bytes=1-2\u{3000}",
+            "bytes 1-2",
+            "",
         ] {
-            assert!(
-                matches!(
-                    parse_range(header, 100),
-                    Err(Error::RangeNotSatisfiable { .. })
-                ),
-                "{header}"
+            assert_eq!(parse_range(header, 100), Ok(None), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_unsatisfiable_ranges() {
+        let huge = format!("bytes={}-", "9".repeat(30));
+        for (header, size) in [
+            ("bytes=100-", 100),
+            ("bytes=100-200", 100),
+            ("bytes=-0", 100),
+            (huge.as_str(), 100),
+            ("bytes=0-0", 0),
+            ("bytes=-0", 0),
+        ] {
+            assert_eq!(
+                parse_range(header, size),
+                Err(Error::RangeNotSatisfiable {
+                    range: header.to_string(),
+                    size
+                }),
+                "{header:?} of {size}"
             );
         }
-        assert!(parse_range("bytes=0-0", 0).is_err());
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::api::routes::{self, Route};
 use crate::api::{Method, Request, Response};
-use crate::app::{Environment, Registry};
-use crate::oci::{Digest, RepositoryName};
+use crate::app::{parse_digest, Environment, Registry};
+use crate::oci::{Reference, RepositoryName};
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
 use super::access::Realm;
@@ -73,12 +73,20 @@ where
         }
     }
 
+    /// One key per resource, however the request spelled it (`%3A` or `:` in a digest): the
+    /// key is built from the parsed route, so that a purge after a write reaches every
+    /// spelling a pull may have cached.
     fn cache_key_of_path<B>(&self, request: &Request<B>) -> Option<String> {
-        let name = match routes::parse(&request.path)? {
-            Route::Manifest { name, .. } => name,
+        let (name, resource) = match routes::parse(&request.path)? {
+            Route::Manifest { name, reference } => {
+                let reference = match Reference::parse(&reference).ok()? {
+                    Reference::Tag(tag) => tag.to_string(),
+                    Reference::Digest(digest) => digest.to_string(),
+                };
+                (name, format!("manifests/{reference}"))
+            }
             Route::Blob { name, digest } => {
-                digest.parse::<Digest>().ok()?;
-                name
+                (name, format!("blobs/{}", parse_digest(&digest).ok()?))
             }
             _ => return None,
         };
@@ -87,9 +95,8 @@ where
             return None;
         }
         Some(format!(
-            "{}{}?private={}",
+            "{}/v2/{name}/{resource}?private={}",
             request.origin,
-            request.path,
             self.auth.policy.private_fingerprint()
         ))
     }
@@ -115,5 +122,60 @@ where
             .unwrap_or(0);
         let edge = max_age.min(self.config.edge_cache_seconds);
         Some(format!("{cache_control}, s-maxage={edge}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::test_registry;
+
+    fn request(method: Method, path: &str) -> Request<()> {
+        Request {
+            method,
+            origin: "https://registry.example.com".into(),
+            host: "registry.example.com".into(),
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: (),
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_resource_has_one_cache_key_and_purge_key() {
+        let registry = test_registry("private/*");
+        let hex = "ab".repeat(32);
+        let mut keys = Vec::new();
+        for resource in ["manifests", "blobs"] {
+            let spellings = [":", "%3A", "%3a"]
+                .map(|colon| format!("/v2/team/app/{resource}/sha256{colon}{hex}"));
+            let key = registry.edge_cache_key(&request(Method::Get, &spellings[0]));
+            assert!(key.is_some(), "{resource} by digest is cacheable");
+            for path in &spellings {
+                assert_eq!(registry.edge_cache_key(&request(Method::Get, path)), key);
+                for write in [Method::Put, Method::Delete] {
+                    assert_eq!(registry.edge_cache_purge_key(&request(write, path)), key);
+                }
+            }
+            keys.push(key);
+        }
+        let by_tag = registry.edge_cache_key(&request(Method::Get, "/v2/team/app/manifests/v1"));
+        assert_eq!(
+            registry.edge_cache_purge_key(&request(Method::Delete, "/v2/team/app/manifests/v1")),
+            by_tag
+        );
+        keys.push(by_tag);
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            3,
+            "distinct resources keep distinct keys: {keys:?}"
+        );
+        let private = format!("/v2/private/app/manifests/sha256%3A{hex}");
+        assert_eq!(
+            registry.edge_cache_key(&request(Method::Get, &private)),
+            None
+        );
     }
 }

@@ -305,7 +305,8 @@ where
             .await?
             .iter()
             .filter(|object| tag_target(object) == Some(&wanted))
-            .map(|object| Ok(Tag::parse(&object.key[prefix.len()..])?))
+            .filter_map(|object| object.key.strip_prefix(&prefix))
+            .map(|tag| Ok(Tag::parse(tag)?))
             .collect()
     }
 

@@ -6,6 +6,7 @@ mod blobs;
 mod caching;
 pub(crate) mod listing;
 pub(crate) mod manifests;
+mod public_blobs;
 pub mod routes;
 mod token;
 mod uploads;

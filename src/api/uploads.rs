@@ -11,7 +11,7 @@
 use futures::Stream;
 
 use crate::api::{Request, Response};
-use crate::app::{parse_digest, BlobRecord, Environment, Registry};
+use crate::app::{is_id, parse_digest, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::storage::{
@@ -137,6 +137,10 @@ where
     }
 
     async fn load_session(&self, name: &RepositoryName, id: &str) -> Result<Session> {
+        // Checked before any key is made of it: a long id would not even fit KV's keys.
+        if !is_id(id) {
+            return Err(Error::BlobUploadUnknown);
+        }
         let bytes = self
             .sessions
             .get(&layout::session(id))
@@ -218,10 +222,11 @@ where
                 session.state.offset
             )));
         }
+        // `end - start + 1` overflows for `0-18446744073709551615`: compare one less.
         if end < start
             || request
                 .content_length()
-                .is_some_and(|len| len != end - start + 1)
+                .is_some_and(|len| len.checked_sub(1) != Some(end - start))
         {
             return Err(Error::BlobUploadInvalid(format!(
                 "Content-Range {range:?} does not match the body's length"
@@ -437,6 +442,8 @@ mod tests {
     use crate::storage::{layout, LIST_PAGE_MAX};
     use crate::upload::UploadState;
 
+    const FIXED_ID: &str = "0123456789abcdef0123456789abcdef";
+
     struct Ids;
 
     impl Environment for Ids {
@@ -445,7 +452,7 @@ mod tests {
         }
 
         fn new_id(&self) -> String {
-            "fixed".into()
+            FIXED_ID.into()
         }
     }
 
@@ -499,7 +506,7 @@ mod tests {
     fn finished_and_cancelled_uploads_leave_only_their_end_mark() {
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
-        let path = "/v2/a/blobs/uploads/fixed";
+        let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
         for finish in [Method::Put, Method::Delete] {
             let registry = small_part_registry();
             block_on(async {
@@ -521,7 +528,7 @@ mod tests {
                     .into_iter()
                     .filter(|k| k.starts_with("uploads/"))
                     .collect();
-                assert_eq!(progress, ["uploads/fixed/0000000002"]);
+                assert_eq!(progress, [format!("uploads/{FIXED_ID}/0000000002")]);
                 let (_, mark) =
                     crate::storage::ObjectStore::get_bytes(&registry.store, &progress[0])
                         .await
@@ -548,7 +555,7 @@ mod tests {
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
         let other = b"other bytes";
         let other_digest = Digest::of(Algorithm::Sha256, other).to_string();
-        let path = "/v2/a/blobs/uploads/fixed";
+        let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
         block_on(async {
             registry
                 .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
@@ -562,10 +569,13 @@ mod tests {
                 let (stale, _) = registry.handle(request(method, path, &query, other)).await;
                 assert_eq!(stale.status, 404, "{method:?}");
             }
-            let (_, stored) = crate::storage::ObjectStore::get_bytes(&registry.store, "data/fixed")
-                .await
-                .unwrap()
-                .unwrap();
+            let (_, stored) = crate::storage::ObjectStore::get_bytes(
+                &registry.store,
+                &format!("data/{FIXED_ID}"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
             assert_eq!(stored, blob);
         });
     }
@@ -614,7 +624,7 @@ mod tests {
     fn small_patches_keep_one_step_and_cost_the_same() {
         let counter = OpCounter::default();
         let registry = metered_registry(&counter);
-        let path = "/v2/a/blobs/uploads/fixed";
+        let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
         let patches = LIST_PAGE_MAX as usize + 2;
         let mut costs: Vec<OpCounts> = Vec::new();
         block_on(async {
@@ -655,7 +665,7 @@ mod tests {
     fn a_request_from_a_superseded_step_loses() {
         let counter = OpCounter::default();
         let registry = metered_registry(&counter);
-        let path = "/v2/a/blobs/uploads/fixed";
+        let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
         let name = crate::oci::RepositoryName::parse("a", "").unwrap();
         block_on(async {
             registry
@@ -663,7 +673,7 @@ mod tests {
                 .await;
             let patch = || request(Method::Patch, path, &[], b"x");
             assert_eq!(registry.handle(patch()).await.0.status, 202);
-            let mut stale = registry.load_session(&name, "fixed").await.unwrap();
+            let mut stale = registry.load_session(&name, FIXED_ID).await.unwrap();
             for _ in 0..2 {
                 assert_eq!(registry.handle(patch()).await.0.status, 202);
             }

@@ -50,7 +50,7 @@ pub struct Policy {
 
 impl Policy {
     /// `users` in the format above; `admin` is `NAME SHA256`, a user with every action on
-    /// every repository; `private` lists repository patterns, separated by commas or spaces.
+    /// every repository; `private` lists repository patterns (see [`parse_patterns`]).
     pub fn parse(users: &str, admin: Option<&str>, private: &str) -> Result<Policy, AuthError> {
         let mut parsed = Vec::new();
         let entries = users.split(['\n', ';']).enumerate();
@@ -76,12 +76,7 @@ impl Policy {
                 )));
             }
         }
-        let private = private
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(WildMatch::new)
-            .collect();
+        let private = parse_patterns(private).map_err(AuthError::Config)?;
         Ok(Policy {
             users: parsed,
             private,
@@ -152,6 +147,28 @@ impl Policy {
     }
 }
 
+/// Repository patterns separated by commas or whitespace of any kind (spaces, tabs,
+/// newlines). A pattern holds only what repository names hold, and the wildcards `*` and `?`:
+/// anything else could never match, and a private pattern that never matches would leave
+/// public what was meant to be private.
+pub fn parse_patterns(text: &str) -> Result<Vec<WildMatch>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(parse_pattern)
+        .collect()
+}
+
+/// One repository pattern; see [`parse_patterns`].
+pub fn parse_pattern(pattern: &str) -> Result<WildMatch, String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/*?".contains(c);
+    match pattern.chars().find(|&c| !allowed(c)) {
+        Some(c) => Err(format!(
+            "pattern {pattern:?} holds {c:?}: patterns hold lowercase letters, digits, '.', '_', '-', '/' and the wildcards '*' and '?'"
+        )),
+        None => Ok(WildMatch::new(pattern)),
+    }
+}
+
 fn parse_user(entry: &str) -> Result<User, String> {
     let mut fields = entry.split_whitespace();
     let name = fields.next().ok_or("no name")?;
@@ -174,7 +191,7 @@ fn parse_user(entry: &str) -> Result<User, String> {
                 return Err(format!("grant {grant:?} names no known action"));
             }
             Ok(Grant {
-                pattern: WildMatch::new(pattern),
+                pattern: parse_pattern(pattern)?,
                 actions,
             })
         })
@@ -290,6 +307,22 @@ mod tests {
         }
         assert!(Policy::parse("", Some("root"), "").is_err());
         assert!(Policy::parse("\n# nobody yet\n", None, "").is_ok());
+    }
+
+    #[test]
+    fn private_patterns_take_any_separator_and_refuse_what_no_name_holds() {
+        let separated = "internal/*\tacme/secret-*,\n\r team/x ,, other\u{a0}y";
+        let policy = Policy::parse("", None, separated).unwrap();
+        for private in ["internal/a", "acme/secret-b", "team/x", "other", "y"] {
+            assert_eq!(policy.allowed(None, private), Actions::NONE, "{private}");
+        }
+        assert_eq!(policy.allowed(None, "acme/public"), Actions::PULL);
+        for bad in ["Internal/*", "acme/é", "a;b", "a:b", "a|b", "\"x\""] {
+            let error = Policy::parse("", None, bad).unwrap_err();
+            assert!(matches!(error, AuthError::Config(_)), "{bad:?}");
+        }
+        let grant = format!("alice {} Alice/*=pull", hash("t"));
+        assert!(Policy::parse(&grant, None, "").is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! gives the argument.
 
 pub mod graph;
+mod public_blobs;
 pub mod retention;
 
 use std::cell::{Cell, RefCell};
@@ -913,17 +914,26 @@ where
             *after = last_key.or(after.take());
             return Ok(!page.truncated);
         }
+        let swept_from = after.clone();
         let mut unlinked: BTreeMap<RepositoryName, BTreeSet<Digest>> = BTreeMap::new();
         let mut finished = !page.truncated;
-        for group in groups {
+        for group in &groups {
             if self.exhausted() {
                 finished = false;
                 break;
             }
-            self.blob(&group, &mut unlinked).await?;
+            self.blob(group, &mut unlinked).await?;
             // Past the blob's record and every link to it: '~' sorts after name characters.
             *after = Some(format!("{}~", layout::layer_links_prefix(&group.digest)));
         }
+        self.sweep_public_blobs(
+            swept_from.as_deref(),
+            after.as_deref(),
+            finished,
+            &groups,
+            &unlinked,
+        )
+        .await?;
         if !self.dry_run {
             for (name, digests) in unlinked {
                 let pending = relink.entry(name.to_string()).or_default();

@@ -66,7 +66,7 @@ impl Rule {
         let mut fields = line.split_whitespace();
         let pattern = fields.next().ok_or("no repository pattern")?;
         let mut rule = Rule {
-            repositories: WildMatch::new(pattern),
+            repositories: crate::auth::policy::parse_pattern(pattern)?,
             keep: None,
             max_age_days: None,
             untagged_max_age_days: None,

@@ -58,9 +58,10 @@ fn valid_component(component: &str) -> bool {
         while i < bytes.len() && !is_alnum(bytes[i]) {
             i += 1;
         }
-        match &component[sep_start..i] {
-            "." | "_" | "__" => {}
-            sep if sep.bytes().all(|b| b == b'-') => {}
+        // Compared as bytes: no text is sliced by byte index.
+        match bytes.get(sep_start..i) {
+            Some(b"." | b"_" | b"__") => {}
+            Some(sep) if sep.iter().all(|&b| b == b'-') => {}
             _ => return false,
         }
     }

@@ -8,13 +8,13 @@ pub struct Tag(String);
 
 impl Tag {
     pub fn parse(tag: &str) -> Result<Self, OciError> {
-        let bytes = tag.as_bytes();
-        let valid = !bytes.is_empty()
-            && bytes.len() <= 128
-            && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-            && bytes[1..]
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let valid = tag.len() <= 128
+            && tag.as_bytes().split_first().is_some_and(|(first, rest)| {
+                (first.is_ascii_alphanumeric() || *first == b'_')
+                    && rest
+                        .iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
         if valid {
             Ok(Tag(tag.to_string()))
         } else {

@@ -6,9 +6,11 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt, TryStreamExt};
 use worker::web_sys::ReadableStream;
 use worker::{
-    Bucket, Conditional, Data, HttpMetadata, Include, Object, Range, ResponseBody, UploadedPart,
+    Bucket, Conditional, Data, HttpMetadata, Include, Object, PutOptionsBuilder, Range,
+    ResponseBody, UploadedPart,
 };
 
+use crate::oci::{Algorithm, Digest};
 use crate::storage::*;
 
 pub struct R2Store {
@@ -22,6 +24,29 @@ impl R2Store {
 
     async fn fetch(&self, key: &str) -> StorageResult<Option<Object>> {
         self.bucket.get(key).execute().await.map_err(storage_error)
+    }
+
+    /// Runs a put that R2 checks against a checksum: `Ok(false)` when the bytes do not match,
+    /// and an error (with nothing left stored) when R2 stored other than `length` bytes.
+    async fn verified(
+        &self,
+        key: &str,
+        put: PutOptionsBuilder<'_>,
+        length: u64,
+    ) -> StorageResult<bool> {
+        match put.execute().await {
+            Ok(Some(object)) if object.size() == length => Ok(true),
+            Ok(Some(object)) => {
+                self.bucket.delete(key).await.map_err(storage_error)?;
+                Err(StorageError::Backend(format!(
+                    "R2 stored {} bytes of {length}",
+                    object.size()
+                )))
+            }
+            Ok(None) => Err(StorageError::Backend(format!("R2 did not store {key}"))),
+            Err(err) if is_checksum_mismatch(&err) => Ok(false),
+            Err(err) => Err(storage_error(err)),
+        }
     }
 }
 
@@ -198,19 +223,31 @@ impl ObjectStore for R2Store {
             .bucket
             .put(key, Data::ReadableStream(body))
             .sha256(sha256.to_vec());
-        match put.execute().await {
-            Ok(Some(object)) if object.size() == length => Ok(true),
-            Ok(Some(object)) => {
-                self.bucket.delete(key).await.map_err(storage_error)?;
-                Err(StorageError::Backend(format!(
-                    "R2 stored {} bytes of {length}",
-                    object.size()
-                )))
-            }
-            Ok(None) => Err(StorageError::Backend(format!("R2 did not store {key}"))),
-            Err(err) if is_checksum_mismatch(&err) => Ok(false),
-            Err(err) => Err(storage_error(err)),
-        }
+        self.verified(key, put, length).await
+    }
+
+    /// An object body from `get` is a stream of known length, which R2 takes as it is: the
+    /// runtime pipes it from one bucket into the other, checked against the digest.
+    async fn put_body(
+        &self,
+        key: &str,
+        body: ResponseBody,
+        length: u64,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        let data = match body {
+            ResponseBody::Stream(stream) => Data::ReadableStream(stream),
+            ResponseBody::Body(bytes) => Data::Bytes(bytes),
+            ResponseBody::Empty => Data::Bytes(Vec::new()),
+        };
+        let checksum = hex::decode(digest.hex())
+            .map_err(|e| StorageError::Backend(format!("digest {digest}: {e}")))?;
+        let put = self.bucket.put(key, data);
+        let put = match digest.algorithm() {
+            Algorithm::Sha256 => put.sha256(checksum),
+            Algorithm::Sha512 => put.sha512(checksum),
+        };
+        self.verified(key, put, length).await
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {

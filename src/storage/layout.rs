@@ -17,6 +17,12 @@
 //! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference
 //! ```
 //!
+//! The public-blobs bucket (`PUBLIC_BLOBS_BUCKET`, README "Pulls") holds one kind of key only:
+//!
+//! ```text
+//! <alg>/<hex>                                 the bytes of a blob a public repository links
+//! ```
+//!
 //! Names never contain a component starting with `_`, so `repos/<name>/_...` cannot collide
 //! with another repository's keys. One fact per key keeps every write a create-if-absent, an
 //! idempotent overwrite, or a compare-and-swap: there is no shared index to lock. A blob's
@@ -77,6 +83,16 @@ impl BlobKey {
             BlobKey::Record(digest) | BlobKey::Link(digest, _) => digest,
         }
     }
+}
+
+/// A blob's bytes in the public-blobs bucket: nothing but the digest, which is no secret.
+pub fn public_blob(digest: &Digest) -> String {
+    format!("{}/{}", digest.algorithm().as_str(), digest.hex())
+}
+
+/// The digest a key of the public-blobs bucket holds the bytes of.
+pub fn public_blob_digest(key: &str) -> Option<Digest> {
+    stored_digest(key)
 }
 
 pub fn manifests_prefix(name: &RepositoryName) -> String {

@@ -16,6 +16,7 @@ use futures::stream::{self, Iter};
 use sha2::{Digest as _, Sha256};
 
 use super::*;
+use crate::oci::Digest;
 use crate::upload::{BodyChunk, RequestBody};
 
 const MIN_PART: usize = 5 * 1024 * 1024;
@@ -330,6 +331,26 @@ impl ObjectStore for MemoryStore {
         Ok(true)
     }
 
+    async fn put_body(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        length: u64,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        if body.len() as u64 != length {
+            return Err(StorageError::Backend(format!(
+                "{} bytes where the length said {length}",
+                body.len()
+            )));
+        }
+        if &Digest::of(digest.algorithm(), &body) != digest {
+            return Ok(false);
+        }
+        ObjectStore::put(self, key, body, PutOptions::default()).await?;
+        Ok(true)
+    }
+
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.checkpoint(When::Before, Call::Delete, &names).await;
@@ -490,18 +511,33 @@ impl MultipartStore for MemoryStore {
     }
 }
 
+/// KV refuses longer keys (in every operation) as a failure of the call, not as "not found".
+const KV_MAX_KEY_BYTES: usize = 512;
+
+fn kv_key(key: &str) -> StorageResult<&str> {
+    if key.len() > KV_MAX_KEY_BYTES {
+        return Err(StorageError::Backend(format!(
+            "KV key of {} bytes is over {KV_MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
 impl SessionStore for MemoryStore {
     async fn get(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
-        Ok(self.sessions.borrow().get(key).cloned())
+        Ok(self.sessions.borrow().get(kv_key(key)?).cloned())
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, _ttl_seconds: u64) -> StorageResult<()> {
-        self.sessions.borrow_mut().insert(key.to_string(), value);
+        self.sessions
+            .borrow_mut()
+            .insert(kv_key(key)?.to_string(), value);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
-        self.sessions.borrow_mut().remove(key);
+        self.sessions.borrow_mut().remove(kv_key(key)?);
         Ok(())
     }
 }

@@ -5,6 +5,8 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use crate::oci::Digest;
+
 use super::{
     ByteRange, ListOptions, ListPage, MultipartStore, ObjectInfo, ObjectStore, PutOptions,
     SessionStore, StorageResult,
@@ -113,6 +115,17 @@ impl<S: ObjectStore> ObjectStore for Metered<S> {
     ) -> StorageResult<bool> {
         self.class_a(1);
         self.inner.put_checked(key, body, length, sha256).await
+    }
+
+    async fn put_body(
+        &self,
+        key: &str,
+        body: S::Body,
+        length: u64,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        self.class_a(1);
+        self.inner.put_body(key, body, length, digest).await
     }
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use futures::Stream;
 
+use crate::oci::Digest;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageError {
     /// The backend is rate-limiting this key or account (R2 10058, KV 429).
@@ -123,6 +125,17 @@ pub trait ObjectStore {
         body: Self::Incoming,
         length: u64,
         sha256: [u8; 32],
+    ) -> StorageResult<bool>;
+    /// Writes `body`, an object's bytes as this kind of store hands them out ([`Self::get`],
+    /// of this bucket or another), to a new object of exactly `length` bytes (at most
+    /// [`MAX_SINGLE_PUT`]), which the store checks against `digest` as it writes: `Ok(false)`,
+    /// with nothing stored, when the bytes do not match. The bytes never pass through the core.
+    async fn put_body(
+        &self,
+        key: &str,
+        body: Self::Body,
+        length: u64,
+        digest: &Digest,
     ) -> StorageResult<bool>;
     async fn delete(&self, keys: &[String]) -> StorageResult<()>;
     async fn list(&self, options: &ListOptions) -> StorageResult<ListPage>;

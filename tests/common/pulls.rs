@@ -11,7 +11,8 @@ macro_rules! pull_tests {
     ($client:expr) => {
         $crate::pull_tests!($client =>
             large_blobs_redirect_to_signed_urls, redirects_keep_ranges_and_skip_head,
-            signed_urls_refuse_tampering_and_expiry, private_redirects_need_authorization,
+            signed_urls_refuse_tampering_and_expiry, signed_url_dates_never_crash,
+            private_redirects_need_authorization,
             cache_headers_and_not_modified);
     };
     ($client:expr => $($name:ident),* $(,)?) => {
@@ -169,6 +170,42 @@ pub fn signed_urls_refuse_tampering_and_expiry(c: &dyn Client) {
         300,
     );
     assert_eq!(c.send_once(None, "GET", &record, &[], b"").status, 404);
+}
+
+/// A signed URL's date is read before its signature is checked, by anyone: whatever it
+/// holds is refused with an OCI error, and the registry goes on serving.
+pub fn signed_url_dates_never_crash(c: &dyn Client) {
+    let name = "team/pulls-dates";
+    let bytes = large(c, 1350);
+    let digest = push_blob(c, name, &bytes);
+    let reply = c.send_once(
+        Some(&basic("admin")),
+        "GET",
+        &format!("/v2/{name}/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    let target = redirect_target(c, &reply);
+    let date = target
+        .split('&')
+        .find_map(|param| param.strip_prefix("X-Amz-Date="))
+        .expect("a signed URL names its date")
+        .to_string();
+    let (year_month, rest) = date.split_at(6);
+    // U+3000, the ideographic space, escaped; and other characters of more than one byte.
+    for inserted in ["%E3%80%80", "%C2%A0", "%F0%9F%92%A5"] {
+        let url = target.replace(&date, &format!("{year_month}{inserted}{rest}"));
+        let refused = c.send_once(None, "GET", &url, &[], b"");
+        assert_eq!(
+            (refused.status, refused.error_code()),
+            (403, "DENIED".to_string()),
+            "{inserted}: {}",
+            String::from_utf8_lossy(&refused.body)
+        );
+    }
+    let served = c.send_once(None, "GET", &target, &[], b"");
+    assert_eq!(served.status, 200);
+    assert!(served.body == bytes, "the signed URL serves other bytes");
 }
 
 pub fn private_redirects_need_authorization(c: &dyn Client) {

@@ -11,7 +11,8 @@ macro_rules! scenario_tests {
             base_answers, unknown_paths_answer_oci_errors, invalid_names_and_digests_are_rejected,
             monolithic_upload_round_trips, chunked_upload_across_parts, streamed_patch_without_content_range,
             out_of_order_chunks_are_rejected, small_chunks_keep_their_place, digest_mismatch_leaves_nothing, empty_blob_round_trips,
-            sha512_blobs_are_verified, cancelled_upload_is_gone, mount_links_existing_blobs, range_reads,
+            sha512_blobs_are_verified, cancelled_upload_is_gone, impossible_upload_ids_are_unknown,
+            mount_links_existing_blobs, range_reads, ranges_that_are_ignored,
             blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
             tags_are_sorted_and_paginated, listings_cap_n_and_keep_filters, referrers_list_subjects, catalog_lists_repositories, index_needs_children,
             manifest_tag_parameters, chunked_sha512_uploads_announce_their_algorithm);
@@ -491,6 +492,50 @@ pub fn cancelled_upload_is_gone(c: &dyn Client) {
     assert_eq!(c.send("GET", &elsewhere, &[], b"").status, 404);
 }
 
+/// An id the registry could never have made names no upload, whatever its length or form:
+/// 404, not a storage failure (KV keys, `upload/<id>`, end at 512 bytes).
+pub fn impossible_upload_ids_are_unknown(c: &dyn Client) {
+    let name = repo("upload-ids");
+    let location = c
+        .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let real = location.rsplit('/').next().unwrap().to_string();
+    let digest = sha256(b"abc");
+    for id in [
+        "a".repeat(600),
+        "0".repeat(508),
+        "ABCDEF".repeat(5) + "AB",
+        format!("{real}0"),
+        real[1..].to_string(),
+        "0123456789abcdef0123456789abcdeg".to_string(),
+        "0".repeat(32),
+    ] {
+        let path = format!("/v2/{name}/blobs/uploads/{id}");
+        for (method, query, body) in [
+            ("GET", String::new(), &b""[..]),
+            ("PATCH", String::new(), b"abc"),
+            ("PUT", format!("?digest={digest}"), b"abc"),
+            ("DELETE", String::new(), b""),
+        ] {
+            let reply = c.send(method, &format!("{path}{query}"), &[], body);
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (404, "BLOB_UPLOAD_UNKNOWN".into()),
+                "{method} of an id of {} bytes: {}",
+                id.len(),
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+    assert_eq!(
+        c.send("GET", &location, &[], b"").status,
+        204,
+        "the real one"
+    );
+}
+
 pub fn mount_links_existing_blobs(c: &dyn Client) {
     let (from, to) = (repo("mount-from"), repo("mount-to"));
     let digest = push_blob(c, &from, &data(64, 7));
@@ -561,6 +606,52 @@ pub fn range_reads(c: &dyn Client) {
         (416, "SIZE_INVALID".into())
     );
     assert_eq!(reply.header("Content-Range"), Some("bytes */1000"));
+}
+
+/// RFC 9110 §14.2: a Range in another unit, of several ranges, or that does not parse is
+/// ignored and the blob served whole; so is any Range on a HEAD (only GET has ranges).
+pub fn ranges_that_are_ignored(c: &dyn Client) {
+    let name = repo("range-ignored");
+    let bytes = data(1000, 10);
+    let digest = push_blob(c, &name, &bytes);
+    let path = format!("/v2/{name}/blobs/{digest}");
+    for range in [
+        "items=0-9",
+        "bytes=0-9,20-29",
+        "bytes=0-9, -5",
+        "bytes=a-b",
+        "bytes=-",
+        "bytes=5-2",
+        "bytes=+5-9",
+        "bytes=0x10-20",
+        "bytes 0-9",
+        "=0-9",
+        "",
+    ] {
+        let reply = c.send("GET", &path, &[("Range", range)], b"");
+        assert_eq!(reply.status, 200, "{range:?}");
+        assert_eq!(reply.header("Content-Range"), None, "{range:?}");
+        assert!(reply.body == bytes, "{range:?}: the whole blob");
+    }
+    let head = c.send("HEAD", &path, &[("Range", "bytes=0-9")], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some("1000"));
+    // The unit is case-insensitive, and empty list elements are no ranges.
+    let reply = c.send("GET", &path, &[("Range", "Bytes=0-9,")], b"");
+    assert_eq!((reply.status, reply.body.as_slice()), (206, &bytes[..10]));
+    let huge = format!("bytes={}-", "9".repeat(40));
+    for range in ["bytes=1000-", "bytes=-0", huge.as_str()] {
+        let reply = c.send("GET", &path, &[("Range", range)], b"");
+        assert_eq!(reply.status, 416, "{range:?}");
+        assert_eq!(reply.header("Content-Range"), Some("bytes */1000"));
+    }
+    let reply = c.send(
+        "GET",
+        &path,
+        &[("Range", &format!("bytes=990-{}", "9".repeat(40)))],
+        b"",
+    );
+    assert_eq!((reply.status, reply.body.as_slice()), (206, &bytes[990..]));
 }
 
 pub fn blob_delete_unlinks(c: &dyn Client) {
