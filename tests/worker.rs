@@ -484,6 +484,25 @@ fn edge_cache_serves_public_content_and_expires_tags() {
     std::thread::sleep(Duration::from_secs(3));
     let moved = anonymous(&by_tag, &[]);
     assert_eq!(moved.header("Docker-Content-Digest"), Some(second.as_str()));
+    // A push by digest that applies the tag (`?tag=`) purges the tag's cached answer too: the
+    // next pull, well within the tag's cache lifetime, sees the move.
+    assert_eq!(
+        anonymous(&by_tag, &[]).header("X-Cache"),
+        Some("HIT"),
+        "the tag is cached again"
+    );
+    let retag = format!("{by_digest}?tag=v1");
+    let content_type = [("Content-Type", common::OCI_MANIFEST)];
+    assert_eq!(c.send("PUT", &retag, &content_type, &hit.body).status, 201);
+    let back = anonymous(&by_tag, &[]);
+    assert_eq!(back.header("Docker-Content-Digest"), Some(first.as_str()));
+    let second_again = format!("/v2/{name}/manifests/{second}?tag=v1");
+    let second_bytes = anonymous(&format!("/v2/{name}/manifests/{second}"), &[]).body;
+    assert_eq!(
+        c.send("PUT", &second_again, &content_type, &second_bytes)
+            .status,
+        201
+    );
 
     // A deletion is seen at once where it happened, under every spelling of the digest.
     let by_second = format!("/v2/{name}/manifests/{second}");

@@ -63,21 +63,35 @@ where
             .header("Docker-Content-Digest", digest)
     }
 
-    /// The edge-cache key that a successful write or delete of `request`'s resource makes
-    /// stale: dropped from this data center's cache at once; elsewhere it lasts at most the
-    /// edge lifetime (see [`Registry::edge_cache_control`]).
-    pub fn edge_cache_purge_key<B>(&self, request: &Request<B>) -> Option<String> {
-        match request.method {
-            Method::Put | Method::Delete => self.cache_key_of_path(request),
-            _ => None,
+    /// The edge-cache keys that a successful write or delete of `request` makes stale: its
+    /// resource's, and each tag a push by digest applies (`?tag=`). They are dropped from this
+    /// data center's cache at once; elsewhere they last at most the edge lifetime (see
+    /// [`Registry::edge_cache_control`]).
+    pub fn edge_cache_purge_keys<B>(&self, request: &Request<B>) -> Vec<String> {
+        if !matches!(request.method, Method::Put | Method::Delete) {
+            return Vec::new();
         }
+        let mut keys: Vec<String> = self.cache_key_of_path(request).into_iter().collect();
+        if let (Method::Put, Some(Route::Manifest { name, .. })) =
+            (&request.method, routes::parse(&request.path))
+        {
+            keys.extend(request.query_all("tag").into_iter().filter_map(|tag| {
+                let path = format!("/v2/{name}/manifests/{tag}");
+                self.cache_key(&path, &request.host, &request.origin)
+            }));
+        }
+        keys
     }
 
     /// One key per resource, however the request spelled it (`%3A` or `:` in a digest): the
     /// key is built from the parsed route, so that a purge after a write reaches every
     /// spelling a pull may have cached.
     fn cache_key_of_path<B>(&self, request: &Request<B>) -> Option<String> {
-        let (name, resource) = match routes::parse(&request.path)? {
+        self.cache_key(&request.path, &request.host, &request.origin)
+    }
+
+    fn cache_key(&self, path: &str, host: &str, origin: &str) -> Option<String> {
+        let (name, resource) = match routes::parse(path)? {
             Route::Manifest { name, reference } => {
                 let reference = match Reference::parse(&reference).ok()? {
                     Reference::Tag(tag) => tag.to_string(),
@@ -90,13 +104,12 @@ where
             }
             _ => return None,
         };
-        let name = RepositoryName::parse(&name, &request.host).ok()?;
+        let name = RepositoryName::parse(&name, host).ok()?;
         if self.auth.policy.is_private(name.as_str()) {
             return None;
         }
         Some(format!(
-            "{}/v2/{name}/{resource}?private={}",
-            request.origin,
+            "{origin}/v2/{name}/{resource}?private={}",
             self.auth.policy.private_fingerprint()
         ))
     }
@@ -155,15 +168,16 @@ mod tests {
             for path in &spellings {
                 assert_eq!(registry.edge_cache_key(&request(Method::Get, path)), key);
                 for write in [Method::Put, Method::Delete] {
-                    assert_eq!(registry.edge_cache_purge_key(&request(write, path)), key);
+                    let purged = registry.edge_cache_purge_keys(&request(write, path));
+                    assert_eq!(purged, Vec::from_iter(key.clone()));
                 }
             }
             keys.push(key);
         }
         let by_tag = registry.edge_cache_key(&request(Method::Get, "/v2/team/app/manifests/v1"));
         assert_eq!(
-            registry.edge_cache_purge_key(&request(Method::Delete, "/v2/team/app/manifests/v1")),
-            by_tag
+            registry.edge_cache_purge_keys(&request(Method::Delete, "/v2/team/app/manifests/v1")),
+            Vec::from_iter(by_tag.clone())
         );
         keys.push(by_tag);
         keys.dedup();
@@ -176,6 +190,27 @@ mod tests {
         assert_eq!(
             registry.edge_cache_key(&request(Method::Get, &private)),
             None
+        );
+    }
+
+    #[test]
+    fn a_push_by_digest_purges_every_tag_it_applies() {
+        let registry = test_registry("private/*");
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        let mut push = request(Method::Put, &format!("/v2/team/app/manifests/{digest}"));
+        push.query = vec![("tag".into(), "v1".into()), ("tag".into(), "latest".into())];
+        let key = |path: &str| {
+            registry
+                .edge_cache_key(&request(Method::Get, path))
+                .unwrap()
+        };
+        assert_eq!(
+            registry.edge_cache_purge_keys(&push),
+            [
+                key(&format!("/v2/team/app/manifests/{digest}")),
+                key("/v2/team/app/manifests/v1"),
+                key("/v2/team/app/manifests/latest"),
+            ]
         );
     }
 }

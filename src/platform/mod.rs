@@ -155,7 +155,7 @@ async fn answer(
             }
         }
     }
-    let purge_key = registry.edge_cache_purge_key(&request);
+    let purge_keys = registry.edge_cache_purge_keys(&request);
     let body = request.body.clone();
     let (response, error) = registry.handle(request).await;
     if error.is_some() {
@@ -182,8 +182,10 @@ async fn answer(
             ops.kv_writes
         );
     }
-    if let (Some(key), None) = (purge_key, &error) {
-        edge_cache::purge(&key).await;
+    if error.is_none() {
+        for key in &purge_keys {
+            edge_cache::purge(key).await;
+        }
     }
     let edge_cache_control = registry.edge_cache_control(&response);
     match (cache_key, edge_cache_control) {
