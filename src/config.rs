@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 
 use crate::app::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
 use crate::auth::{self, policy, Auth, AuthError, Policy, SigningKey};
+use crate::error::Error;
 use crate::maintenance::{self, retention::Retention, MaintenanceConfig};
 use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
 use crate::upload::MAX_SEGMENT_PARTS;
@@ -32,6 +33,16 @@ impl ConfigError {
     /// Secrets, and settings derived from them, whose errors are told only to the log.
     pub fn is_secret(&self) -> bool {
         SECRETS.contains(&self.setting)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Error::Misconfigured {
+            secret: error.is_secret(),
+            setting: error.setting,
+            why: error.why,
+        }
     }
 }
 
@@ -377,7 +388,6 @@ mod tests {
 
     use super::*;
     use crate::auth::Actions;
-    use crate::error::Error;
 
     const KEY: &str = "a-signing-key-of-at-least-32-bytes!!";
 
@@ -515,7 +525,7 @@ mod tests {
         let error = parse(&[("REGISTRY_USERS", &users)]).unwrap_err();
         assert_eq!(error.setting, "REGISTRY_USERS");
         assert!(error.is_secret());
-        let message = Error::Misconfigured(error).message();
+        let message = Error::from(error).message();
         assert!(
             !message.contains("alice") && !message.contains(&hash),
             "{message}"

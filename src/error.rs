@@ -5,7 +5,6 @@
 //! are the one place that decides which OCI error code and HTTP status a failure gets.
 
 use crate::auth::AuthError;
-use crate::config::ConfigError;
 use crate::oci::{Digest, OciError};
 use crate::storage::StorageError;
 use crate::upload::UploadError;
@@ -54,7 +53,12 @@ pub enum Error {
     /// A failure of ours, not the client's; the detail is logged, never sent.
     Internal(String),
     /// A setting the registry cannot run with: every request is refused until it is fixed.
-    Misconfigured(ConfigError),
+    /// The reasons a secret is refused are told only to the log.
+    Misconfigured {
+        setting: &'static str,
+        why: String,
+        secret: bool,
+    },
 }
 
 impl Error {
@@ -80,7 +84,7 @@ impl Error {
             Error::TooManyRequests => "TOOMANYREQUESTS",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::Denied(_) => "DENIED",
-            Error::Internal(_) | Error::Misconfigured(_) => "UNKNOWN",
+            Error::Internal(_) | Error::Misconfigured { .. } => "UNKNOWN",
         }
     }
 
@@ -99,7 +103,7 @@ impl Error {
             Error::TooManyRequests => 429,
             Error::Unauthorized { .. } => 401,
             Error::Denied(_) => 403,
-            Error::Internal(_) | Error::Misconfigured(_) => 500,
+            Error::Internal(_) | Error::Misconfigured { .. } => 500,
             _ => 400,
         }
     }
@@ -134,11 +138,14 @@ impl Error {
             Error::Denied(why) => format!("requested access to the resource is denied: {why}"),
             Error::Internal(_) => "internal error; the registry logged the details".into(),
             // Whoever sees this can tell the operator which setting to fix.
-            Error::Misconfigured(error) if error.is_secret() => format!(
-                "registry misconfigured: {} is invalid; the registry logged why",
-                error.setting
-            ),
-            Error::Misconfigured(error) => format!("registry misconfigured: {error}"),
+            Error::Misconfigured {
+                setting,
+                secret: true,
+                ..
+            } => format!("registry misconfigured: {setting} is invalid; the registry logged why"),
+            Error::Misconfigured { setting, why, .. } => {
+                format!("registry misconfigured: {setting} {why}")
+            }
         }
     }
 
@@ -199,12 +206,6 @@ impl Error {
             AuthError::InvalidScope(why) => Error::Unsupported(why),
             AuthError::Config(why) => Error::Internal(format!("access configuration: {why}")),
         }
-    }
-}
-
-impl From<ConfigError> for Error {
-    fn from(err: ConfigError) -> Self {
-        Error::Misconfigured(err)
     }
 }
 

@@ -84,7 +84,9 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
 /// What the log says about a failure: a configuration error names the setting to fix.
 fn log_text(error: &Error) -> String {
     match error {
-        Error::Misconfigured(error) => format!("registry misconfigured: {error}"),
+        Error::Misconfigured { setting, why, .. } => {
+            format!("registry misconfigured: {setting} {why}")
+        }
         error => format!("{error:?}"),
     }
 }

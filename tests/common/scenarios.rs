@@ -600,12 +600,16 @@ pub fn range_reads(c: &dyn Client) {
     assert_eq!(reply.body, &bytes[10..20]);
     let reply = c.send("GET", &path, &[("Range", "bytes=990-")], b"");
     assert_eq!((reply.status, reply.body.as_slice()), (206, &bytes[990..]));
-    let reply = c.send("GET", &path, &[("Range", "bytes=1000-1001")], b"");
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (416, "SIZE_INVALID".into())
-    );
-    assert_eq!(reply.header("Content-Range"), Some("bytes */1000"));
+    // Past the end, or ending before it starts: nothing of the blob to serve.
+    for range in ["bytes=1000-1001", "bytes=500-0"] {
+        let reply = c.send("GET", &path, &[("Range", range)], b"");
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (416, "SIZE_INVALID".into()),
+            "{range}"
+        );
+        assert_eq!(reply.header("Content-Range"), Some("bytes */1000"));
+    }
 }
 
 /// RFC 9110 §14.2: a Range in another unit, of several ranges, or that does not parse is
@@ -621,7 +625,6 @@ pub fn ranges_that_are_ignored(c: &dyn Client) {
         "bytes=0-9, -5",
         "bytes=a-b",
         "bytes=-",
-        "bytes=5-2",
         "bytes=+5-9",
         "bytes=0x10-20",
         "bytes 0-9",
