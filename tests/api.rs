@@ -10,7 +10,7 @@ use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
 use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
-use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
+use edge_registry::storage::memory::{Call, Clock, MemoryBody, MemoryStore};
 use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;
 
@@ -271,6 +271,150 @@ fn end_marks_of_finished_uploads_expire_quietly() {
         "{:?}",
         collection.deletions
     );
+}
+
+/// Progress and data objects of uploads: what maintenance must not leave behind.
+fn upload_leftovers(store: &MemoryStore) -> Vec<String> {
+    let keys = store.keys().into_iter();
+    keys.filter(|k| k.starts_with("uploads/") || k.starts_with("data/"))
+        .collect()
+}
+
+/// Lets the uploads' TTL pass and runs maintenance for a cycle.
+fn expire_uploads(c: &InProcess) {
+    c.let_time_pass((common::maintenance::UPLOAD_TTL_SECONDS + 1) * 1000);
+    common::maintenance::collect(c, 1, false);
+}
+
+/// Starts an upload in `name` and sends a blob of five parts and a bit: with two parts per
+/// segment, two completed segments and an open multipart upload. Its location and the blob.
+fn upload_in_segments(c: &InProcess, name: &str) -> (String, Vec<u8>) {
+    let start = c.send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    let blob = common::data(5 * PART_SIZE + 10, 11);
+    let open = c.registry.store().open_multiparts();
+    assert_eq!(c.send("PATCH", &location, &[], &blob).status, 202);
+    assert_eq!(c.registry.store().open_multiparts(), open + 1);
+    (location, blob)
+}
+
+/// Issue 12, item 7 (review M3): a closing PUT whose seal fails (completing the last
+/// segment) or whose blob record cannot be written leaves segments and maybe an open
+/// multipart upload that only its end mark names; maintenance discards them after the TTL.
+#[test]
+fn a_failed_seal_leaves_nothing_once_the_upload_expires() {
+    for (call, key) in [(Call::Complete, ".2"), (Call::Put, "blobs/")] {
+        let c = client();
+        let (location, blob) = upload_in_segments(&c, "gc/failed-seal");
+        let store = c.registry.store();
+        store.fail(call, move |k| k.contains(key), 1);
+        let digest = common::sha256(&blob);
+        let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], b"");
+        assert_eq!(put.status, 500, "{call:?}");
+        assert!(store.keys().iter().any(|k| k.starts_with("data/")));
+        expire_uploads(&c);
+        assert_eq!(upload_leftovers(store), Vec::<String>::new(), "{call:?}");
+        assert_eq!(store.open_multiparts(), 0, "{call:?}");
+    }
+}
+
+/// The same for a blob sent whole with the closing PUT but not stored with one put (a
+/// sha512 digest is checked by reading the blob back): the upload's end, claimed before the
+/// body is read, is recorded again once the body made segments.
+#[test]
+fn a_failed_seal_of_a_blob_sent_whole_leaves_nothing_once_the_upload_expires() {
+    use edge_registry::oci::{Algorithm, Digest};
+    let c = client();
+    let start = c.send("POST", "/v2/gc/failed-whole/blobs/uploads/", &[], b"");
+    let location = start.header("Location").unwrap().to_string();
+    let blob = common::data(5 * PART_SIZE + 10, 13);
+    let digest = Digest::of(Algorithm::Sha512, &blob);
+    let store = c.registry.store();
+    store.fail(Call::Complete, |k| k.ends_with(".2"), 1);
+    let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], &blob);
+    assert_eq!(put.status, 500);
+    assert!(store.keys().iter().any(|k| k.ends_with(".1")));
+    expire_uploads(&c);
+    assert_eq!(upload_leftovers(store), Vec::<String>::new());
+    assert_eq!(store.open_multiparts(), 0);
+}
+
+/// A cancel whose abort fails leaves the same, for maintenance to discard.
+#[test]
+fn a_failed_cancel_leaves_nothing_once_the_upload_expires() {
+    let c = client();
+    let (location, _) = upload_in_segments(&c, "gc/failed-cancel");
+    let store = c.registry.store();
+    store.fail(Call::Abort, |_| true, 1);
+    assert_eq!(c.send("DELETE", &location, &[], b"").status, 500);
+    assert_eq!(c.send("GET", &location, &[], b"").status, 404);
+    expire_uploads(&c);
+    assert_eq!(upload_leftovers(store), Vec::<String>::new());
+    assert_eq!(store.open_multiparts(), 0);
+}
+
+/// The end mark of a finished upload names the blob's data objects, yet maintenance never
+/// discards them behind the blob record; a second upload of the same blob, whose own copy
+/// is surplus, leaves nothing. The blob stays pullable from both repositories.
+#[test]
+fn expiring_a_finished_upload_keeps_the_blob() {
+    let c = client();
+    let names = ["gc/finished-a", "gc/finished-b"];
+    let mut digest = String::new();
+    for name in names {
+        let (location, blob) = upload_in_segments(&c, name);
+        digest = common::sha256(&blob);
+        let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], b"");
+        assert_eq!(put.status, 201);
+        let config = common::data(30, 12);
+        let manifest = common::image_manifest(
+            (&common::push_blob(&c, name, &config), config.len()),
+            &[(&digest, blob.len())],
+            "",
+        );
+        let manifest_digest = common::sha256(&manifest);
+        common::put_manifest(&c, name, &manifest_digest, &manifest, common::OCI_MANIFEST);
+    }
+    expire_uploads(&c);
+    let store = c.registry.store();
+    assert!(store.keys().iter().all(|k| !k.starts_with("uploads/")));
+    for name in names {
+        let pulled = c.send("GET", &format!("/v2/{name}/blobs/{digest}"), &[], b"");
+        assert_eq!(pulled.status, 200, "{name}");
+        assert_eq!(common::sha256(&pulled.body), digest);
+    }
+    let data = store.keys().into_iter().filter(|k| k.starts_with("data/"));
+    assert_eq!(
+        data.count(),
+        4,
+        "one copy of the layer, in three segments, and the config"
+    );
+}
+
+/// A second upload of a stored blob: the registry deletes its own, surplus copy, and when
+/// that fails (500), maintenance deletes it once the upload expires, sparing the stored one.
+#[test]
+fn a_surplus_copy_left_by_a_failed_finish_is_deleted() {
+    let c = client();
+    let store = c.registry.store();
+    let (first, blob) = upload_in_segments(&c, "gc/surplus-a");
+    let digest = common::sha256(&blob);
+    let put = c.send("PUT", &format!("{first}?digest={digest}"), &[], b"");
+    assert_eq!(put.status, 201);
+    let stored = store.keys();
+    let (second, _) = upload_in_segments(&c, "gc/surplus-b");
+    store.fail(Call::Delete, |k| k.starts_with("data/"), 1);
+    let put = c.send("PUT", &format!("{second}?digest={digest}"), &[], b"");
+    assert_eq!(put.status, 500);
+    let surplus = |store: &MemoryStore| -> Vec<String> {
+        let keys = store.keys().into_iter();
+        keys.filter(|k| k.starts_with("data/") && !stored.contains(k))
+            .collect()
+    };
+    assert_eq!(surplus(store).len(), 3);
+    expire_uploads(&c);
+    assert_eq!(surplus(store), Vec::<String>::new());
+    assert_eq!(store.open_multiparts(), 0);
 }
 
 #[test]

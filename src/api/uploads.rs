@@ -17,7 +17,7 @@ use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::storage::{
     layout, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
 };
-use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadState, Uploader};
+use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadError, UploadState, Uploader};
 
 /// Reads of an upload's newest step that may find it superseded and deleted by a request
 /// that finished meanwhile, before the reader gives up with 429.
@@ -275,10 +275,20 @@ where
     }
 
     /// Records the upload's end as the next step, which it keeps until it expires; fails if
-    /// another request got there first.
-    async fn save_end(&self, session: &mut Session) -> Result<()> {
-        let end = session.state.end_mark().encode();
+    /// another request got there first. The mark names what a failure of the end would leave
+    /// behind, for maintenance to discard; a finish's `closing` digest lets it see that the
+    /// blob was stored instead.
+    async fn save_end(&self, session: &mut Session, closing: Option<&Digest>) -> Result<()> {
+        let data_key = session.record.data_key.clone();
+        let end = session.state.end_mark(&data_key, closing).encode();
         self.record_step(session, end).await
+    }
+
+    /// Records that the end left nothing behind. Best effort: without it, maintenance
+    /// discards what the previous end mark names once more.
+    async fn save_bare_end(&self, session: &mut Session) {
+        let end = session.state.bare_end_mark().encode();
+        let _ = self.record_step(session, end).await;
     }
 
     async fn record_step(&self, session: &mut Session, progress: Vec<u8>) -> Result<()> {
@@ -314,6 +324,7 @@ where
             return Err(lost());
         }
         session.step_keys = superseded.into_iter().chain([key]).collect();
+        session.state.step += 1;
         Ok(())
     }
 
@@ -340,7 +351,7 @@ where
         // this request (oras, containerd), and the step is claimed before it is stored.
         let fresh = session.step_keys.is_empty();
         let whole = if fresh {
-            self.save_end(&mut session).await?;
+            self.save_end(&mut session, Some(&digest)).await?;
             uploader
                 .put_whole(&mut request.body, length, &digest)
                 .await
@@ -352,15 +363,23 @@ where
             Some(stored) => stored,
             None => {
                 uploader.append(&mut session.state, request.body).await?;
-                if !fresh {
-                    self.save_end(&mut session).await?;
+                // The end mark must name every object the seal may leave behind.
+                if !fresh || session.state.has_objects() {
+                    self.save_end(&mut session, Some(&digest)).await?;
                 }
-                let state = std::mem::take(&mut session.state);
+                let bare = session.state.bare_end_mark();
+                let state = std::mem::replace(&mut session.state, bare);
                 uploader.seal(state, &digest).await
             }
         };
-        // Whatever the outcome, the session is over; on a digest mismatch nothing was kept,
-        // so nothing of the upload becomes or stays visible.
+        if let Err(UploadError::DigestMismatch { .. } | UploadError::ContentMismatch { .. }) =
+            sealed
+        {
+            // Nothing of the blob was kept, so nothing of the upload becomes or stays visible.
+            self.save_bare_end(&mut session).await;
+        }
+        // Whatever the outcome, the session is over. Its end mark names what a seal that
+        // failed otherwise left behind, for maintenance to discard.
         self.forget(&session).await;
         self.commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
             .await?;
@@ -384,9 +403,11 @@ where
         id: &str,
     ) -> Result<Response<S::Body>> {
         let mut session = self.load_session(name, id).await?;
-        self.save_end(&mut session).await?;
+        self.save_end(&mut session, None).await?;
         let uploader = Uploader::new(&self.store, &session.record);
+        // Should the abort fail, the end mark names what maintenance discards instead.
         uploader.abort(&session.state).await?;
+        self.save_bare_end(&mut session).await;
         self.forget(&session).await;
         Ok(Response::new(204))
     }
@@ -501,13 +522,14 @@ mod tests {
     }
 
     /// A finished or cancelled upload leaves of its progress only the end mark, which holds
-    /// no bytes of the blob, and is unknown from then on.
+    /// no bytes of the blob, and is unknown from then on. A cancel that discarded everything
+    /// records so in a second end mark.
     #[test]
     fn finished_and_cancelled_uploads_leave_only_their_end_mark() {
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
         let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
-        for finish in [Method::Put, Method::Delete] {
+        for (finish, end_step) in [(Method::Put, 2), (Method::Delete, 3)] {
             let registry = small_part_registry();
             block_on(async {
                 let (started, _) = registry
@@ -528,15 +550,16 @@ mod tests {
                     .into_iter()
                     .filter(|k| k.starts_with("uploads/"))
                     .collect();
-                assert_eq!(progress, [format!("uploads/{FIXED_ID}/0000000002")]);
+                assert_eq!(progress, [format!("uploads/{FIXED_ID}/{end_step:010}")]);
                 let (_, mark) =
                     crate::storage::ObjectStore::get_bytes(&registry.store, &progress[0])
                         .await
                         .unwrap()
                         .unwrap();
-                // The hash state and nothing more: no carry.
-                assert!(mark.len() < 300, "{} bytes", mark.len());
-                assert!(UploadState::decode(2, &mark).unwrap().is_ended());
+                // The record and nothing more: no carry after it.
+                let record_len = u32::from_be_bytes(mark[..4].try_into().unwrap()) as usize;
+                assert_eq!(mark.len(), 4 + record_len);
+                assert!(UploadState::decode(end_step, &mark).unwrap().is_ended());
                 assert_eq!(registry.store.open_multiparts(), 0);
                 let (after, _) = registry.handle(request(Method::Get, path, &[], b"")).await;
                 assert_eq!(after.status, 404);

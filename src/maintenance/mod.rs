@@ -339,6 +339,16 @@ struct Run<'r, S, K, E> {
     refreshed: RefCell<BTreeSet<RepositoryName>>,
 }
 
+/// What an ended upload left behind.
+enum Leftovers {
+    /// Nothing: the upload discarded its data itself, or its blob record names it.
+    None,
+    /// What the cancel or the seal did not finish: discarded as an abandoned upload's.
+    Unsealed,
+    /// A copy of a blob that another upload stored first.
+    Surplus,
+}
+
 /// Consecutive keys under `blobs/` of one digest: its record, then its links.
 struct BlobGroup {
     digest: Digest,
@@ -489,8 +499,19 @@ where
                 .and_then(|(_, bytes)| UploadState::decode(step, &bytes).ok());
             if let Some(state) = state {
                 if state.is_ended() {
-                    // A finished or cancelled upload's end mark: nothing to discard or report.
-                    return self.delete(&keys).await;
+                    // A finished or cancelled upload's end mark: reported only if the end
+                    // failed and left data behind.
+                    match self.end_leftovers(&state).await? {
+                        Leftovers::Unsealed => {}
+                        Leftovers::None => return self.delete(&keys).await,
+                        Leftovers::Surplus => {
+                            if !self.dry_run {
+                                self.spend(1);
+                                state.discard_data(self.store()).await?;
+                            }
+                            return self.delete(&keys).await;
+                        }
+                    }
                 }
                 offset = state.offset;
                 if !self.dry_run {
@@ -509,6 +530,29 @@ where
         self.delete(&keys).await?;
         self.deleted(format!("upload {id}"), |c| c.uploads += 1, offset);
         Ok(())
+    }
+
+    /// What an ended upload may have left behind, from its end mark and, for a finish, the
+    /// blob record of the digest it closed with, which names the data once the blob is stored.
+    async fn end_leftovers(&self, end: &UploadState) -> Result<Leftovers> {
+        let Some(data_key) = end.data_key() else {
+            return Ok(Leftovers::None);
+        };
+        let Some(digest) = end.closing() else {
+            return Ok(Leftovers::Unsealed);
+        };
+        let Some((_, bytes)) = self.get_bytes(&layout::blob(digest)).await? else {
+            return Ok(Leftovers::Unsealed);
+        };
+        // A record that does not parse is left alone: never discard what may be a blob.
+        let Ok(record) = serde_json::from_slice::<BlobRecord>(&bytes) else {
+            return Ok(Leftovers::None);
+        };
+        Ok(if record.key == data_key {
+            Leftovers::None
+        } else {
+            Leftovers::Surplus
+        })
     }
 
     // --- 2. repositories: retention, and the manifests' references --------------------------

@@ -1,7 +1,7 @@
 //! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
 //! It enforces R2's multipart rules so that the tests catch re-blocking mistakes, and lets a
 //! test stop any operation at a chosen storage call ([`MemoryStore::pause`]) to interleave a
-//! competing one there, deterministically.
+//! competing one there, deterministically, or fail one ([`MemoryStore::fail`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -47,11 +47,13 @@ pub struct MemoryStore {
     /// page lets a test stand for a large bucket.
     page_max: Option<u32>,
     pauses: RefCell<Vec<Pause>>,
+    failures: RefCell<Vec<Failure>>,
     /// Storage calls made so far (multipart steps and sessions not counted).
     calls: Cell<u64>,
 }
 
-/// The kinds of storage call a pause can wait at (`get_bytes` and `concat` are gets).
+/// The kinds of storage call a pause can wait at (`get_bytes` and `concat` are gets), and
+/// that can be made to fail; completing and aborting multipart uploads can only fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     Head,
@@ -59,6 +61,8 @@ pub enum Call {
     Put,
     Delete,
     List,
+    Complete,
+    Abort,
 }
 
 /// Whether a pause holds a call before it touches the store or after.
@@ -76,6 +80,13 @@ struct Pause {
     /// Matching calls still to let through before this one holds.
     skip: usize,
     gate: Gate,
+}
+
+/// A storage call that fails, as a backend error, instead of touching the store.
+struct Failure {
+    call: Call,
+    key: Box<dyn Fn(&str) -> bool>,
+    skip: usize,
 }
 
 /// A storage call held by [`MemoryStore::pause`]: the test sees when it is reached and
@@ -144,6 +155,37 @@ impl MemoryStore {
             gate: gate.clone(),
         });
         gate
+    }
+
+    /// Makes the `nth` (from 1) `call` on a key `key` accepts fail with a backend error.
+    pub fn fail(&self, call: Call, key: impl Fn(&str) -> bool + 'static, nth: usize) {
+        self.failures.borrow_mut().push(Failure {
+            call,
+            key: Box::new(key),
+            skip: nth.saturating_sub(1),
+        });
+    }
+
+    /// The failure set for this call (on any of `keys`), if any, used up.
+    fn injected_failure(&self, call: Call, keys: &[&str]) -> StorageResult<()> {
+        let mut failures = self.failures.borrow_mut();
+        let position = failures.iter_mut().position(|failure| {
+            let matches = failure.call == call && keys.iter().any(|key| (failure.key)(key));
+            if matches && failure.skip > 0 {
+                failure.skip -= 1;
+                return false;
+            }
+            matches
+        });
+        match position {
+            Some(i) => {
+                failures.remove(i);
+                Err(StorageError::Backend(format!(
+                    "{call:?} of {keys:?} failed"
+                )))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Forgets the pauses not reached yet.
@@ -306,6 +348,7 @@ impl ObjectStore for MemoryStore {
         options: PutOptions,
     ) -> StorageResult<Option<ObjectInfo>> {
         self.checkpoint(When::Before, Call::Put, &[key]).await;
+        self.injected_failure(Call::Put, &[key])?;
         let written = self.put_now(key, bytes, options);
         self.checkpoint(When::After, Call::Put, &[key]).await;
         Ok(written)
@@ -354,6 +397,7 @@ impl ObjectStore for MemoryStore {
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.checkpoint(When::Before, Call::Delete, &names).await;
+        self.injected_failure(Call::Delete, &names)?;
         {
             let mut objects = self.objects.borrow_mut();
             for key in keys {
@@ -469,6 +513,7 @@ impl MultipartStore for MemoryStore {
         upload_id: &str,
         etags: &[String],
     ) -> StorageResult<()> {
+        self.injected_failure(Call::Complete, &[key])?;
         let upload = self
             .multiparts
             .borrow_mut()
@@ -505,7 +550,8 @@ impl MultipartStore for MemoryStore {
             .map(|_| ())
     }
 
-    async fn abort_multipart(&self, _key: &str, upload_id: &str) -> StorageResult<()> {
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StorageResult<()> {
+        self.injected_failure(Call::Abort, &[key])?;
         self.multiparts.borrow_mut().remove(upload_id);
         Ok(())
     }

@@ -112,6 +112,9 @@ pub struct UploadState {
     data_key: Option<String>,
     /// The upload was finished or cancelled (see [`UploadState::end_mark`]).
     ended: bool,
+    /// The digest a finished upload was closed with, whose blob record names the data when
+    /// the blob was stored.
+    closing: Option<Digest>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,6 +133,8 @@ struct ProgressRecord {
     etags: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    closing: Option<String>,
 }
 
 impl UploadState {
@@ -158,6 +163,7 @@ impl UploadState {
             multipart: self.multipart.clone(),
             etags: self.etags.clone(),
             ended: self.ended,
+            closing: self.closing.as_ref().map(Digest::to_string),
         };
         let json = serde_json::to_vec(&record).expect("progress record serialises");
         let mut out = Vec::with_capacity(4 + json.len() + self.carry.len());
@@ -173,6 +179,10 @@ impl UploadState {
         let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt())?) as usize;
         let json = bytes.get(4..4 + len).ok_or_else(corrupt)?;
         let record: ProgressRecord = serde_json::from_slice(json).map_err(|_| corrupt())?;
+        let closing = match &record.closing {
+            Some(digest) => Some(digest.parse::<Digest>().map_err(|_| corrupt())?),
+            None => None,
+        };
         let hasher = match (&record.sha256, &record.sha512) {
             (Some(state), None) => ResumableHash::restore(Algorithm::Sha256, state),
             (None, Some(state)) => ResumableHash::restore(Algorithm::Sha512, state),
@@ -188,14 +198,31 @@ impl UploadState {
             carry: bytes[4 + len..].to_vec(),
             data_key: record.data_key,
             ended: record.ended,
+            closing,
         })
     }
 
     /// What an upload's last step holds once it is finished or cancelled: nothing to resume
-    /// or discard, only the fact. Step numbers of deleted steps are free again, so without
-    /// it a request that began before the end (or read a stale session record from KV)
-    /// could start the upload over and write to the data key of the blob it became.
-    pub fn end_mark(&self) -> Self {
+    /// (no carry), only the fact, and what the end may leave behind should it fail: the data
+    /// key, the open multipart upload and the completed segments, and the digest a finish
+    /// closes with. Step numbers of deleted steps are free again, so without it a request
+    /// that began before the end (or read a stale session record from KV) could start the
+    /// upload over and write to the data key of the blob it became.
+    pub fn end_mark(&self, data_key: &str, closing: Option<&Digest>) -> Self {
+        UploadState {
+            step: self.step,
+            offset: self.offset,
+            segments: self.segments.clone(),
+            multipart: self.multipart.clone(),
+            data_key: Some(data_key.to_string()),
+            ended: true,
+            closing: closing.cloned(),
+            ..UploadState::default()
+        }
+    }
+
+    /// The end mark of an upload whose end left nothing behind (all of it was discarded).
+    pub fn bare_end_mark(&self) -> Self {
         UploadState {
             step: self.step,
             ended: true,
@@ -205,6 +232,19 @@ impl UploadState {
 
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// Whether the upload has started a multipart upload or completed a segment.
+    pub fn has_objects(&self) -> bool {
+        self.multipart.is_some() || !self.segments.is_empty()
+    }
+
+    pub fn data_key(&self) -> Option<&str> {
+        self.data_key.as_deref()
+    }
+
+    pub fn closing(&self) -> Option<&Digest> {
+        self.closing.as_ref()
     }
 
     /// Drops what an upload that will never finish has written: its open multipart upload
@@ -219,23 +259,37 @@ impl UploadState {
             None => Ok(()),
         }
     }
+
+    /// Deletes the data objects of a finished upload whose blob another upload stored: its
+    /// own copy is surplus, and its seal most likely completed its multipart upload.
+    pub async fn discard_data<S: ObjectStore>(&self, store: &S) -> Result<(), UploadError> {
+        if let Some(data_key) = &self.data_key {
+            store.delete(&data_keys(data_key, self)).await?;
+        }
+        Ok(())
+    }
 }
 
-/// Aborts the open multipart upload of the blob whose bytes start at `data_key` and deletes
-/// its completed segments.
+/// The completed segments of the blob whose bytes start at `data_key`, and the next one,
+/// which a seal that failed after writing it may have left.
+fn data_keys(data_key: &str, state: &UploadState) -> Vec<String> {
+    let mut keys = segment_keys(&state.segments);
+    keys.push(segment_key(data_key, state.segments.len()));
+    keys
+}
+
+/// Deletes the data objects of the blob whose bytes start at `data_key` and aborts its open
+/// multipart upload. The deletion comes first: an abort fails when a seal completed the upload.
 async fn discard<S>(store: &S, data_key: &str, state: &UploadState) -> Result<(), UploadError>
 where
     S: ObjectStore + MultipartStore,
 {
+    let deleted = store.delete(&data_keys(data_key, state)).await;
     if let Some(id) = &state.multipart {
-        store
-            .abort_multipart(&segment_key(data_key, state.segments.len()), id)
-            .await?;
+        let next = segment_key(data_key, state.segments.len());
+        store.abort_multipart(&next, id).await?;
     }
-    if !state.segments.is_empty() {
-        store.delete(&segment_keys(&state.segments)).await?;
-    }
-    Ok(())
+    Ok(deleted?)
 }
 
 /// Segment `index` of the blob whose bytes start at `key`: `key`, `key.1`, `key.2`, ...
