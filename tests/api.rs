@@ -319,6 +319,42 @@ fn public_bucket_holds_only_public_blob_bytes() {
     }
 }
 
+/// Bytes gone from under their record are unknown on the public-bucket path too, as on every
+/// other pull path (tests/api/races.rs): 404 BLOB_UNKNOWN, not 500, and nothing copied.
+#[test]
+fn a_public_blob_whose_bytes_are_gone_is_unknown() {
+    let base = "https://blobs.example.com";
+    let c = InProcess {
+        registry: registry(Config {
+            blob_urls: Some(local_blob_urls(Some(base.into()))),
+            redirect_min_bytes: 100,
+            ..Config::default()
+        })
+        .with_public_blobs(MemoryStore::new()),
+    };
+    let digest = common::push_blob(&c, "team/gone", &common::data(150, 4));
+    use edge_registry::storage::ObjectStore;
+    let store = c.registry.store();
+    let data: Vec<String> = store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("data/"))
+        .collect();
+    block_on(ObjectStore::delete(store, &data)).unwrap();
+    let pull = c.send_once(
+        None,
+        "GET",
+        &format!("/v2/team/gone/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (pull.status, pull.error_code()),
+        (404, "BLOB_UNKNOWN".to_string())
+    );
+    assert!(c.registry.public_blobs().unwrap().keys().is_empty());
+}
+
 /// A public blob stored in several segments streams through the worker (one get could not
 /// copy it), whole, and the public bucket stays without it.
 #[test]
