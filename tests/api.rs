@@ -355,6 +355,39 @@ fn a_public_blob_whose_bytes_are_gone_is_unknown() {
     assert!(c.registry.public_blobs().unwrap().keys().is_empty());
 }
 
+/// A token scoped to some repositories lists those that exist, from its claims alone: its
+/// catalog never pages through (and its `Link` never names) repositories it was not given,
+/// however many there are (issue 12, item 9). Pages of two keys stand in for a large bucket.
+#[test]
+fn a_token_catalog_names_only_its_repositories() {
+    let c = InProcess {
+        registry: registry_on(MemoryStore::new().with_page_max(2), config()),
+    };
+    for i in 0..15 {
+        common::push_image(&c, &format!("private/hidden-{i:02}"), "v1", 3000 + i);
+    }
+    common::push_image(&c, "team/zz-listed", "v1", 3100);
+    let scopes = [
+        "repository:team/zz-listed:pull",
+        "repository:team/never-pushed:pull",
+        "repository:private/hidden-03:push",
+    ];
+    let token = common::access::token(&c, Some("reader"), &scopes);
+    let reply = c.send_as(
+        Some(&common::access::bearer(&token)),
+        "GET",
+        "/v2/_catalog?n=5",
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json()["repositories"],
+        serde_json::json!(["team/zz-listed"])
+    );
+    assert_eq!(reply.header("Link"), None);
+}
+
 /// A public blob stored in several segments streams through the worker (one get could not
 /// copy it), whole, and the public bucket stays without it.
 #[test]
