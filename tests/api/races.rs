@@ -414,6 +414,37 @@ fn a_delete_by_digest_racing_a_tag_push_leaves_no_dangling_tag() {
     }
 }
 
+/// Issue 12, item 6 (review): a DELETE by digest that fails once the manifest is gone, while
+/// untagging, is answered with an error; its retry finds no manifest but still untags, so no
+/// tag goes on serving the manifest while its layers are collected.
+#[test]
+fn a_delete_by_digest_that_failed_while_untagging_is_completed_by_its_retry() {
+    let c = client();
+    let name = "race/delete-retried";
+    let (manifest, digest) = untagged_image(&c, name, 1200);
+    put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+    let tag = format!("repos/{name}/_tags/v1");
+    c.registry
+        .store()
+        .fail(When::Before, Call::Put, move |k| k == tag, 1);
+    let path = format!("/v2/{name}/manifests/{digest}");
+    let failed = c.send("DELETE", &path, &[], b"");
+    assert_eq!(
+        failed.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(c.send("DELETE", &path, &[], b"").status, 202);
+    assert_eq!(status(&c, &format!("/v2/{name}/manifests/v1")), 404);
+    // Nothing names it any more.
+    let again = c.send("DELETE", &path, &[], b"");
+    assert_eq!(
+        (again.status, again.error_code()),
+        (404, "MANIFEST_UNKNOWN".to_string())
+    );
+}
+
 // --- uploads ---------------------------------------------------------------------------
 
 /// Starts an upload; its Location.
