@@ -147,6 +147,54 @@ fn a_link_deleted_under_a_push_is_restored_when_the_run_is_out_of_operations() {
     assert_image_pullable(&c, name, "v1");
 }
 
+/// Issue 12, item 2 (review): the run that deleted a link under a push fails afterwards, in
+/// the public-blobs bucket (its listing) or in the registry's own (judging the next blob):
+/// the link is restored all the same.
+#[test]
+fn a_link_deleted_under_a_push_is_restored_when_the_run_then_fails() {
+    for fail_in_public_bucket in [true, false] {
+        let c = InProcess {
+            registry: registry(config()).with_public_blobs(MemoryStore::new()),
+        };
+        let name = "race/relink-failed";
+        let mut strays: Vec<String> = (0..2)
+            .map(|i| push_blob(&c, name, &data(100, 1300 + i)))
+            .collect();
+        strays.sort();
+        let (layer, next) = (strays[0].clone(), strays[1].clone());
+        past_grace(&c);
+
+        let link = format!("{}/repos/{name}", blob_key(&layer));
+        let decided = c
+            .registry
+            .store()
+            .pause(When::After, Call::Head, move |k| k == link, 1);
+        let run = maintenance_until(&c, &decided);
+        let config_blob = data(30, 1310);
+        let manifest = image_manifest(
+            (&push_blob(&c, name, &config_blob), config_blob.len()),
+            &[(&layer, 100)],
+            "",
+        );
+        put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+        if fail_in_public_bucket {
+            let public = c.registry.public_blobs().unwrap();
+            public.fail(When::Before, Call::List, |_| true, 1);
+        } else {
+            let next_link = format!("{}/repos/{name}", blob_key(&next));
+            c.registry
+                .store()
+                .fail(When::Before, Call::Head, move |k| k == next_link, 1);
+        }
+        decided.release();
+        assert_eq!(finish(run).status, 429);
+
+        past_grace(&c);
+        collect(&c, 2, false);
+        assert_image_pullable(&c, name, "v1");
+    }
+}
+
 /// Issue 12, item 3: a second run while one is under way does nothing, so that two runs
 /// never judge the same blob. Without the lease, the second restored a record the first had
 /// deleted, over the record of a push made meanwhile, and the first deleted the bytes it
