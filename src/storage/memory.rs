@@ -1,7 +1,7 @@
 //! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
 //! It enforces R2's multipart rules so that the tests catch re-blocking mistakes, and lets a
 //! test stop any operation at a chosen storage call ([`MemoryStore::pause`]) to interleave a
-//! competing one there, deterministically.
+//! competing one there, deterministically, or make that call fail ([`MemoryStore::fail`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -75,7 +75,8 @@ struct Pause {
     key: Box<dyn Fn(&str) -> bool>,
     /// Matching calls still to let through before this one holds.
     skip: usize,
-    gate: Gate,
+    /// Where the call is held; `None` makes it fail instead.
+    gate: Option<Gate>,
 }
 
 /// A storage call held by [`MemoryStore::pause`]: the test sees when it is reached and
@@ -141,9 +142,22 @@ impl MemoryStore {
             call,
             key: Box::new(key),
             skip: nth.saturating_sub(1),
-            gate: gate.clone(),
+            gate: Some(gate.clone()),
         });
         gate
+    }
+
+    /// Makes the `nth` (from 1) `call` on a key `key` accepts fail with a rate-limit error
+    /// (R2's answer to too many writes of one key), `when` it happens: before it touches the
+    /// store or after, as when the answer of a call that took effect is lost.
+    pub fn fail(&self, when: When, call: Call, key: impl Fn(&str) -> bool + 'static, nth: usize) {
+        self.pauses.borrow_mut().push(Pause {
+            when,
+            call,
+            key: Box::new(key),
+            skip: nth.saturating_sub(1),
+            gate: None,
+        });
     }
 
     /// Forgets the pauses not reached yet.
@@ -157,8 +171,8 @@ impl MemoryStore {
     }
 
     /// Where every call passes, before and after it touches the store: holds it if a pause
-    /// is set for it.
-    async fn checkpoint(&self, when: When, call: Call, keys: &[&str]) {
+    /// is set for it, or fails it.
+    async fn checkpoint(&self, when: When, call: Call, keys: &[&str]) -> StorageResult<()> {
         if when == When::Before {
             self.calls.set(self.calls.get() + 1);
         }
@@ -174,7 +188,11 @@ impl MemoryStore {
                 }
                 matches
             });
-            position.map(|i| pauses.remove(i).gate)
+            match position.map(|i| pauses.remove(i).gate) {
+                None => None,
+                Some(None) => return Err(StorageError::TooManyRequests),
+                Some(Some(gate)) => Some(gate),
+            }
         };
         if let Some(gate) = gate {
             gate.0.set((true, false));
@@ -187,6 +205,7 @@ impl MemoryStore {
             })
             .await;
         }
+        Ok(())
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -249,9 +268,9 @@ impl ObjectStore for MemoryStore {
     type Incoming = Vec<u8>;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
-        self.checkpoint(When::Before, Call::Head, &[key]).await;
+        self.checkpoint(When::Before, Call::Head, &[key]).await?;
         let info = self.objects.borrow().get(key).map(|s| s.info.clone());
-        self.checkpoint(When::After, Call::Head, &[key]).await;
+        self.checkpoint(When::After, Call::Head, &[key]).await?;
         Ok(info)
     }
 
@@ -260,7 +279,7 @@ impl ObjectStore for MemoryStore {
         key: &str,
         range: Option<ByteRange>,
     ) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
-        self.checkpoint(When::Before, Call::Get, &[key]).await;
+        self.checkpoint(When::Before, Call::Get, &[key]).await?;
         let found = self.objects.borrow().get(key).map(|stored| {
             let bytes = match range {
                 None => stored.bytes.clone(),
@@ -272,7 +291,7 @@ impl ObjectStore for MemoryStore {
             };
             (stored.info.clone(), bytes)
         });
-        self.checkpoint(When::After, Call::Get, &[key]).await;
+        self.checkpoint(When::After, Call::Get, &[key]).await?;
         Ok(found)
     }
 
@@ -305,9 +324,9 @@ impl ObjectStore for MemoryStore {
         bytes: Vec<u8>,
         options: PutOptions,
     ) -> StorageResult<Option<ObjectInfo>> {
-        self.checkpoint(When::Before, Call::Put, &[key]).await;
+        self.checkpoint(When::Before, Call::Put, &[key]).await?;
         let written = self.put_now(key, bytes, options);
-        self.checkpoint(When::After, Call::Put, &[key]).await;
+        self.checkpoint(When::After, Call::Put, &[key]).await?;
         Ok(written)
     }
 
@@ -353,22 +372,22 @@ impl ObjectStore for MemoryStore {
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.checkpoint(When::Before, Call::Delete, &names).await;
+        self.checkpoint(When::Before, Call::Delete, &names).await?;
         {
             let mut objects = self.objects.borrow_mut();
             for key in keys {
                 objects.remove(key);
             }
         }
-        self.checkpoint(When::After, Call::Delete, &names).await;
+        self.checkpoint(When::After, Call::Delete, &names).await?;
         Ok(())
     }
 
     async fn list(&self, options: &ListOptions) -> StorageResult<ListPage> {
         let prefix = [options.prefix.as_str()];
-        self.checkpoint(When::Before, Call::List, &prefix).await;
+        self.checkpoint(When::Before, Call::List, &prefix).await?;
         let page = self.list_now(options);
-        self.checkpoint(When::After, Call::List, &prefix).await;
+        self.checkpoint(When::After, Call::List, &prefix).await?;
         Ok(page)
     }
 }
