@@ -275,10 +275,13 @@ where
                     .header("Docker-Distribution-API-Version", "registry/2.0")
                     .bytes(b"{}".to_vec(), "application/json"))
             }
-            (Route::Catalog, Get) => {
-                let entry = |repository: &str| self.catalog_entry(&caller, repository);
-                self.catalog(&request, entry).await
-            }
+            (Route::Catalog, Get) => match self.token_catalog(&caller) {
+                Some(names) => self.catalog_of(&request, names).await,
+                None => {
+                    let entry = |repository: &str| self.catalog_entry(&caller, repository);
+                    self.catalog(&request, entry).await
+                }
+            },
             (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
             (Route::Referrers { name: n, digest }, Get) => {
                 self.referrers(&name(&n, pull)?, &parse_digest(&digest)?, &request)

@@ -52,8 +52,10 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Set with `wrangler secret put`: their text stays out of every answer.
+/// Set with `wrangler secret put`, or naming what is private: their text stays out of every
+/// answer.
 const SECRETS: &[&str] = &[
+    "REGISTRY_PRIVATE",
     "TOKEN_SIGNING_KEY",
     "REGISTRY_USERS",
     "REGISTRY_ADMIN",
@@ -516,6 +518,11 @@ mod tests {
             refused(&[("REGISTRY_PRIVATE", "Internal/*")]),
             "REGISTRY_PRIVATE"
         );
+        // Private names are not told to whoever gets the answer.
+        let error = parse(&[("REGISTRY_PRIVATE", "Acme/secret-launch")]).unwrap_err();
+        let message = Error::from(error).message();
+        assert!(!message.contains("secret-launch"), "{message}");
+        assert!(message.contains("REGISTRY_PRIVATE"), "{message}");
     }
 
     #[test]
@@ -530,6 +537,8 @@ mod tests {
             !message.contains("alice") && !message.contains(&hash),
             "{message}"
         );
+        let pasted = parse(&[("REGISTRY_ADMIN", &format!("admin:hunter2 {hash}"))]).unwrap_err();
+        assert!(!pasted.to_string().contains("hunter2"), "{pasted}");
         assert!(message.contains("REGISTRY_USERS"), "{message}");
         assert_eq!(refused(&[("REGISTRY_USERS", "bob 1234")]), "REGISTRY_USERS");
         assert_eq!(refused(&[("REGISTRY_ADMIN", "root")]), "REGISTRY_ADMIN");

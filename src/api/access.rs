@@ -11,7 +11,7 @@
 use crate::api::listing::Entry;
 use crate::api::Request;
 use crate::app::{Environment, Registry};
-use crate::auth::scope::{granted, grants_catalog, requested};
+use crate::auth::scope::{granted, grants_catalog, requested, REPOSITORY};
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, User};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
@@ -148,23 +148,30 @@ where
             .contains(need)
     }
 
-    /// Whether the catalog shows `repository` to the caller: what a password's user (or an
-    /// anonymous caller) may pull; with a token, only what its access claims grant pull on,
-    /// unless it carries `registry:catalog:*`, which shows everything its user may pull.
-    pub(crate) fn may_list(&self, caller: &Caller, repository: &str) -> bool {
+    /// The repositories a token names for its catalog: those its access claims grant pull
+    /// on, unless it carries `registry:catalog:*`; `None` for every other caller, whose
+    /// catalog is what their user (or an anonymous caller) may pull. A token's catalog comes
+    /// from its claims alone, so that neither its answer nor its `Link` ever names another
+    /// repository.
+    pub(crate) fn token_catalog(&self, caller: &Caller) -> Option<Vec<String>> {
         match caller {
-            Caller::Token { access, .. } if !grants_catalog(access) => {
-                granted(access, repository).contains(Actions::PULL)
-            }
-            _ => self.user_may(caller, repository, Actions::PULL),
+            Caller::Token { access, .. } if !grants_catalog(access) => Some(
+                access
+                    .iter()
+                    .filter(|entry| entry.resource_type == REPOSITORY)
+                    .filter(|entry| granted(access, &entry.name).contains(Actions::PULL))
+                    .map(|entry| entry.name.clone())
+                    .collect(),
+            ),
+            _ => None,
         }
     }
 
-    /// How the catalog treats `repository` for the caller: shown if it [`Self::may_list`] it;
-    /// otherwise skipped, together with every repository after it that a private pattern
-    /// hides from the caller's user altogether.
+    /// How the catalog treats `repository` for a caller without a [`Self::token_catalog`]:
+    /// shown if their user may pull it; otherwise skipped, together with every repository
+    /// after it that a private pattern hides from the user altogether.
     pub(crate) fn catalog_entry(&self, caller: &Caller, repository: &str) -> Entry {
-        if self.may_list(caller, repository) {
+        if self.user_may(caller, repository, Actions::PULL) {
             return Entry::Show;
         }
         match self.auth.policy.hidden_prefix(caller.user(), repository) {

@@ -185,6 +185,51 @@ where
         Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
 
+    /// The catalog of a token that names its repositories: those of `names` that exist, in
+    /// order, paged like any catalog. One head per name looked at; a token's claims are
+    /// bounded by the Authorization header's size.
+    pub(crate) async fn catalog_of<B>(
+        &self,
+        request: &Request<B>,
+        mut names: Vec<String>,
+    ) -> Result<Response<S::Body>> {
+        let (n, last) = pagination(request, PAGE_MAX)?;
+        names.sort();
+        names.dedup();
+        names.retain(|name| last.as_deref().is_none_or(|last| name.as_str() > last));
+        let heads = names.iter().map(|name| async move {
+            let exists = match layout::stored_name(name) {
+                Some(parsed) => self
+                    .store
+                    .head(&layout::catalog_entry(&parsed))
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            Ok::<_, Error>(exists.then(|| name.clone()))
+        });
+        let existing: Vec<String> = join_all(heads)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let page = match existing.len() > n {
+            true => Page {
+                names: existing[..n].to_vec(),
+                next: n.checked_sub(1).map(|i| existing[i].clone()),
+            },
+            false => Page {
+                names: existing,
+                next: None,
+            },
+        };
+        let body = serde_json::json!({ "repositories": page.names });
+        let response = Response::new(200).json(&body, "application/json");
+        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
+    }
+
     /// Referrers pushed by clients that found no referrers API: an index tagged `<alg>-<hex>`
     /// (only sha256 subjects fit the tag grammar's 128 characters).
     async fn tag_schema_referrers(

@@ -274,24 +274,31 @@ where
             }
             Reference::Digest(digest) => {
                 let key = layout::manifest(name, &digest);
-                let (info, bytes) = self
-                    .store
-                    .get_bytes(&key)
-                    .await?
-                    .ok_or(Error::ManifestUnknown)?;
-                if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
-                    if let Some(subject) = parsed.subject {
-                        self.store
-                            .delete(&[layout::referrer(name, &subject, &digest)])
-                            .await?;
+                let existed = match self.store.get_bytes(&key).await? {
+                    Some((info, bytes)) => {
+                        if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
+                            if let Some(subject) = parsed.subject {
+                                self.store
+                                    .delete(&[layout::referrer(name, &subject, &digest)])
+                                    .await?;
+                            }
+                        }
+                        self.store.delete(&[key]).await?;
+                        true
                     }
-                }
-                self.store.delete(&[key]).await?;
+                    // A DELETE that failed after deleting the manifest may have left tags
+                    // naming it: its retry untags them.
+                    None => false,
+                };
                 // Tags are looked for after the manifest is gone: a tag pushed meanwhile is
                 // either found here, or its push finds the manifest gone and writes it again
                 // (`put_manifest`). Either way no tag outlives its manifest.
+                let mut untagged = false;
                 for tag in self.tags_pointing_at(name, &digest).await? {
-                    self.untag(name, &tag, Some(&digest)).await?;
+                    untagged |= self.untag(name, &tag, Some(&digest)).await?;
+                }
+                if !existed && !untagged {
+                    return Err(Error::ManifestUnknown);
                 }
             }
         }

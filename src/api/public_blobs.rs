@@ -51,12 +51,12 @@ where
         }
         let key = layout::public_blob(digest);
         if public.head(&key).await?.is_none() {
-            let missing = || Error::Internal(format!("data object {} is missing", record.key));
+            // Bytes gone from under their record: unknown, as on every other pull path.
             let (_, body) = self
                 .store
                 .get(&record.key, None)
                 .await?
-                .ok_or_else(missing)?;
+                .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
             match public.put_body(&key, body, record.size, digest).await {
                 Ok(true) => {}
                 Ok(false) => {

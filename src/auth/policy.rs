@@ -173,7 +173,8 @@ fn parse_user(entry: &str) -> Result<User, String> {
     let mut fields = entry.split_whitespace();
     let name = fields.next().ok_or("no name")?;
     if name.contains(':') {
-        return Err(format!("user name {name:?} contains ':'"));
+        // Likely NAME:PASSWORD pasted by mistake: the text is not repeated, even to the log.
+        return Err("a user name contains ':'".into());
     }
     let hash = fields.next().ok_or("no token hash")?;
     let hash = hash.strip_prefix("sha256:").unwrap_or(hash);

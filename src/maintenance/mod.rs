@@ -90,7 +90,7 @@ pub enum Phase {
 }
 
 /// Where maintenance stands between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct State {
     cycle: u64,
     phase: Phase,
@@ -108,7 +108,7 @@ struct State {
 
 /// Blobs whose links to one repository were deleted, and how far the repository's manifests
 /// have been read since, looking for one that names them.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Relink {
     digests: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,6 +254,12 @@ where
         Ok(())
     }
 
+    async fn save_state(&self, key: &str, state: &State) -> Result<()> {
+        let json = serde_json::to_vec(state).expect("maintenance state serialises");
+        self.store.put(key, json, PutOptions::default()).await?;
+        Ok(())
+    }
+
     /// The run proper, under the lease taken at `now_ms` with `operations` storage calls.
     async fn maintain_alone(&self, dry_run: bool, now_ms: u64, operations: u32) -> Result<Report> {
         let state_key = layout::gc_state(dry_run);
@@ -273,41 +279,55 @@ where
             referenced: RefCell::new(BTreeMap::new()),
             refreshed: RefCell::new(BTreeSet::new()),
         };
+        let started = state.clone();
         let mut cycle_complete = false;
-        while !run.exhausted() {
-            // Links to restore come first: until then, a manifest may lack them.
-            if !state.relink.is_empty() {
-                run.relink(&mut state.relink).await?;
-                continue;
-            }
-            if cycle_complete {
-                break;
-            }
-            let finished = match state.phase {
-                Phase::Uploads => run.uploads(&mut state.after).await?,
-                Phase::Repositories => {
-                    run.repositories(&mut state.after, &mut state.manifests_after)
-                        .await?
+        let worked: Result<()> = async {
+            while !run.exhausted() {
+                // Links to restore come first: until then, a manifest may lack them.
+                if !state.relink.is_empty() {
+                    run.relink(&mut state.relink).await?;
+                    continue;
                 }
-                Phase::Blobs => run.blobs(&mut state.after, &mut state.relink).await?,
-            };
-            if finished {
-                state.after = None;
-                state.phase = match state.phase {
-                    Phase::Uploads => Phase::Repositories,
-                    Phase::Repositories => Phase::Blobs,
-                    Phase::Blobs => {
-                        state.cycle += 1;
-                        cycle_complete = true;
-                        Phase::Uploads
+                if cycle_complete {
+                    break;
+                }
+                let finished = match state.phase {
+                    Phase::Uploads => run.uploads(&mut state.after).await?,
+                    Phase::Repositories => {
+                        run.repositories(&mut state.after, &mut state.manifests_after)
+                            .await?
                     }
+                    Phase::Blobs => run.blobs(&mut state.after, &mut state.relink).await?,
                 };
+                if finished {
+                    state.after = None;
+                    state.phase = match state.phase {
+                        Phase::Uploads => Phase::Repositories,
+                        Phase::Repositories => Phase::Blobs,
+                        Phase::Blobs => {
+                            state.cycle += 1;
+                            cycle_complete = true;
+                            Phase::Uploads
+                        }
+                    };
+                }
             }
+            Ok(())
         }
-        let json = serde_json::to_vec(&state).expect("maintenance state serialises");
-        self.store
-            .put(state_key, json, PutOptions::default())
-            .await?;
+        .await;
+        if let Err(error) = worked {
+            // The work since the position saved last is done again, but the links deleted
+            // meanwhile are restored first, read from the start of their repositories.
+            let mut retry = started;
+            for (name, pending) in state.relink {
+                let entry = retry.relink.entry(name).or_default();
+                entry.digests.extend(pending.digests);
+                entry.after = None;
+            }
+            self.save_state(state_key, &retry).await?;
+            return Err(error);
+        }
+        self.save_state(state_key, &state).await?;
         let mut report = run.report.into_inner();
         report.phase = state.phase;
         report.cycle_complete = cycle_complete;
@@ -953,12 +973,11 @@ where
                     .collect();
             }
         }
-        if groups.is_empty() {
-            // Nothing here is ours to judge; the walk goes on past it.
-            *after = last_key.or(after.take());
-            return Ok(!page.truncated);
-        }
         let swept_from = after.clone();
+        if groups.is_empty() {
+            // Nothing here is ours to judge; the walk (and the sweep) goes on past it.
+            *after = last_key.or(after.take());
+        }
         let mut unlinked: BTreeMap<RepositoryName, BTreeSet<Digest>> = BTreeMap::new();
         let mut finished = !page.truncated;
         for group in &groups {
@@ -966,35 +985,35 @@ where
                 finished = false;
                 break;
             }
-            self.blob(group, &mut unlinked).await?;
+            self.blob(group, &mut unlinked, relink).await?;
             // Past the blob's record and every link to it: '~' sorts after name characters.
             *after = Some(format!("{}~", layout::layer_links_prefix(&group.digest)));
         }
-        self.sweep_public_blobs(
-            swept_from.as_deref(),
-            after.as_deref(),
-            finished,
-            &groups,
-            &unlinked,
-        )
-        .await?;
-        if !self.dry_run {
-            for (name, digests) in unlinked {
-                let pending = relink.entry(name.to_string()).or_default();
-                pending
-                    .digests
-                    .extend(digests.iter().map(Digest::to_string));
-            }
+        let swept_to = self
+            .sweep_public_blobs(
+                swept_from.as_deref(),
+                after.as_deref(),
+                finished,
+                &groups,
+                &unlinked,
+            )
+            .await?;
+        if let Some(swept_to) = swept_to {
+            // Out of operations before the sweep caught up: the walk goes on from there.
+            *after = Some(format!("{}{swept_to}", layout::BLOBS_PREFIX));
+            finished = false;
         }
         Ok(finished)
     }
 
     /// Deletes the blob's links that no manifest of their repository refers to, and the blob
-    /// itself when no repository links it.
+    /// itself when no repository links it. Each link is added to `relink` before it is
+    /// deleted, so that no failure later in the run can lose it.
     async fn blob(
         &self,
         group: &BlobGroup,
         unlinked: &mut BTreeMap<RepositoryName, BTreeSet<Digest>>,
+        relink: &mut BTreeMap<String, Relink>,
     ) -> Result<()> {
         let digest = group.digest.to_string();
         {
@@ -1013,6 +1032,10 @@ where
             };
             if current.uploaded_ms != link.uploaded_ms {
                 continue;
+            }
+            if !self.dry_run {
+                let pending = relink.entry(name.to_string()).or_default();
+                pending.digests.insert(digest.clone());
             }
             self.delete(std::slice::from_ref(&link.key)).await?;
             unlinked

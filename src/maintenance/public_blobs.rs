@@ -23,7 +23,9 @@ where
 {
     /// Sweeps the public bucket over the range of `blobs/` this run judged: after `from`
     /// (exclusive) up to `to`, or to the end once the walk is `finished`. `groups` are the
-    /// blobs of the range and `unlinked` the links the run deleted from them.
+    /// blobs of the range and `unlinked` the links the run deleted from them. Stops once
+    /// the run is out of operations, after a page of the bucket: returns the last key swept
+    /// then, for the walk to go on from.
     pub(super) async fn sweep_public_blobs(
         &self,
         from: Option<&str>,
@@ -31,15 +33,15 @@ where
         finished: bool,
         groups: &[BlobGroup],
         unlinked: &BTreeMap<RepositoryName, BTreeSet<Digest>>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let Some(public) = &self.registry.public_blobs else {
-            return Ok(());
+            return Ok(None);
         };
         let in_public_bucket = |key: &str| key.strip_prefix(layout::BLOBS_PREFIX).map(String::from);
         let end = match (finished, to) {
             (true, _) => None,
             (false, Some(to)) if Some(to) != from => in_public_bucket(to),
-            (false, _) => return Ok(()),
+            (false, _) => return Ok(None),
         };
         let policy = &self.registry.auth.policy;
         let linked_publicly: BTreeSet<&Digest> = groups
@@ -86,7 +88,10 @@ where
                 _ => false,
             };
             if !page.truncated || past_end {
-                return Ok(());
+                return Ok(None);
+            }
+            if self.exhausted() {
+                return Ok(last);
             }
             options.start_after = last;
         }
@@ -99,6 +104,7 @@ mod tests {
 
     use crate::app::{test_registry, BlobRecord, FixedEnvironment, Registry};
     use crate::auth::Policy;
+    use crate::maintenance::MIN_STEP_OPERATIONS;
     use crate::oci::{Algorithm, Digest, RepositoryName};
     use crate::storage::memory::MemoryStore;
     use crate::storage::{layout, ObjectStore, PutOptions};
@@ -213,5 +219,33 @@ mod tests {
         cycle(&registry, false);
         kept.sort();
         assert_eq!(copies(&registry), kept);
+    }
+
+    /// Copies with no record at all, more pages of them than a run may list: each run stops
+    /// within its budget, the next goes on where it stopped, and the cycle sweeps them all
+    /// though `blobs/` holds nothing to judge.
+    #[test]
+    fn the_sweep_stops_with_the_budget_and_goes_on_in_the_next_run() {
+        let mut registry =
+            test_registry("private/*").with_public_blobs(MemoryStore::new().with_page_max(10));
+        registry.config.maintenance.step_operations = MIN_STEP_OPERATIONS;
+        for seed in 0..400 {
+            blob(&registry, seed, &[]);
+        }
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            let report = block_on(registry.maintain(false)).unwrap();
+            assert!(
+                report.operations <= MIN_STEP_OPERATIONS + 5,
+                "{} operations",
+                report.operations
+            );
+            if report.cycle_complete {
+                break;
+            }
+        }
+        assert!(runs > 1, "one run swept 40 pages");
+        assert_eq!(copies(&registry), Vec::<String>::new());
     }
 }

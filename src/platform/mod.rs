@@ -2,9 +2,12 @@
 //! (parsed by `config`), and the R2 / KV adapters. No protocol logic lives here.
 
 mod edge_cache;
+mod guard;
 mod http;
 mod kv;
 mod r2;
+
+use std::time::Duration;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -98,7 +101,7 @@ fn wasm_memory_mib() -> usize {
 
 #[event(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    guard::install();
 }
 
 /// The Cron Trigger: one maintenance run, summarised in the log.
@@ -120,16 +123,22 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let _in_flight = guard::InFlight::enter();
     let method = request.method().to_string();
     let path = request.path();
-    match answer(request, &env, &ctx, &method, &path).await {
-        Ok(response) => Ok(response),
+    let work = {
+        let (method, path) = (method.clone(), path.clone());
+        async move { answer(request, &env, &ctx, &method, &path).await }
+    };
+    match guard::guarded(work).await {
+        Some(Ok(response)) => Ok(response),
         // A failure of the runtime's own (a request or response it will not convert) is still
         // an OCI error, not an exception that the runtime answers with a bare 500.
-        Err(error) => {
+        Some(Err(error)) => {
             worker::console_error!("{method} {path}: {error}");
             http::error_response(&Error::Internal(error.to_string()))
         }
+        None => http::error_response(&Error::Internal("the request panicked".to_string())),
     }
 }
 
@@ -140,6 +149,12 @@ async fn answer(
     method: &str,
     path: &str,
 ) -> worker::Result<Response> {
+    // Tests only (scripts/test sets it, production never does): a request to this path
+    // panics while a timer it started is pending, to show what a panic costs others.
+    if text_var(env, "TEST_PANIC_PATH").as_deref() == Some(path) {
+        let panic = async { panic!("TEST_PANIC_PATH {path} requested") };
+        futures::join!(worker::Delay::from(Duration::from_millis(100)), panic);
+    }
     let counter = OpCounter::default();
     let (registry, switches) = match registry(env, &counter) {
         Ok(registry) => registry,

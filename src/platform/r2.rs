@@ -145,6 +145,11 @@ impl ObjectStore for R2Store {
                 }
             })
             .try_flatten();
+        // The body streams from wasm after the fetch handler has returned.
+        let in_flight = super::guard::InFlight::enter();
+        let stream = stream.inspect(move |_| {
+            let _ = &in_flight;
+        });
         let (_, body) = worker::Response::from_stream(stream)
             .map_err(storage_error)?
             .into_parts();

@@ -1,7 +1,7 @@
 //! An in-memory store with R2's and KV's semantics, for fast native tests of the core.
 //! It enforces R2's multipart rules so that the tests catch re-blocking mistakes, and lets a
 //! test stop any operation at a chosen storage call ([`MemoryStore::pause`]) to interleave a
-//! competing one there, deterministically, or fail one ([`MemoryStore::fail`]).
+//! competing one there, deterministically, or make that call fail ([`MemoryStore::fail`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -47,13 +47,13 @@ pub struct MemoryStore {
     /// page lets a test stand for a large bucket.
     page_max: Option<u32>,
     pauses: RefCell<Vec<Pause>>,
-    failures: RefCell<Vec<Failure>>,
-    /// Storage calls made so far (multipart steps and sessions not counted).
+    /// Storage calls made so far (creating multipart uploads, uploading parts and sessions
+    /// not counted).
     calls: Cell<u64>,
 }
 
-/// The kinds of storage call a pause can wait at (`get_bytes` and `concat` are gets), and
-/// that can be made to fail; completing and aborting multipart uploads can only fail.
+/// The kinds of storage call a pause can wait at (`get_bytes` and `concat` are gets;
+/// `Complete` and `Abort` end multipart uploads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     Head,
@@ -79,14 +79,8 @@ struct Pause {
     key: Box<dyn Fn(&str) -> bool>,
     /// Matching calls still to let through before this one holds.
     skip: usize,
-    gate: Gate,
-}
-
-/// A storage call that fails, as a backend error, instead of touching the store.
-struct Failure {
-    call: Call,
-    key: Box<dyn Fn(&str) -> bool>,
-    skip: usize,
+    /// Where the call is held; `None` makes it fail instead.
+    gate: Option<Gate>,
 }
 
 /// A storage call held by [`MemoryStore::pause`]: the test sees when it is reached and
@@ -152,40 +146,22 @@ impl MemoryStore {
             call,
             key: Box::new(key),
             skip: nth.saturating_sub(1),
-            gate: gate.clone(),
+            gate: Some(gate.clone()),
         });
         gate
     }
 
-    /// Makes the `nth` (from 1) `call` on a key `key` accepts fail with a backend error.
-    pub fn fail(&self, call: Call, key: impl Fn(&str) -> bool + 'static, nth: usize) {
-        self.failures.borrow_mut().push(Failure {
+    /// Makes the `nth` (from 1) `call` on a key `key` accepts fail with a rate-limit error
+    /// (R2's answer to too many writes of one key), `when` it happens: before it touches the
+    /// store or after, as when the answer of a call that took effect is lost.
+    pub fn fail(&self, when: When, call: Call, key: impl Fn(&str) -> bool + 'static, nth: usize) {
+        self.pauses.borrow_mut().push(Pause {
+            when,
             call,
             key: Box::new(key),
             skip: nth.saturating_sub(1),
+            gate: None,
         });
-    }
-
-    /// The failure set for this call (on any of `keys`), if any, used up.
-    fn injected_failure(&self, call: Call, keys: &[&str]) -> StorageResult<()> {
-        let mut failures = self.failures.borrow_mut();
-        let position = failures.iter_mut().position(|failure| {
-            let matches = failure.call == call && keys.iter().any(|key| (failure.key)(key));
-            if matches && failure.skip > 0 {
-                failure.skip -= 1;
-                return false;
-            }
-            matches
-        });
-        match position {
-            Some(i) => {
-                failures.remove(i);
-                Err(StorageError::Backend(format!(
-                    "{call:?} of {keys:?} failed"
-                )))
-            }
-            None => Ok(()),
-        }
     }
 
     /// Forgets the pauses not reached yet.
@@ -199,8 +175,8 @@ impl MemoryStore {
     }
 
     /// Where every call passes, before and after it touches the store: holds it if a pause
-    /// is set for it.
-    async fn checkpoint(&self, when: When, call: Call, keys: &[&str]) {
+    /// is set for it, or fails it.
+    async fn checkpoint(&self, when: When, call: Call, keys: &[&str]) -> StorageResult<()> {
         if when == When::Before {
             self.calls.set(self.calls.get() + 1);
         }
@@ -216,7 +192,11 @@ impl MemoryStore {
                 }
                 matches
             });
-            position.map(|i| pauses.remove(i).gate)
+            match position.map(|i| pauses.remove(i).gate) {
+                None => None,
+                Some(None) => return Err(StorageError::TooManyRequests),
+                Some(Some(gate)) => Some(gate),
+            }
         };
         if let Some(gate) = gate {
             gate.0.set((true, false));
@@ -229,6 +209,7 @@ impl MemoryStore {
             })
             .await;
         }
+        Ok(())
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -291,9 +272,9 @@ impl ObjectStore for MemoryStore {
     type Incoming = Vec<u8>;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
-        self.checkpoint(When::Before, Call::Head, &[key]).await;
+        self.checkpoint(When::Before, Call::Head, &[key]).await?;
         let info = self.objects.borrow().get(key).map(|s| s.info.clone());
-        self.checkpoint(When::After, Call::Head, &[key]).await;
+        self.checkpoint(When::After, Call::Head, &[key]).await?;
         Ok(info)
     }
 
@@ -302,7 +283,7 @@ impl ObjectStore for MemoryStore {
         key: &str,
         range: Option<ByteRange>,
     ) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
-        self.checkpoint(When::Before, Call::Get, &[key]).await;
+        self.checkpoint(When::Before, Call::Get, &[key]).await?;
         let found = self.objects.borrow().get(key).map(|stored| {
             let bytes = match range {
                 None => stored.bytes.clone(),
@@ -314,7 +295,7 @@ impl ObjectStore for MemoryStore {
             };
             (stored.info.clone(), bytes)
         });
-        self.checkpoint(When::After, Call::Get, &[key]).await;
+        self.checkpoint(When::After, Call::Get, &[key]).await?;
         Ok(found)
     }
 
@@ -347,10 +328,9 @@ impl ObjectStore for MemoryStore {
         bytes: Vec<u8>,
         options: PutOptions,
     ) -> StorageResult<Option<ObjectInfo>> {
-        self.checkpoint(When::Before, Call::Put, &[key]).await;
-        self.injected_failure(Call::Put, &[key])?;
+        self.checkpoint(When::Before, Call::Put, &[key]).await?;
         let written = self.put_now(key, bytes, options);
-        self.checkpoint(When::After, Call::Put, &[key]).await;
+        self.checkpoint(When::After, Call::Put, &[key]).await?;
         Ok(written)
     }
 
@@ -396,23 +376,22 @@ impl ObjectStore for MemoryStore {
 
     async fn delete(&self, keys: &[String]) -> StorageResult<()> {
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.checkpoint(When::Before, Call::Delete, &names).await;
-        self.injected_failure(Call::Delete, &names)?;
+        self.checkpoint(When::Before, Call::Delete, &names).await?;
         {
             let mut objects = self.objects.borrow_mut();
             for key in keys {
                 objects.remove(key);
             }
         }
-        self.checkpoint(When::After, Call::Delete, &names).await;
+        self.checkpoint(When::After, Call::Delete, &names).await?;
         Ok(())
     }
 
     async fn list(&self, options: &ListOptions) -> StorageResult<ListPage> {
         let prefix = [options.prefix.as_str()];
-        self.checkpoint(When::Before, Call::List, &prefix).await;
+        self.checkpoint(When::Before, Call::List, &prefix).await?;
         let page = self.list_now(options);
-        self.checkpoint(When::After, Call::List, &prefix).await;
+        self.checkpoint(When::After, Call::List, &prefix).await?;
         Ok(page)
     }
 }
@@ -513,7 +492,8 @@ impl MultipartStore for MemoryStore {
         upload_id: &str,
         etags: &[String],
     ) -> StorageResult<()> {
-        self.injected_failure(Call::Complete, &[key])?;
+        self.checkpoint(When::Before, Call::Complete, &[key])
+            .await?;
         let upload = self
             .multiparts
             .borrow_mut()
@@ -551,7 +531,7 @@ impl MultipartStore for MemoryStore {
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StorageResult<()> {
-        self.injected_failure(Call::Abort, &[key])?;
+        self.checkpoint(When::Before, Call::Abort, &[key]).await?;
         self.multiparts.borrow_mut().remove(upload_id);
         Ok(())
     }

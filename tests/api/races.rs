@@ -147,6 +147,54 @@ fn a_link_deleted_under_a_push_is_restored_when_the_run_is_out_of_operations() {
     assert_image_pullable(&c, name, "v1");
 }
 
+/// Issue 12, item 2 (review): the run that deleted a link under a push fails afterwards, in
+/// the public-blobs bucket (its listing) or in the registry's own (judging the next blob):
+/// the link is restored all the same.
+#[test]
+fn a_link_deleted_under_a_push_is_restored_when_the_run_then_fails() {
+    for fail_in_public_bucket in [true, false] {
+        let c = InProcess {
+            registry: registry(config()).with_public_blobs(MemoryStore::new()),
+        };
+        let name = "race/relink-failed";
+        let mut strays: Vec<String> = (0..2)
+            .map(|i| push_blob(&c, name, &data(100, 1300 + i)))
+            .collect();
+        strays.sort();
+        let (layer, next) = (strays[0].clone(), strays[1].clone());
+        past_grace(&c);
+
+        let link = format!("{}/repos/{name}", blob_key(&layer));
+        let decided = c
+            .registry
+            .store()
+            .pause(When::After, Call::Head, move |k| k == link, 1);
+        let run = maintenance_until(&c, &decided);
+        let config_blob = data(30, 1310);
+        let manifest = image_manifest(
+            (&push_blob(&c, name, &config_blob), config_blob.len()),
+            &[(&layer, 100)],
+            "",
+        );
+        put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+        if fail_in_public_bucket {
+            let public = c.registry.public_blobs().unwrap();
+            public.fail(When::Before, Call::List, |_| true, 1);
+        } else {
+            let next_link = format!("{}/repos/{name}", blob_key(&next));
+            c.registry
+                .store()
+                .fail(When::Before, Call::Head, move |k| k == next_link, 1);
+        }
+        decided.release();
+        assert_eq!(finish(run).status, 429);
+
+        past_grace(&c);
+        collect(&c, 2, false);
+        assert_image_pullable(&c, name, "v1");
+    }
+}
+
 /// Issue 12, item 3: a second run while one is under way does nothing, so that two runs
 /// never judge the same blob. Without the lease, the second restored a record the first had
 /// deleted, over the record of a push made meanwhile, and the first deleted the bytes it
@@ -412,6 +460,37 @@ fn a_delete_by_digest_racing_a_tag_push_leaves_no_dangling_tag() {
             }
         }
     }
+}
+
+/// Issue 12, item 6 (review): a DELETE by digest that fails once the manifest is gone, while
+/// untagging, is answered with an error; its retry finds no manifest but still untags, so no
+/// tag goes on serving the manifest while its layers are collected.
+#[test]
+fn a_delete_by_digest_that_failed_while_untagging_is_completed_by_its_retry() {
+    let c = client();
+    let name = "race/delete-retried";
+    let (manifest, digest) = untagged_image(&c, name, 1200);
+    put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+    let tag = format!("repos/{name}/_tags/v1");
+    c.registry
+        .store()
+        .fail(When::Before, Call::Put, move |k| k == tag, 1);
+    let path = format!("/v2/{name}/manifests/{digest}");
+    let failed = c.send("DELETE", &path, &[], b"");
+    assert_eq!(
+        failed.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(c.send("DELETE", &path, &[], b"").status, 202);
+    assert_eq!(status(&c, &format!("/v2/{name}/manifests/v1")), 404);
+    // Nothing names it any more.
+    let again = c.send("DELETE", &path, &[], b"");
+    assert_eq!(
+        (again.status, again.error_code()),
+        (404, "MANIFEST_UNKNOWN".to_string())
+    );
 }
 
 // --- uploads ---------------------------------------------------------------------------
