@@ -438,7 +438,8 @@ fn panic_outcome(c: &Http) -> String {
 
 /// A panic that gets through anyway costs only its own request, which is answered with an OCI
 /// 500: an upload streaming meanwhile completes, and the worker goes on serving. The request
-/// panics with a timer of its own pending, whose wake must not reach its poisoned task. The
+/// panics after waking its own task in the same poll, with a timer of its own pending: neither
+/// wake may reach its poisoned task. The
 /// second round panics in the instance that the first one tainted, or in its replacement.
 #[test]
 fn a_panicking_request_leaves_requests_in_flight_alone() {
@@ -446,7 +447,11 @@ fn a_panicking_request_leaves_requests_in_flight_alone() {
     let name = repo("panic");
     for round in 0..2u64 {
         let (panicked, next) = while_uploading(&c, &name, &data(300_000, 40 + round), || {
-            (panic_outcome(&c), c.send("GET", "/v2/", &[], b"").status)
+            let panicked = panic_outcome(&c);
+            // Past the panicking request's 100 ms timer, with the upload still held open: a
+            // wake reaching its poisoned task would abort the instance under the upload.
+            std::thread::sleep(Duration::from_millis(300));
+            (panicked, c.send("GET", "/v2/", &[], b"").status)
         });
         assert_eq!(next, 200, "round {round}");
         assert!(

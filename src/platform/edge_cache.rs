@@ -37,7 +37,9 @@ pub fn store(
 ) -> worker::Result<Response> {
     let mut copy = response.cloned()?;
     copy.headers_mut().set("Cache-Control", cache_control)?;
+    let in_flight = super::guard::InFlight::enter();
     ctx.wait_until(async move {
+        let _in_flight = in_flight;
         if let Err(error) = Cache::default().put(key.as_str(), copy).await {
             worker::console_warn!("edge cache put failed: {error}");
         }

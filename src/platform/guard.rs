@@ -88,16 +88,26 @@ struct Slot {
     waker: Arc<Forward>,
 }
 
-/// The waker the work's futures get: it wakes the work's task until the work panics.
+/// The waker the work's futures get: it wakes the work's task until the work panics. A wake
+/// during a poll is held until the poll returns: the executor queues a task woken while it
+/// runs, and if that poll then panics, the queued run would be a second panic on the task's
+/// stuck borrow, which aborts.
 #[derive(Default)]
 struct Forward {
     panicked: AtomicBool,
+    polling: AtomicBool,
+    woken_while_polling: AtomicBool,
     task: AtomicWaker,
 }
 
 impl ArcWake for Forward {
     fn wake_by_ref(this: &Arc<Self>) {
-        if !this.panicked.load(Ordering::Relaxed) {
+        if this.panicked.load(Ordering::Relaxed) {
+            return;
+        }
+        if this.polling.load(Ordering::Relaxed) {
+            this.woken_while_polling.store(true, Ordering::Relaxed);
+        } else {
             this.task.wake();
         }
     }
@@ -112,11 +122,18 @@ impl Future for Guarded {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.slot.waker.task.register(cx.waker());
-        let forward = waker(self.slot.waker.clone());
+        let shared = self.slot.waker.clone();
+        shared.task.register(cx.waker());
+        let forward = waker(shared.clone());
         POLLING.with(|polling| polling.set(Some(self.slot.clone())));
+        shared.polling.store(true, Ordering::Relaxed);
         let poll = self.work.as_mut().poll(&mut Context::from_waker(&forward));
+        // Reached only if the poll did not panic.
+        shared.polling.store(false, Ordering::Relaxed);
         POLLING.with(|polling| polling.set(None));
+        if shared.woken_while_polling.swap(false, Ordering::Relaxed) {
+            cx.waker().wake_by_ref();
+        }
         poll
     }
 }

@@ -107,6 +107,8 @@ fn start() {
 /// The Cron Trigger: one maintenance run, summarised in the log.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    // A run under way keeps the instance from being reinitialised after a request panicked.
+    let _in_flight = guard::InFlight::enter();
     let counter = OpCounter::default();
     let outcome = match registry(&env, &counter) {
         Ok((registry, switches)) => registry.maintain(switches.maintenance_dry_run).await,
@@ -150,10 +152,19 @@ async fn answer(
     path: &str,
 ) -> worker::Result<Response> {
     // Tests only (scripts/test sets it, production never does): a request to this path
-    // panics while a timer it started is pending, to show what a panic costs others.
+    // panics while a timer it started is pending, and after it woke its own task in the same
+    // poll, to show what a panic costs others.
     if text_var(env, "TEST_PANIC_PATH").as_deref() == Some(path) {
+        let wake_self = futures::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            std::task::Poll::<()>::Pending
+        });
         let panic = async { panic!("TEST_PANIC_PATH {path} requested") };
-        futures::join!(worker::Delay::from(Duration::from_millis(100)), panic);
+        futures::join!(
+            worker::Delay::from(Duration::from_millis(100)),
+            wake_self,
+            panic
+        );
     }
     let counter = OpCounter::default();
     let (registry, switches) = match registry(env, &counter) {
