@@ -286,6 +286,15 @@ fn expire_uploads(c: &InProcess) {
     common::maintenance::collect(c, 1, false);
 }
 
+/// Expires the uploads and checks that they left no progress, data object or open multipart
+/// upload behind.
+fn assert_expiry_leaves_nothing(c: &InProcess, context: &str) {
+    expire_uploads(c);
+    let store = c.registry.store();
+    assert_eq!(upload_leftovers(store), Vec::<String>::new(), "{context}");
+    assert_eq!(store.open_multiparts(), 0, "{context}");
+}
+
 /// Starts an upload in `name` and sends a blob of five parts and a bit: with two parts per
 /// segment, two completed segments and an open multipart upload. Its location and the blob.
 fn upload_in_segments(c: &InProcess, name: &str) -> (String, Vec<u8>) {
@@ -312,9 +321,7 @@ fn a_failed_seal_leaves_nothing_once_the_upload_expires() {
         let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], b"");
         assert_eq!(put.status, 429, "{call:?}");
         assert!(store.keys().iter().any(|k| k.starts_with("data/")));
-        expire_uploads(&c);
-        assert_eq!(upload_leftovers(store), Vec::<String>::new(), "{call:?}");
-        assert_eq!(store.open_multiparts(), 0, "{call:?}");
+        assert_expiry_leaves_nothing(&c, &format!("{call:?}"));
     }
 }
 
@@ -334,9 +341,7 @@ fn a_failed_seal_of_a_blob_sent_whole_leaves_nothing_once_the_upload_expires() {
     let put = c.send("PUT", &format!("{location}?digest={digest}"), &[], &blob);
     assert_eq!(put.status, 429);
     assert!(store.keys().iter().any(|k| k.ends_with(".1")));
-    expire_uploads(&c);
-    assert_eq!(upload_leftovers(store), Vec::<String>::new());
-    assert_eq!(store.open_multiparts(), 0);
+    assert_expiry_leaves_nothing(&c, "");
 }
 
 /// A cancel whose abort fails leaves the same, for maintenance to discard.
@@ -348,9 +353,7 @@ fn a_failed_cancel_leaves_nothing_once_the_upload_expires() {
     store.fail(When::Before, Call::Abort, |_| true, 1);
     assert_eq!(c.send("DELETE", &location, &[], b"").status, 429);
     assert_eq!(c.send("GET", &location, &[], b"").status, 404);
-    expire_uploads(&c);
-    assert_eq!(upload_leftovers(store), Vec::<String>::new());
-    assert_eq!(store.open_multiparts(), 0);
+    assert_expiry_leaves_nothing(&c, "");
 }
 
 /// The end mark of a finished upload names the blob's data objects, yet maintenance never

@@ -107,6 +107,38 @@ fn untagged_image(c: &InProcess, name: &str, seed: u64) -> (Vec<u8>, String) {
     (manifest, digest)
 }
 
+/// Pushes `count` stray blobs to `name` (data seeds from `seed`), lets them age past grace,
+/// holds a maintenance run just after it decided to delete the link of the first in digest
+/// order, and then pushes a manifest tagged `v1` that names that blob: the push checks its
+/// links while the link is still there, and the held run, once released, deletes it. Returns
+/// the strays in digest order, the gate holding the run, and the run.
+fn push_under_a_link_deletion<'a>(
+    c: &'a InProcess,
+    name: &str,
+    count: u64,
+    seed: u64,
+) -> (Vec<String>, Gate, Handling<'a>) {
+    let mut strays: Vec<String> = (0..count)
+        .map(|i| push_blob(c, name, &data(100, seed + i)))
+        .collect();
+    strays.sort();
+    past_grace(c);
+    let link = format!("{}/repos/{name}", blob_key(&strays[0]));
+    let decided = c
+        .registry
+        .store()
+        .pause(When::After, Call::Head, move |k| k == link, 1);
+    let run = maintenance_until(c, &decided);
+    let config_blob = data(30, seed + count);
+    let manifest = image_manifest(
+        (&push_blob(c, name, &config_blob), config_blob.len()),
+        &[(&strays[0], 100)],
+        "",
+    );
+    put_manifest(c, name, "v1", &manifest, OCI_MANIFEST);
+    (strays, decided, run)
+}
+
 /// Issue 12, item 2: a manifest pushed between the collector's decision to delete a link it
 /// names and the deletion, in a run whose operations are spent right after, gets the link back.
 #[test]
@@ -117,28 +149,8 @@ fn a_link_deleted_under_a_push_is_restored_when_the_run_is_out_of_operations() {
         registry: registry(config),
     };
     let name = "race/relink";
-    // Stray blobs enough to spend a run's operations; the manifest will name the first.
-    let mut strays: Vec<String> = (0..15)
-        .map(|i| push_blob(&c, name, &data(100, 500 + i)))
-        .collect();
-    strays.sort();
-    let layer = strays[0].clone();
-    past_grace(&c);
-
-    let link = format!("{}/repos/{name}", blob_key(&layer));
-    let decided = c
-        .registry
-        .store()
-        .pause(When::After, Call::Head, move |k| k == link, 1);
-    let run = maintenance_until(&c, &decided);
-    // The push checks its links before and after writing while the link is still there.
-    let config_blob = data(30, 499);
-    let manifest = image_manifest(
-        (&push_blob(&c, name, &config_blob), config_blob.len()),
-        &[(&layer, 100)],
-        "",
-    );
-    put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+    // Stray blobs enough to spend a run's operations; the manifest names the first.
+    let (_, decided, run) = push_under_a_link_deletion(&c, name, 15, 500);
     decided.release();
     assert_eq!(finish(run).status, 200);
 
@@ -157,26 +169,8 @@ fn a_link_deleted_under_a_push_is_restored_when_the_run_then_fails() {
             registry: registry(config()).with_public_blobs(MemoryStore::new()),
         };
         let name = "race/relink-failed";
-        let mut strays: Vec<String> = (0..2)
-            .map(|i| push_blob(&c, name, &data(100, 1300 + i)))
-            .collect();
-        strays.sort();
-        let (layer, next) = (strays[0].clone(), strays[1].clone());
-        past_grace(&c);
-
-        let link = format!("{}/repos/{name}", blob_key(&layer));
-        let decided = c
-            .registry
-            .store()
-            .pause(When::After, Call::Head, move |k| k == link, 1);
-        let run = maintenance_until(&c, &decided);
-        let config_blob = data(30, 1310);
-        let manifest = image_manifest(
-            (&push_blob(&c, name, &config_blob), config_blob.len()),
-            &[(&layer, 100)],
-            "",
-        );
-        put_manifest(&c, name, "v1", &manifest, OCI_MANIFEST);
+        let (strays, decided, run) = push_under_a_link_deletion(&c, name, 2, 1300);
+        let next = strays[1].clone();
         if fail_in_public_bucket {
             let public = c.registry.public_blobs().unwrap();
             public.fail(When::Before, Call::List, |_| true, 1);
