@@ -207,18 +207,23 @@ fn odd_char() -> impl Strategy<Value = char> {
 /// `valid` with one character inserted, replaced or removed, or cut short.
 fn mutated(valid: String) -> impl Strategy<Value = String> {
     let len = valid.chars().count();
-    (0..=len, odd_char(), 0..4u8).prop_map(move |(at, c, how)| {
-        let mut chars: Vec<char> = valid.chars().collect();
-        match how {
-            0 => chars.insert(at, c),
-            1 if at < chars.len() => chars[at] = c,
-            2 if at < chars.len() => {
-                chars.remove(at);
-            }
-            _ => chars.truncate(at),
+    (0..=len, odd_char(), 0..4u8).prop_map(move |(at, c, how)| mutate(&valid, at, c, how))
+}
+
+/// `text` with `c` inserted at character `at` (`how` 0), put in place of it (1), that
+/// character removed (2), or the text cut there (3); `at` past the end means the end.
+fn mutate(text: &str, at: usize, c: char, how: u8) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let at = at.min(chars.len());
+    match how {
+        0 => chars.insert(at, c),
+        1 if at < chars.len() => chars[at] = c,
+        2 if at < chars.len() => {
+            chars.remove(at);
         }
-        chars.into_iter().collect()
-    })
+        _ => chars.truncate(at),
+    }
+    chars.into_iter().collect()
 }
 
 /// Numbers as clients write them, biased to the edges where arithmetic overflows.
@@ -685,17 +690,7 @@ proptest! {
             .into_owned()
             .collect();
         let (at, c, how) = change;
-        let mut chars: Vec<char> = pairs[index].1.chars().collect();
-        let at = at.min(chars.len());
-        match how {
-            0 => chars.insert(at, c),
-            1 if at < chars.len() => chars[at] = c,
-            2 if at < chars.len() => {
-                chars.remove(at);
-            }
-            _ => chars.truncate(at),
-        }
-        let value: String = chars.into_iter().collect();
+        let value = mutate(&pairs[index].1, at, c, how);
         let unchanged = value == pairs[index].1;
         pairs[index].1 = value;
         let query = url::form_urlencoded::Serializer::new(String::new())
