@@ -383,7 +383,11 @@ pub(crate) fn parse_digest(raw: &str) -> Result<Digest> {
     raw.parse().map_err(Error::from)
 }
 
-/// A clock standing at 0 and one id, for unit tests that make no uploads.
+/// The one id [`FixedEnvironment`] makes, in the form of the registry's ids.
+#[cfg(test)]
+pub(crate) const FIXED_ID: &str = "0123456789abcdef0123456789abcdef";
+
+/// A clock standing at 0 and one id, for unit tests.
 #[cfg(test)]
 pub(crate) struct FixedEnvironment;
 
@@ -394,7 +398,7 @@ impl Environment for FixedEnvironment {
     }
 
     fn new_id(&self) -> String {
-        "id".into()
+        FIXED_ID.into()
     }
 }
 

@@ -322,32 +322,20 @@ mod tests {
     use super::*;
     use crate::api::manifests::UNTAGGED_META;
     use crate::api::{Body, Method};
-    use crate::app::Config;
+    use crate::app::{Config, FixedEnvironment};
     use crate::auth::{Auth, Policy};
     use crate::oci::Algorithm;
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
     use crate::storage::PutOptions;
 
-    struct Fixed;
-
-    impl Environment for Fixed {
-        fn now_ms(&self) -> u64 {
-            0
-        }
-
-        fn new_id(&self) -> String {
-            "id".into()
-        }
-    }
-
-    type Metered2 = Registry<Metered<MemoryStore>, Metered<MemoryStore>, Fixed>;
+    type Metered2 = Registry<Metered<MemoryStore>, Metered<MemoryStore>, FixedEnvironment>;
 
     fn registry(private: &str, counter: &OpCounter) -> Metered2 {
         Registry::new(
             Metered::new(MemoryStore::new(), counter.clone()),
             Metered::new(MemoryStore::new(), counter.clone()),
-            Fixed,
+            FixedEnvironment,
             Config::default(),
             Auth {
                 policy: Policy::parse("", None, private).unwrap(),

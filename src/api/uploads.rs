@@ -455,27 +455,13 @@ mod tests {
     use sha2::{Digest as _, Sha256};
 
     use crate::api::{Method, Request};
-    use crate::app::{Config, Environment, Registry};
+    use crate::app::{Config, FixedEnvironment, Registry, FIXED_ID};
     use crate::auth::{Auth, Policy};
     use crate::oci::{Algorithm, Digest};
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
     use crate::storage::{layout, LIST_PAGE_MAX};
     use crate::upload::UploadState;
-
-    const FIXED_ID: &str = "0123456789abcdef0123456789abcdef";
-
-    struct Ids;
-
-    impl Environment for Ids {
-        fn now_ms(&self) -> u64 {
-            0
-        }
-
-        fn new_id(&self) -> String {
-            FIXED_ID.into()
-        }
-    }
 
     fn request(
         method: Method,
@@ -507,7 +493,7 @@ mod tests {
         }
     }
 
-    fn small_part_registry() -> Registry<MemoryStore, MemoryStore, Ids> {
+    fn small_part_registry() -> Registry<MemoryStore, MemoryStore, FixedEnvironment> {
         let config = Config {
             part_size: 8,
             ..Config::default()
@@ -515,7 +501,7 @@ mod tests {
         Registry::new(
             MemoryStore::with_min_part(8),
             MemoryStore::new(),
-            Ids,
+            FixedEnvironment,
             config,
             admin_auth(),
         )
@@ -608,7 +594,7 @@ mod tests {
     /// A registry whose storage operations are counted, with parts larger than the tests send.
     fn metered_registry(
         counter: &OpCounter,
-    ) -> Registry<Metered<MemoryStore>, Metered<MemoryStore>, Ids> {
+    ) -> Registry<Metered<MemoryStore>, Metered<MemoryStore>, FixedEnvironment> {
         let config = Config {
             part_size: PART,
             ..Config::default()
@@ -616,7 +602,7 @@ mod tests {
         Registry::new(
             Metered::new(MemoryStore::with_min_part(PART as usize), counter.clone()),
             Metered::new(MemoryStore::new(), counter.clone()),
-            Ids,
+            FixedEnvironment,
             config,
             admin_auth(),
         )
