@@ -357,16 +357,16 @@ fn auth(vars: &Vars) -> Result<Auth, ConfigError> {
     let users = vars.text("REGISTRY_USERS").unwrap_or_default();
     let admin = vars.text("REGISTRY_ADMIN");
     let private = vars.text("REGISTRY_PRIVATE").unwrap_or_default();
-    policy::parse_patterns(&private).map_err(|why| ConfigError::new("REGISTRY_PRIVATE", why))?;
+    let private = policy::parse_patterns(&private)
+        .map_err(|why| ConfigError::new("REGISTRY_PRIVATE", why))?;
+    let users =
+        policy::parse_users(&users).map_err(|why| ConfigError::new("REGISTRY_USERS", why))?;
+    let policy = Policy::new(users, admin.as_deref(), private)
+        .map_err(|why| ConfigError::new("REGISTRY_ADMIN", why))?;
     let config_why = |error: AuthError| match error {
         AuthError::Config(why) => why,
         other => format!("{other:?}"),
     };
-    // Users alone first, so that an error is put down to the setting that holds it.
-    Policy::parse(&users, None, "")
-        .map_err(|e| ConfigError::new("REGISTRY_USERS", config_why(e)))?;
-    let policy = Policy::parse(&users, admin.as_deref(), &private)
-        .map_err(|e| ConfigError::new("REGISTRY_ADMIN", config_why(e)))?;
     let signing_key = vars
         .text("TOKEN_SIGNING_KEY")
         .map(|key| SigningKey::new(&key))

@@ -52,35 +52,29 @@ impl Policy {
     /// `users` in the format above; `admin` is `NAME SHA256`, a user with every action on
     /// every repository; `private` lists repository patterns (see [`parse_patterns`]).
     pub fn parse(users: &str, admin: Option<&str>, private: &str) -> Result<Policy, AuthError> {
-        let mut parsed = Vec::new();
-        let entries = users.split(['\n', ';']).enumerate();
-        for (index, entry) in entries {
-            let entry = entry.split('#').next().unwrap_or_default().trim();
-            if !entry.is_empty() {
-                parsed.push(parse_user(entry).map_err(|why| {
-                    AuthError::Config(format!("users entry {}: {why}", index + 1))
-                })?);
-            }
-        }
-        if let Some(admin) = admin.map(str::trim).filter(|a| !a.is_empty()) {
-            let mut admin = parse_user(&format!("{admin} *=*"))
-                .map_err(|why| AuthError::Config(format!("admin: {why}")))?;
-            admin.administrator = true;
-            parsed.push(admin);
-        }
-        for (i, user) in parsed.iter().enumerate() {
-            if parsed[..i].iter().any(|other| other.name == user.name) {
-                return Err(AuthError::Config(format!(
-                    "user {:?} is configured twice",
-                    user.name
-                )));
-            }
-        }
+        let users = parse_users(users).map_err(AuthError::Config)?;
         let private = parse_patterns(private).map_err(AuthError::Config)?;
-        Ok(Policy {
-            users: parsed,
-            private,
-        })
+        Policy::new(users, admin, private).map_err(AuthError::Config)
+    }
+
+    /// The policy of users already parsed ([`parse_users`]), the administrator (`NAME
+    /// SHA256`), if any, and the private patterns ([`parse_patterns`]); an error is the
+    /// administrator's: a malformed line, or a name a user has already.
+    pub fn new(
+        mut users: Vec<User>,
+        admin: Option<&str>,
+        private: Vec<WildMatch>,
+    ) -> Result<Policy, String> {
+        if let Some(admin) = admin.map(str::trim).filter(|a| !a.is_empty()) {
+            let mut admin =
+                parse_user(&format!("{admin} *=*")).map_err(|why| format!("admin: {why}"))?;
+            admin.administrator = true;
+            if users.iter().any(|user| user.name == admin.name) {
+                return Err(format!("user {:?} is configured twice", admin.name));
+            }
+            users.push(admin);
+        }
+        Ok(Policy { users, private })
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
@@ -151,6 +145,24 @@ impl Policy {
 /// newlines). A pattern holds only what repository names hold, and the wildcards `*` and `?`:
 /// anything else could never match, and a private pattern that never matches would leave
 /// public what was meant to be private.
+/// The users of `REGISTRY_USERS`, one per line or `;`-separated, `#` starting a comment;
+/// a name may be configured once.
+pub fn parse_users(text: &str) -> Result<Vec<User>, String> {
+    let mut users: Vec<User> = Vec::new();
+    for (index, entry) in text.split(['\n', ';']).enumerate() {
+        let entry = entry.split('#').next().unwrap_or_default().trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let user = parse_user(entry).map_err(|why| format!("users entry {}: {why}", index + 1))?;
+        if users.iter().any(|other| other.name == user.name) {
+            return Err(format!("user {:?} is configured twice", user.name));
+        }
+        users.push(user);
+    }
+    Ok(users)
+}
+
 pub fn parse_patterns(text: &str) -> Result<Vec<WildMatch>, String> {
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|p| !p.is_empty())
