@@ -27,6 +27,7 @@ pub mod error;
 pub mod maintenance;
 pub mod oci;
 pub mod presign;
+pub mod records;
 pub mod storage;
 pub mod upload;
 

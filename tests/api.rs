@@ -6,10 +6,12 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use edge_registry::api::{Body, Method, Request, Response};
-use edge_registry::app::{BlobEndpoint, BlobUrls, Config, Environment, Registry};
+use edge_registry::app::Registry;
 use edge_registry::auth::{Auth, Policy, SigningKey};
+use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
+use edge_registry::records::Environment;
 use edge_registry::storage::memory::{Call, Clock, MemoryBody, MemoryStore, When};
 use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;

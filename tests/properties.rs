@@ -15,10 +15,12 @@ use proptest::prelude::*;
 
 use edge_registry::api::routes::{self, Route};
 use edge_registry::api::{Body, Method, Request};
-use edge_registry::app::{is_id, BlobEndpoint, BlobUrls, Config, Environment, Registry};
+use edge_registry::app::Registry;
 use edge_registry::auth::{Actions, Auth, Credentials, Policy, Scope, SigningKey};
+use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
 use edge_registry::oci::{manifest, Digest, Reference, RepositoryName, Tag};
 use edge_registry::presign::{Credentials as UrlCredentials, Signer};
+use edge_registry::records::{is_id, Environment};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
 
 use common::access::access_env;

@@ -9,12 +9,13 @@
 //! - A known user without the grant: 403 DENIED; no token would change that.
 
 use crate::api::listing::Entry;
+use crate::api::Api;
 use crate::api::Request;
-use crate::app::{Environment, Registry};
 use crate::auth::scope::{granted, grants_catalog, requested, REPOSITORY};
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, User};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
+use crate::records::Environment;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
 /// Where tokens come from, and whom they are for, as clients addressed this registry.
@@ -82,7 +83,7 @@ fn scope_for(name: &RepositoryName, need: Actions) -> String {
     format!("repository:{name}:{actions}")
 }
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -112,7 +113,12 @@ where
                     ))
                 })?;
                 let claims = key
-                    .verify(&token, self.env.now_ms(), &realm.url, &realm.service)
+                    .verify(
+                        &token,
+                        self.records.env.now_ms(),
+                        &realm.url,
+                        &realm.service,
+                    )
                     .map_err(reject)?;
                 let (Some(access), None) = (claims.access, claims.refresh) else {
                     return Err(reject(AuthError::InvalidToken(

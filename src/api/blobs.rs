@@ -2,12 +2,16 @@
 
 use super::caching::Freshness;
 use super::routes::SIGNED_BLOB_PREFIX;
+use crate::api::Api;
 use crate::api::{Body, Method, Request, Response};
-use crate::app::{BlobEndpoint, BlobRecord, Environment, Registry};
+use crate::config::BlobEndpoint;
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
+use crate::records::layout;
+use crate::records::BlobRecord;
+use crate::records::Environment;
 use crate::storage::{
-    layout, ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
+    ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
 };
 
 /// Set on every blob response: without a Content-Type, `wrangler dev` gzips bodies on the fly,
@@ -16,7 +20,7 @@ const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
 /// Tries of a blob commit whose global record garbage collection keeps removing.
 const COMMIT_ATTEMPTS: usize = 3;
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -30,6 +34,7 @@ where
         head_only: bool,
     ) -> Result<Response<S::Body>> {
         let record = self
+            .records
             .blob_link(name, digest)
             .await?
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
@@ -74,7 +79,7 @@ where
     /// A signed URL of the blob's data object.
     fn blob_location<B>(&self, record: &BlobRecord, request: &Request<B>) -> Option<String> {
         let urls = self.config.blob_urls.as_ref()?;
-        let now = self.env.now_ms();
+        let now = self.records.env.now_ms();
         let expires = urls.expires_seconds;
         Some(match &urls.endpoint {
             BlobEndpoint::R2 { host, bucket } => {
@@ -115,7 +120,7 @@ where
                 request.authority(),
                 &request.path,
                 &request.query,
-                self.env.now_ms(),
+                self.records.env.now_ms(),
             )
             .map_err(|e| Error::Denied(format!("signed URL refused: {e:?}")))?;
         let encoded_key = request
@@ -129,7 +134,12 @@ where
         if !key.starts_with(layout::DATA_PREFIX) {
             return Err(Error::RouteUnknown);
         }
-        let info = self.store.head(&key).await?.ok_or(Error::RouteUnknown)?;
+        let info = self
+            .records
+            .store
+            .head(&key)
+            .await?
+            .ok_or(Error::RouteUnknown)?;
         let record = BlobRecord {
             size: info.size,
             key: key.into_owned(),
@@ -174,7 +184,7 @@ where
         }
         // One object is handed to the runtime as is; segments are stitched by the store.
         let body = if record.segments.is_empty() {
-            let Some((_, body)) = self.store.get(&record.key, range).await? else {
+            let Some((_, body)) = self.records.store.get(&record.key, range).await? else {
                 return Ok(None);
             };
             body
@@ -183,7 +193,8 @@ where
                 offset: 0,
                 length: record.size,
             };
-            self.store
+            self.records
+                .store
                 .concat(record.pieces(range.unwrap_or(whole)))
                 .await?
         };
@@ -198,10 +209,10 @@ where
         digest: &Digest,
     ) -> Result<Response<S::Body>> {
         let key = layout::layer_link(name, digest);
-        if self.store.head(&key).await?.is_none() {
+        if self.records.store.head(&key).await?.is_none() {
             return Err(Error::BlobUnknown(digest.clone()));
         }
-        self.store.delete(&[key]).await?;
+        self.records.store.delete(&[key]).await?;
         Ok(Response::new(202).header("Content-Length", "0"))
     }
 
@@ -223,6 +234,7 @@ where
         };
         for _ in 0..COMMIT_ATTEMPTS {
             let record = match self
+                .records
                 .store
                 .put(&global, json.clone(), create.clone())
                 .await?
@@ -233,9 +245,9 @@ where
                     None => continue,
                 },
             };
-            if self.write_link(name, digest, &record).await? {
+            if self.records.write_link(name, digest, &record).await? {
                 if record.key != own.key {
-                    self.store.delete(&own.keys()).await?;
+                    self.records.store.delete(&own.keys()).await?;
                 }
                 return Ok(());
             }
@@ -253,43 +265,26 @@ where
         own: &BlobRecord,
         own_json: &[u8],
     ) -> Result<Option<BlobRecord>> {
-        let Some((info, bytes)) = self.store.get_bytes(global).await? else {
+        let Some((info, bytes)) = self.records.store.get_bytes(global).await? else {
             return Ok(None);
         };
         let existing: BlobRecord = serde_json::from_slice(&bytes)
             .map_err(|e| StorageError::Corrupt(format!("{global}: {e}")))?;
         for key in existing.keys() {
-            if self.store.head(&key).await?.is_none() {
+            if self.records.store.head(&key).await?.is_none() {
                 let replace = PutOptions {
                     mode: PutMode::IfEtag(info.etag),
                     ..PutOptions::default()
                 };
-                let replaced = self.store.put(global, own_json.to_vec(), replace).await?;
+                let replaced = self
+                    .records
+                    .store
+                    .put(global, own_json.to_vec(), replace)
+                    .await?;
                 return Ok(replaced.map(|_| own.clone()));
             }
         }
         Ok(Some(existing))
-    }
-
-    /// Records that `name` holds the blob (an idempotent overwrite), then checks that the
-    /// blob's record is still there. Garbage collection deletes a record before its bytes
-    /// and looks for new links afterwards, so a link written while it collects is either
-    /// seen by it (and the record restored) or sees the record gone: then the link is
-    /// removed again and the answer is `false`.
-    pub(crate) async fn write_link(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-        record: &BlobRecord,
-    ) -> Result<bool> {
-        let json = serde_json::to_vec(record).expect("blob record serialises");
-        let link = layout::layer_link(name, digest);
-        self.store.put(&link, json, PutOptions::default()).await?;
-        if self.store.head(&layout::blob(digest)).await?.is_some() {
-            return Ok(true);
-        }
-        self.store.delete(&[link]).await?;
-        Ok(false)
     }
 }
 

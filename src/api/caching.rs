@@ -2,10 +2,12 @@
 //! a tag may move at any moment; private content never enters a shared cache. The platform
 //! keeps the edge cache (the Workers Cache API); the decisions are made here.
 
+use crate::api::parse_digest;
 use crate::api::routes::{self, Route};
+use crate::api::Api;
 use crate::api::{Method, Request, Response};
-use crate::app::{parse_digest, Environment, Registry};
 use crate::oci::{Reference, RepositoryName};
+use crate::records::Environment;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
 use super::access::Realm;
@@ -17,7 +19,7 @@ pub(crate) enum Freshness {
     Tag,
 }
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -163,20 +165,29 @@ mod tests {
         for resource in ["manifests", "blobs"] {
             let spellings = [":", "%3A", "%3a"]
                 .map(|colon| format!("/v2/team/app/{resource}/sha256{colon}{hex}"));
-            let key = registry.edge_cache_key(&request(Method::Get, &spellings[0]));
+            let key = registry
+                .api()
+                .edge_cache_key(&request(Method::Get, &spellings[0]));
             assert!(key.is_some(), "{resource} by digest is cacheable");
             for path in &spellings {
-                assert_eq!(registry.edge_cache_key(&request(Method::Get, path)), key);
+                assert_eq!(
+                    registry.api().edge_cache_key(&request(Method::Get, path)),
+                    key
+                );
                 for write in [Method::Put, Method::Delete] {
-                    let purged = registry.edge_cache_purge_keys(&request(write, path));
+                    let purged = registry.api().edge_cache_purge_keys(&request(write, path));
                     assert_eq!(purged, Vec::from_iter(key.clone()));
                 }
             }
             keys.push(key);
         }
-        let by_tag = registry.edge_cache_key(&request(Method::Get, "/v2/team/app/manifests/v1"));
+        let by_tag = registry
+            .api()
+            .edge_cache_key(&request(Method::Get, "/v2/team/app/manifests/v1"));
         assert_eq!(
-            registry.edge_cache_purge_keys(&request(Method::Delete, "/v2/team/app/manifests/v1")),
+            registry
+                .api()
+                .edge_cache_purge_keys(&request(Method::Delete, "/v2/team/app/manifests/v1")),
             Vec::from_iter(by_tag.clone())
         );
         keys.push(by_tag);
@@ -188,7 +199,9 @@ mod tests {
         );
         let private = format!("/v2/private/app/manifests/sha256%3A{hex}");
         assert_eq!(
-            registry.edge_cache_key(&request(Method::Get, &private)),
+            registry
+                .api()
+                .edge_cache_key(&request(Method::Get, &private)),
             None
         );
     }
@@ -201,11 +214,12 @@ mod tests {
         push.query = vec![("tag".into(), "v1".into()), ("tag".into(), "latest".into())];
         let key = |path: &str| {
             registry
+                .api()
                 .edge_cache_key(&request(Method::Get, path))
                 .unwrap()
         };
         assert_eq!(
-            registry.edge_cache_purge_keys(&push),
+            registry.api().edge_cache_purge_keys(&push),
             [
                 key(&format!("/v2/team/app/manifests/{digest}")),
                 key("/v2/team/app/manifests/v1"),

@@ -3,16 +3,18 @@
 use futures::future::join_all;
 use serde::Deserialize;
 
+use crate::api::Api;
 use crate::api::{Request, Response};
-use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{Descriptor, OCI_INDEX};
 use crate::oci::{Digest, RepositoryName, Tag};
+use crate::records::layout;
+use crate::records::Environment;
 use crate::storage::{
-    layout, ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, LIST_PAGE_MAX,
+    ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, LIST_PAGE_MAX,
 };
 
-use super::manifests::is_untagged;
+use crate::records::is_untagged;
 
 /// The most entries a page of tags or of the catalog holds: `n` above it is lowered to it, and
 /// without `n` a page holds this many. Further entries are paged with `Link`.
@@ -70,7 +72,7 @@ fn with_next_link<O>(
     response.header("Link", format!("<{path}?{query}>; rel=\"next\""))
 }
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -97,7 +99,7 @@ where
             with_metadata,
         };
         for _ in 0..LIST_CALLS_MAX {
-            let page = self.store.list(&options).await?;
+            let page = self.records.store.list(&options).await?;
             let mut skipped_past = false;
             for object in page.objects {
                 match entry(&object) {
@@ -149,6 +151,7 @@ where
         if page.names.is_empty()
             && last.is_none()
             && self
+                .records
                 .store
                 .head(&layout::catalog_entry(name))
                 .await?
@@ -200,6 +203,7 @@ where
         let heads = names.iter().map(|name| async move {
             let exists = match layout::stored_name(name) {
                 Some(parsed) => self
+                    .records
                     .store
                     .head(&layout::catalog_entry(&parsed))
                     .await?
@@ -249,7 +253,12 @@ where
         )) else {
             return Ok(Vec::new());
         };
-        match self.store.get_bytes(&layout::tag(name, &tag)).await? {
+        match self
+            .records
+            .store
+            .get_bytes(&layout::tag(name, &tag))
+            .await?
+        {
             Some((info, bytes)) if !is_untagged(&info) => {
                 Ok(serde_json::from_slice::<Index>(&bytes)
                     .map(|index| index.manifests)
@@ -276,7 +285,9 @@ where
             .iter()
             .map(|entry| format!("{prefix}{entry}"))
             .collect();
-        let reads = keys.iter().map(|key| self.read_record::<Descriptor>(key));
+        let reads = keys
+            .iter()
+            .map(|key| self.records.read_record::<Descriptor>(key));
         let filter = request.query("artifactType").filter(|t| !t.is_empty());
         let mut manifests = Vec::new();
         // A referrer deleted between the listing and the read is simply gone.
@@ -284,7 +295,7 @@ where
             .await
             .into_iter()
             .filter_map(Result::transpose)
-            .collect::<Result<_>>()?;
+            .collect::<crate::storage::StorageResult<_>>()?;
         if last.is_none() {
             for descriptor in self.tag_schema_referrers(name, subject).await? {
                 if !found.iter().any(|d| d.digest == descriptor.digest) {
@@ -320,11 +331,13 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::api::manifests::UNTAGGED_META;
     use crate::api::{Body, Method};
-    use crate::app::{Config, FixedEnvironment};
+    use crate::app::Registry;
     use crate::auth::{Auth, Policy};
+    use crate::config::Config;
     use crate::oci::Algorithm;
+    use crate::records::FixedEnvironment;
+    use crate::records::UNTAGGED_META;
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
     use crate::storage::PutOptions;

@@ -6,39 +6,24 @@ use futures::future::join_all;
 use futures::Stream;
 
 use super::caching::Freshness;
+use crate::api::Api;
 use crate::api::{read_bounded, Body, Request, Response};
-use crate::app::{Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
-use crate::storage::{
-    layout, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions, SessionStore,
-};
-use crate::upload::BodyChunk;
+use crate::records::layout;
+use crate::records::Environment;
+use crate::records::{is_untagged, tag_target, DIGEST_META};
+use crate::storage::body::BodyChunk;
+use crate::storage::{MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore};
 
-/// Tag objects carry the digest of the manifest they hold in this metadata field.
-pub(crate) const DIGEST_META: &str = "digest";
-/// A deleted tag: R2 deletes are unconditional, so a tag is untagged with a compare-and-swap
-/// put of this marker instead, which cannot undo a concurrent re-tag.
-pub(crate) const UNTAGGED_META: &str = "untagged";
 /// How often an untag retries when a concurrent push keeps moving the tag.
 const UNTAG_ATTEMPTS: usize = 3;
 /// At most this many `?tag=` parameters on a push by digest: the spec asks for at least 10,
 /// and each tag is one more write of the manifest within the request's storage budget.
 const MAX_TAG_PARAMETERS: usize = 10;
 
-pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
-    info.metadata.contains_key(UNTAGGED_META)
-}
-
-/// The digest a tag object points at; `None` for an untagged marker.
-pub(crate) fn tag_target(info: &ObjectInfo) -> Option<&String> {
-    info.metadata
-        .get(DIGEST_META)
-        .filter(|_| !is_untagged(info))
-}
-
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -86,7 +71,8 @@ where
             metadata,
         };
         let manifest_key = layout::manifest(name, &digest);
-        self.store
+        self.records
+            .store
             .put(&manifest_key, bytes.clone(), stored(BTreeMap::new()))
             .await?;
         // Garbage collection may have removed a link between the check and the write; it
@@ -102,7 +88,8 @@ where
                 annotations: manifest.annotations.clone(),
             };
             let json = serde_json::to_vec(&descriptor).expect("descriptor serialises");
-            self.store
+            self.records
+                .store
                 .put(
                     &layout::referrer(name, subject, &digest),
                     json,
@@ -113,14 +100,16 @@ where
         // One tag at a time, so that a single copy of the manifest is in flight.
         for tag in &tags {
             let metadata = BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]);
-            self.store
+            self.records
+                .store
                 .put(&layout::tag(name, tag), bytes.clone(), stored(metadata))
                 .await?;
         }
         if !tags.is_empty() {
             // Retention may have deleted the (then untagged) manifest meanwhile.
-            if self.store.head(&manifest_key).await?.is_none() {
-                self.store
+            if self.records.store.head(&manifest_key).await?.is_none() {
+                self.records
+                    .store
                     .put(&manifest_key, bytes, stored(BTreeMap::new()))
                     .await?;
             }
@@ -146,12 +135,12 @@ where
     /// the entry is read first and written (create-if-absent) only by the first push.
     async fn register_repository(&self, name: &RepositoryName) -> Result<()> {
         let key = layout::catalog_entry(name);
-        if self.store.head(&key).await?.is_none() {
+        if self.records.store.head(&key).await?.is_none() {
             let create = PutOptions {
                 mode: PutMode::CreateOnly,
                 ..PutOptions::default()
             };
-            self.store.put(&key, Vec::new(), create).await?;
+            self.records.store.put(&key, Vec::new(), create).await?;
         }
         Ok(())
     }
@@ -166,6 +155,7 @@ where
     ) -> Result<()> {
         let blobs = manifest.blobs.iter().map(|digest| async move {
             if self
+                .records
                 .store
                 .head(&layout::layer_link(name, digest))
                 .await?
@@ -176,8 +166,8 @@ where
             if !relink {
                 return Ok(false);
             }
-            match self.read_record(&layout::blob(digest)).await? {
-                Some(record) => self.write_link(name, digest, &record).await,
+            match self.records.read_record(&layout::blob(digest)).await? {
+                Some(record) => self.records.write_link(name, digest, &record).await,
                 None => Ok(false),
             }
         });
@@ -186,10 +176,12 @@ where
                 return Err(Error::ManifestBlobUnknown(digest.clone()));
             }
         }
-        let children = manifest
-            .children
-            .iter()
-            .map(|digest| async move { self.store.head(&layout::manifest(name, digest)).await });
+        let children = manifest.children.iter().map(|digest| async move {
+            self.records
+                .store
+                .head(&layout::manifest(name, digest))
+                .await
+        });
         for (digest, found) in manifest.children.iter().zip(join_all(children).await) {
             if found?.is_none() {
                 return Err(Error::ManifestBlobUnknown(digest.clone()));
@@ -213,9 +205,9 @@ where
         // A conditional GET may need no body; any other GET reads metadata and body at once.
         let conditional = request.header("if-none-match").is_some();
         let (info, mut body) = if head_only || conditional {
-            (self.store.head(&key).await?, None)
+            (self.records.store.head(&key).await?, None)
         } else {
-            match self.store.get(&key, None).await? {
+            match self.records.store.get(&key, None).await? {
                 Some((info, body)) => (Some(info), Some(body)),
                 None => (None, None),
             }
@@ -238,7 +230,8 @@ where
         }
         if conditional && !head_only {
             body = Some(
-                self.store
+                self.records
+                    .store
                     .get(&key, None)
                     .await?
                     .ok_or(Error::ManifestUnknown)?
@@ -274,16 +267,17 @@ where
             }
             Reference::Digest(digest) => {
                 let key = layout::manifest(name, &digest);
-                let existed = match self.store.get_bytes(&key).await? {
+                let existed = match self.records.store.get_bytes(&key).await? {
                     Some((info, bytes)) => {
                         if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
                             if let Some(subject) = parsed.subject {
-                                self.store
+                                self.records
+                                    .store
                                     .delete(&[layout::referrer(name, &subject, &digest)])
                                     .await?;
                             }
                         }
-                        self.store.delete(&[key]).await?;
+                        self.records.store.delete(&[key]).await?;
                         true
                     }
                     // A DELETE that failed after deleting the manifest may have left tags
@@ -308,7 +302,8 @@ where
     async fn tags_pointing_at(&self, name: &RepositoryName, digest: &Digest) -> Result<Vec<Tag>> {
         let prefix = layout::tags_prefix(name);
         let wanted = digest.to_string();
-        self.list_all(&prefix, true)
+        self.records
+            .list_all(&prefix, true)
             .await?
             .iter()
             .filter(|object| tag_target(object) == Some(&wanted))
@@ -326,34 +321,27 @@ where
     ) -> Result<bool> {
         let key = layout::tag(name, tag);
         for _ in 0..UNTAG_ATTEMPTS {
-            let Some(info) = self.store.head(&key).await?.filter(|i| !is_untagged(i)) else {
+            let Some(info) = self
+                .records
+                .store
+                .head(&key)
+                .await?
+                .filter(|i| !is_untagged(i))
+            else {
                 return Ok(false);
             };
             if only.is_some_and(|d| info.metadata.get(DIGEST_META) != Some(&d.to_string())) {
                 return Ok(false);
             }
-            if self.untag_if_unchanged(name, tag, info.etag).await? {
+            if self
+                .records
+                .untag_if_unchanged(name, tag, info.etag)
+                .await?
+            {
                 return Ok(true);
             }
         }
         Err(Error::TooManyRequests)
-    }
-
-    /// Untags `tag` if its object is still the one with `etag`, so that a push of the tag
-    /// since `etag` was read is never undone; says whether it did.
-    pub(crate) async fn untag_if_unchanged(
-        &self,
-        name: &RepositoryName,
-        tag: &Tag,
-        etag: String,
-    ) -> Result<bool> {
-        let marker = PutOptions {
-            mode: PutMode::IfEtag(etag),
-            content_type: None,
-            metadata: BTreeMap::from([(UNTAGGED_META.to_string(), "1".to_string())]),
-        };
-        let key = layout::tag(name, tag);
-        Ok(self.store.put(&key, Vec::new(), marker).await?.is_some())
     }
 }
 

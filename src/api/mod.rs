@@ -1,175 +1,132 @@
-//! Plain-Rust HTTP: the request and response the core works with, path routing, and the
-//! handlers, one file per resource. The platform layer converts to and from the runtime's types.
+//! The distribution API: path routing, access checks, and one handler per resource over the
+//! records layer. Requests and responses are plain Rust ([`messages`]).
 
 pub(crate) mod access;
 mod blobs;
 mod caching;
 pub(crate) mod listing;
-pub(crate) mod manifests;
+mod manifests;
+mod messages;
 mod public_blobs;
 pub mod routes;
 mod token;
 mod uploads;
 
-use futures::{Stream, StreamExt};
+pub(crate) use messages::read_bounded;
+pub use messages::{Body, Method, Request, Response};
 
-use crate::error::Error;
-use crate::upload::{BodyChunk, UploadError};
+use crate::auth::{Actions, Auth};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::oci::{Digest, RepositoryName};
+use crate::records::{Environment, Records};
+use crate::storage::body::RequestBody;
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use access::Realm;
+use routes::Route;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Patch,
-    Delete,
-    Other,
+/// The API over one deployment's records, settings and access policy; the handlers are its
+/// methods, one file per resource.
+pub struct Api<'a, S, K, E> {
+    pub(crate) records: &'a Records<S, K, E>,
+    pub(crate) config: &'a Config,
+    pub(crate) auth: &'a Auth,
 }
 
-impl Method {
-    pub fn parse(method: &str) -> Method {
-        match method.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => Method::Other,
-        }
-    }
-}
-
-pub struct Request<B> {
-    pub method: Method,
-    /// `scheme://host[:port]` as the client addressed the registry: where tokens come from.
-    pub origin: String,
-    /// The registry's host as the client addressed it; names count it towards their limit.
-    pub host: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
-    pub body: B,
-}
-
-impl<B> Request<B> {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The first value of a parameter.
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a parameter that may repeat (`?tag=a&tag=b`), in order.
-    pub fn query_all(&self, name: &str) -> Vec<&str> {
-        self.query
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// `host[:port]` as the client addressed the registry.
-    pub fn authority(&self) -> &str {
-        self.origin
-            .split_once("://")
-            .map_or(self.origin.as_str(), |(_, authority)| authority)
-    }
-
-    /// Whether `If-None-Match` names `etag` (or `*`): the client already has the content.
-    pub fn not_modified(&self, etag: &str) -> bool {
-        self.header("if-none-match").is_some_and(|header| {
-            header
-                .split(',')
-                .map(str::trim)
-                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-        })
-    }
-
-    pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length")
-            .and_then(|v| v.trim().parse().ok())
-    }
-}
-
-/// `O` is the storage's object body, streamed out by the platform without entering the core.
-pub enum Body<O> {
-    Empty,
-    Bytes(Vec<u8>),
-    Object(O),
-}
-
-pub struct Response<O> {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Body<O>,
-}
-
-impl<O> Response<O> {
-    pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
-        self
-    }
-
-    pub fn json(self, value: &impl serde::Serialize, content_type: &str) -> Self {
-        let bytes = serde_json::to_vec(value).expect("response bodies serialise");
-        self.bytes(bytes, content_type)
-    }
-
-    pub fn bytes(mut self, bytes: Vec<u8>, content_type: &str) -> Self {
-        self = self
-            .header("Content-Type", content_type)
-            .header("Content-Length", bytes.len().to_string());
-        self.body = Body::Bytes(bytes);
-        self
-    }
-
-    pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn from_error(error: &Error) -> Self {
-        let response = Response::new(error.status()).bytes(error.body(), "application/json");
-        error
-            .headers()
-            .into_iter()
-            .fold(response, |r, (name, value)| r.header(name, value))
-    }
-}
-
-/// Reads a body of at most `limit` bytes, failing as soon as it is longer.
-pub(crate) async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, UploadError>
+impl<S, K, E> Api<'_, S, K, E>
 where
-    B: Stream<Item = BodyChunk> + Unpin,
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+    E: Environment,
 {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(UploadError::TooLarge { limit });
+    /// Answers a request for `route`, any but [`Route::Maintenance`].
+    pub async fn serve<B>(&self, route: Route, request: Request<B>) -> Result<Response<S::Body>>
+    where
+        B: RequestBody<Whole = S::Incoming>,
+    {
+        match route {
+            Route::Token => return self.token(request).await,
+            // Signed URLs carry their own authorization.
+            Route::SignedBlob => return self.signed_blob(&request).await,
+            _ => {}
         }
-        bytes.extend_from_slice(&chunk);
+        let realm = Realm::of(&request);
+        let caller = self.caller(&request, &realm)?;
+        // The name is checked before access, so that a challenge only ever quotes a valid name.
+        let name = |raw: &str, need: Actions| {
+            let name = RepositoryName::parse(raw, &request.host)?;
+            self.authorize(&caller, &name, need, &realm)?;
+            Ok::<_, Error>(name)
+        };
+        use Method::*;
+        let (pull, push, delete) = (Actions::PULL, Actions::PUSH, Actions::DELETE);
+        match (route, request.method) {
+            (Route::Base, Get | Head) => {
+                self.require_login(&caller, &realm)?;
+                Ok(Response::new(200)
+                    .header("Docker-Distribution-API-Version", "registry/2.0")
+                    .bytes(b"{}".to_vec(), "application/json"))
+            }
+            (Route::Catalog, Get) => match self.token_catalog(&caller) {
+                Some(names) => self.catalog_of(&request, names).await,
+                None => {
+                    let entry = |repository: &str| self.catalog_entry(&caller, repository);
+                    self.catalog(&request, entry).await
+                }
+            },
+            (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
+            (Route::Referrers { name: n, digest }, Get) => {
+                self.referrers(&name(&n, pull)?, &parse_digest(&digest)?, &request)
+                    .await
+            }
+            (Route::Blob { name: n, digest }, method @ (Get | Head)) => {
+                self.get_blob(
+                    &name(&n, pull)?,
+                    &parse_digest(&digest)?,
+                    &request,
+                    method == Head,
+                )
+                .await
+            }
+            (Route::Blob { name: n, digest }, Delete) => {
+                self.delete_blob(&name(&n, delete)?, &parse_digest(&digest)?)
+                    .await
+            }
+            (Route::UploadStart { name: n }, Post) => {
+                let name = name(&n, push)?;
+                let may_pull = |repository: &RepositoryName| {
+                    self.may_mount_from(&caller, &name, repository, &realm)
+                };
+                self.start_upload(&name, request, may_pull).await
+            }
+            (Route::Upload { name: n, id }, method) => {
+                let name = name(&n, push)?;
+                match method {
+                    Get => self.upload_status(&name, &id).await,
+                    Patch => self.patch_upload(&name, &id, request).await,
+                    Put => self.finish_upload(&name, &id, request).await,
+                    Delete => self.cancel_upload(&name, &id).await,
+                    _ => Err(Error::MethodNotAllowed),
+                }
+            }
+            (Route::Manifest { name: n, reference }, method) => match method {
+                Get | Head => {
+                    let name = name(&n, pull)?;
+                    self.get_manifest(&name, &reference, &request, method == Head)
+                        .await
+                }
+                Put => {
+                    self.put_manifest(&name(&n, push)?, &reference, request)
+                        .await
+                }
+                Delete => self.delete_manifest(&name(&n, delete)?, &reference).await,
+                _ => Err(Error::MethodNotAllowed),
+            },
+            _ => Err(Error::MethodNotAllowed),
+        }
     }
-    Ok(bytes)
+}
+
+pub(crate) fn parse_digest(raw: &str) -> Result<Digest> {
+    raw.parse().map_err(Error::from)
 }

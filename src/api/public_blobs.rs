@@ -14,14 +14,15 @@
 //! fast as before, and the copy happens where the link was just checked. The first pull
 //! waits for the copy; every later one is a class B head and a redirect to the CDN.
 
-use crate::app::{BlobRecord, Environment, Registry};
+use crate::api::Api;
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
-use crate::storage::{
-    layout, MultipartStore, ObjectStore, SessionStore, StorageError, MAX_SINGLE_PUT,
-};
+use crate::records::layout;
+use crate::records::BlobRecord;
+use crate::records::Environment;
+use crate::storage::{MultipartStore, ObjectStore, SessionStore, StorageError, MAX_SINGLE_PUT};
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -43,7 +44,7 @@ where
             .blob_urls
             .as_ref()
             .and_then(|urls| urls.public_base_url.as_ref());
-        let (Some(base), Some(public)) = (base, &self.public_blobs) else {
+        let (Some(base), Some(public)) = (base, &self.records.public_blobs) else {
             return Ok(None);
         };
         if self.auth.policy.is_private(name.as_str()) || record.size > MAX_SINGLE_PUT {
@@ -53,6 +54,7 @@ where
         if public.head(&key).await?.is_none() {
             // Bytes gone from under their record: unknown, as on every other pull path.
             let (_, body) = self
+                .records
                 .store
                 .get(&record.key, None)
                 .await?

@@ -8,14 +8,16 @@ use std::collections::BTreeMap;
 use futures::Stream;
 
 use super::access::Realm;
+use crate::api::Api;
 use crate::api::{read_bounded, Method, Request, Response};
-use crate::app::{Environment, Registry};
 use crate::auth::scope::{CATALOG, REGISTRY, REPOSITORY};
 use crate::auth::token::rfc3339;
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, Scope, TokenClaims, User};
 use crate::error::{Error, Result};
+use crate::records::Environment;
+use crate::storage::body::BodyChunk;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
-use crate::upload::{BodyChunk, UploadError};
+use crate::upload::UploadError;
 
 /// A token request form is a few short fields.
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -56,7 +58,7 @@ fn bad_credentials(why: &str, realm: &Realm) -> Error {
     )
 }
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -81,7 +83,7 @@ where
         let key = self.auth.signing_key.as_ref().ok_or_else(|| {
             Error::Internal("TOKEN_SIGNING_KEY is not set: no tokens can be issued".into())
         })?;
-        let now_ms = self.env.now_ms();
+        let now_ms = self.records.env.now_ms();
         let user = match asked.grant {
             Grant::Anonymous => None,
             Grant::Password { user, password } => Some(
@@ -96,7 +98,7 @@ where
             iss: realm.url.clone(),
             sub: user.map(|u| u.name.clone()).unwrap_or_default(),
             aud: realm.service.clone(),
-            jti: self.env.new_id(),
+            jti: self.records.env.new_id(),
             access,
             refresh,
         };

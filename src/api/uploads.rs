@@ -10,14 +10,20 @@
 
 use futures::Stream;
 
+use crate::api::parse_digest;
+use crate::api::Api;
 use crate::api::{Request, Response};
-use crate::app::{is_id, parse_digest, BlobRecord, Environment, Registry};
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, RepositoryName};
+use crate::records::is_id;
+use crate::records::layout;
+use crate::records::BlobRecord;
+use crate::records::Environment;
+use crate::storage::body::{BodyChunk, RequestBody};
 use crate::storage::{
-    layout, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
+    MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
 };
-use crate::upload::{BodyChunk, RequestBody, SessionRecord, UploadError, UploadState, Uploader};
+use crate::upload::{SessionRecord, UploadError, UploadState, Uploader};
 
 /// Reads of an upload's newest step that may find it superseded and deleted by a request
 /// that finished meanwhile, before the reader gives up with 429.
@@ -31,7 +37,7 @@ struct Session {
     step_keys: Vec<String>,
 }
 
-impl<S, K, E> Registry<S, K, E>
+impl<S, K, E> Api<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -75,7 +81,7 @@ where
             // A monolithic upload: the whole blob in this one request, no session needed.
             let digest = parse_digest(digest)?;
             let record = self.new_session(name, digest.algorithm());
-            let uploader = Uploader::new(&self.store, &record);
+            let uploader = Uploader::new(&self.records.store, &record);
             let length = request.content_length();
             let mut body = request.body;
             let segments = match uploader.put_whole(&mut body, length, &digest).await? {
@@ -91,9 +97,10 @@ where
             return Ok(blob_created(name, &digest));
         }
         let record = self.new_session(name, algorithm);
-        let id = self.env.new_id();
+        let id = self.records.env.new_id();
         let json = serde_json::to_vec(&record).expect("session record serialises");
-        self.sessions
+        self.records
+            .sessions
             .put(&layout::session(&id), json, self.config.upload_ttl_seconds)
             .await?;
         let mut response = upload_accepted(name, &id, 0).header("Content-Length", "0");
@@ -106,10 +113,10 @@ where
     fn new_session(&self, name: &RepositoryName, algorithm: Algorithm) -> SessionRecord {
         SessionRecord {
             repository: name.to_string(),
-            data_key: layout::data(&self.env.new_id()),
+            data_key: layout::data(&self.records.env.new_id()),
             part_size: self.config.part_size,
             segment_parts: self.config.segment_parts,
-            started_ms: self.env.now_ms(),
+            started_ms: self.records.env.now_ms(),
             algorithm,
         }
     }
@@ -123,14 +130,14 @@ where
         from: Option<&RepositoryName>,
         digest: &Digest,
     ) -> Result<Option<Response<S::Body>>> {
-        if self.blob_link(name, digest).await?.is_some() {
+        if self.records.blob_link(name, digest).await?.is_some() {
             return Ok(Some(blob_created(name, digest)));
         }
         let Some(from) = from else { return Ok(None) };
-        let Some(record) = self.blob_link(from, digest).await? else {
+        let Some(record) = self.records.blob_link(from, digest).await? else {
             return Ok(None);
         };
-        if !self.write_link(name, digest, &record).await? {
+        if !self.records.write_link(name, digest, &record).await? {
             return Ok(None);
         }
         Ok(Some(blob_created(name, digest)))
@@ -142,6 +149,7 @@ where
             return Err(Error::BlobUploadUnknown);
         }
         let bytes = self
+            .records
             .sessions
             .get(&layout::session(id))
             .await?
@@ -151,7 +159,7 @@ where
         // KV keeps records for at least 60 s, whatever the TTL; the session ends at its TTL
         // all the same, so that maintenance may discard what it wrote from then on.
         let expires_ms = record.started_ms + self.config.upload_ttl_seconds * 1000;
-        if record.repository != name.as_str() || self.env.now_ms() >= expires_ms {
+        if record.repository != name.as_str() || self.records.env.now_ms() >= expires_ms {
             return Err(Error::BlobUploadUnknown);
         }
         let (state, step_keys) = self.newest_progress(id, record.algorithm).await?;
@@ -167,7 +175,10 @@ where
     /// Every accepted request deletes the steps before its own, so this is one list call;
     /// steps whose deletion failed are followed all the same.
     async fn step_keys(&self, id: &str) -> Result<Vec<String>> {
-        let steps = self.list_all(&layout::upload_prefix(id), false).await?;
+        let steps = self
+            .records
+            .list_all(&layout::upload_prefix(id), false)
+            .await?;
         Ok(steps.into_iter().map(|o| o.key).collect())
     }
 
@@ -190,7 +201,7 @@ where
             };
             let step = layout::upload_step_number(id, newest)
                 .ok_or_else(|| Error::Internal(format!("bad step key {newest}")))?;
-            if let Some((_, bytes)) = self.store.get_bytes(newest).await? {
+            if let Some((_, bytes)) = self.records.store.get_bytes(newest).await? {
                 let state = UploadState::decode(step, &bytes)?;
                 if state.is_ended() {
                     return Err(Error::BlobUploadUnknown);
@@ -261,7 +272,7 @@ where
     {
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
-        let uploader = Uploader::new(&self.store, &session.record);
+        let uploader = Uploader::new(&self.records.store, &session.record);
         uploader.append(&mut session.state, request.body).await?;
         self.save_step(&mut session).await?;
         Ok(session)
@@ -299,7 +310,13 @@ where
         };
         let lost =
             || Error::RangeInvalid("another request on this upload was accepted first".into());
-        if self.store.put(&key, progress, create).await?.is_none() {
+        if self
+            .records
+            .store
+            .put(&key, progress, create)
+            .await?
+            .is_none()
+        {
             return Err(lost());
         }
         // Deleted steps free their numbers: a request that began from an older step can still
@@ -318,7 +335,7 @@ where
         // ago may refuse deletion; whatever stays is older than the newest step, and the next
         // request, the end of the upload or its expiry deletes it.
         if !superseded.is_empty() {
-            let _ = self.store.delete(&superseded).await;
+            let _ = self.records.store.delete(&superseded).await;
         }
         if !newer.is_empty() {
             return Err(lost());
@@ -344,7 +361,7 @@ where
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
         let record = session.record.clone();
-        let uploader = Uploader::new(&self.store, &record);
+        let uploader = Uploader::new(&self.records.store, &record);
         let length = request.content_length();
         // The closing step, the upload's end, is claimed before anything is sealed, so that a
         // racing PUT cannot also commit. When nothing was sent before, the whole blob may be in
@@ -404,7 +421,7 @@ where
     ) -> Result<Response<S::Body>> {
         let mut session = self.load_session(name, id).await?;
         self.save_end(&mut session, None).await?;
-        let uploader = Uploader::new(&self.store, &session.record);
+        let uploader = Uploader::new(&self.records.store, &session.record);
         // Should the abort fail, the end mark names what maintenance discards instead.
         uploader.abort(&session.state).await?;
         self.save_bare_end(&mut session).await;
@@ -422,7 +439,7 @@ where
             .split_last()
             .map_or(&[][..], |(_, rest)| rest);
         for batch in before_end.chunks(LIST_PAGE_MAX as usize) {
-            let _ = self.store.delete(batch).await;
+            let _ = self.records.store.delete(batch).await;
         }
     }
 }
@@ -455,12 +472,15 @@ mod tests {
     use sha2::{Digest as _, Sha256};
 
     use crate::api::{Method, Request};
-    use crate::app::{Config, FixedEnvironment, Registry, FIXED_ID};
+    use crate::app::Registry;
     use crate::auth::{Auth, Policy};
+    use crate::config::Config;
     use crate::oci::{Algorithm, Digest};
+    use crate::records::layout;
+    use crate::records::{FixedEnvironment, FIXED_ID};
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
-    use crate::storage::{layout, LIST_PAGE_MAX};
+    use crate::storage::LIST_PAGE_MAX;
     use crate::upload::UploadState;
 
     fn request(
@@ -531,14 +551,14 @@ mod tests {
                     .await;
                 assert!(matches!(done.status, 201 | 204), "{}", done.status);
                 let progress: Vec<String> = registry
-                    .store
+                    .store()
                     .keys()
                     .into_iter()
                     .filter(|k| k.starts_with("uploads/"))
                     .collect();
                 assert_eq!(progress, [format!("uploads/{FIXED_ID}/{end_step:010}")]);
                 let (_, mark) =
-                    crate::storage::ObjectStore::get_bytes(&registry.store, &progress[0])
+                    crate::storage::ObjectStore::get_bytes(registry.store(), &progress[0])
                         .await
                         .unwrap()
                         .unwrap();
@@ -546,7 +566,7 @@ mod tests {
                 let record_len = u32::from_be_bytes(mark[..4].try_into().unwrap()) as usize;
                 assert_eq!(mark.len(), 4 + record_len);
                 assert!(UploadState::decode(end_step, &mark).unwrap().is_ended());
-                assert_eq!(registry.store.open_multiparts(), 0);
+                assert_eq!(registry.store().open_multiparts(), 0);
                 let (after, _) = registry.handle(request(Method::Get, path, &[], b"")).await;
                 assert_eq!(after.status, 404);
             });
@@ -579,7 +599,7 @@ mod tests {
                 assert_eq!(stale.status, 404, "{method:?}");
             }
             let (_, stored) = crate::storage::ObjectStore::get_bytes(
-                &registry.store,
+                registry.store(),
                 &format!("data/{FIXED_ID}"),
             )
             .await
@@ -682,13 +702,13 @@ mod tests {
                 .await;
             let patch = || request(Method::Patch, path, &[], b"x");
             assert_eq!(registry.handle(patch()).await.0.status, 202);
-            let mut stale = registry.load_session(&name, FIXED_ID).await.unwrap();
+            let mut stale = registry.api().load_session(&name, FIXED_ID).await.unwrap();
             for _ in 0..2 {
                 assert_eq!(registry.handle(patch()).await.0.status, 202);
             }
             // Step 2 was written and then deleted when step 3 was.
             assert!(matches!(
-                registry.save_step(&mut stale).await,
+                registry.api().save_step(&mut stale).await,
                 Err(crate::error::Error::RangeInvalid(_))
             ));
             let (status, _) = registry.handle(request(Method::Get, path, &[], b"")).await;

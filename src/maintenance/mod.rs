@@ -37,11 +37,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::manifests::tag_target;
-use crate::app::{BlobRecord, Environment, Registry};
+use crate::auth::Policy;
 use crate::error::Result;
 use crate::oci::{manifest, Digest, RepositoryName, Tag};
-use crate::storage::layout::{self, BlobKey};
+use crate::records::layout::{self, BlobKey};
+use crate::records::{tag_target, BlobRecord, Environment, Records};
 use crate::storage::{
     ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions, SessionStore,
     LIST_PAGE_MAX,
@@ -160,7 +160,17 @@ pub struct Report {
     pub lease_held_until_ms: Option<u64>,
 }
 
-impl<S, K, E> Registry<S, K, E>
+/// Maintenance of one deployment's records: what a run needs besides its own settings.
+pub struct Maintenance<'a, S, K, E> {
+    pub records: &'a Records<S, K, E>,
+    pub config: &'a MaintenanceConfig,
+    /// Uploads older than this can no longer be continued: their leftovers go.
+    pub upload_ttl_seconds: u64,
+    /// Which repositories are public: their blobs are copied to the public-blobs bucket.
+    pub policy: &'a Policy,
+}
+
+impl<S, K, E> Maintenance<'_, S, K, E>
 where
     S: ObjectStore + MultipartStore,
     K: SessionStore,
@@ -169,8 +179,8 @@ where
     /// One maintenance run: as much of the current cycle as `step_operations` allows, unless
     /// another run holds the lease. A dry run deletes nothing and keeps a position (and a
     /// lease) of its own.
-    pub async fn maintain(&self, dry_run: bool) -> Result<Report> {
-        let now_ms = self.env.now_ms();
+    pub async fn run(&self, dry_run: bool) -> Result<Report> {
+        let now_ms = self.records.env.now_ms();
         let (etag, operations) = match self.take_lease(dry_run, now_ms).await? {
             LeaseOutcome::Taken { etag, operations } => (etag, operations),
             LeaseOutcome::Held { until_ms } => {
@@ -200,6 +210,7 @@ where
             ..PutOptions::default()
         };
         if let Some(info) = self
+            .records
             .store
             .put(key, lease.clone(), put(PutMode::CreateOnly))
             .await?
@@ -210,7 +221,7 @@ where
             });
         }
         // Leases are given back, never deleted: one that vanished was taken a moment ago.
-        let Some((info, bytes)) = self.store.get_bytes(key).await? else {
+        let Some((info, bytes)) = self.records.store.get_bytes(key).await? else {
             return Ok(LeaseOutcome::Held {
                 until_ms: expires_ms,
             });
@@ -225,6 +236,7 @@ where
         // Of two runs that find it expired, the compare-and-swap lets one take it.
         Ok(
             match self
+                .records
                 .store
                 .put(key, lease, put(PutMode::IfEtag(info.etag)))
                 .await?
@@ -248,7 +260,8 @@ where
             mode: PutMode::IfEtag(etag),
             ..PutOptions::default()
         };
-        self.store
+        self.records
+            .store
             .put(layout::gc_lease(dry_run), expired, options)
             .await?;
         Ok(())
@@ -256,19 +269,26 @@ where
 
     async fn save_state(&self, key: &str, state: &State) -> Result<()> {
         let json = serde_json::to_vec(state).expect("maintenance state serialises");
-        self.store.put(key, json, PutOptions::default()).await?;
+        self.records
+            .store
+            .put(key, json, PutOptions::default())
+            .await?;
         Ok(())
     }
 
     /// The run proper, under the lease taken at `now_ms` with `operations` storage calls.
     async fn maintain_alone(&self, dry_run: bool, now_ms: u64, operations: u32) -> Result<Report> {
         let state_key = layout::gc_state(dry_run);
-        let mut state: State = self.read_record(state_key).await?.unwrap_or_default();
+        let mut state: State = self
+            .records
+            .read_record(state_key)
+            .await?
+            .unwrap_or_default();
         let run = Run {
-            registry: self,
+            maintenance: self,
             dry_run,
             now_ms,
-            grace_ms: self.config.maintenance.grace_seconds * 1000,
+            grace_ms: self.config.grace_seconds * 1000,
             operations: Cell::new(operations + 1),
             report: RefCell::new(Report {
                 dry_run,
@@ -346,7 +366,7 @@ where
 
 /// One run's context: counts the storage calls it makes, and caches repository graphs.
 struct Run<'r, S, K, E> {
-    registry: &'r Registry<S, K, E>,
+    maintenance: &'r Maintenance<'r, S, K, E>,
     dry_run: bool,
     now_ms: u64,
     grace_ms: u64,
@@ -383,7 +403,7 @@ where
     E: Environment,
 {
     fn store(&self) -> &S {
-        &self.registry.store
+        &self.maintenance.records.store
     }
 
     fn spend(&self, operations: u32) {
@@ -391,8 +411,8 @@ where
     }
 
     fn exhausted(&self) -> bool {
-        self.operations.get() >= self.registry.config.maintenance.step_operations
-            || self.registry.env.now_ms() >= self.now_ms + LEASE_SECONDS * 1000 / 2
+        self.operations.get() >= self.maintenance.config.step_operations
+            || self.maintenance.records.env.now_ms() >= self.now_ms + LEASE_SECONDS * 1000 / 2
     }
 
     fn roots<'t>(
@@ -502,7 +522,7 @@ where
 
     async fn expire_upload(&self, id: &str, steps: &[ObjectInfo]) -> Result<()> {
         self.report.borrow_mut().examined.uploads += 1;
-        let ttl_ms = self.registry.config.upload_ttl_seconds * 1000;
+        let ttl_ms = self.maintenance.upload_ttl_seconds * 1000;
         let newest = steps.iter().map(|s| s.uploaded_ms).max().unwrap_or(0);
         if self.now_ms.saturating_sub(newest) < ttl_ms {
             return Ok(());
@@ -639,12 +659,7 @@ where
             .collect();
         self.report.borrow_mut().examined.tags += tags.len() as u64;
 
-        let rule = self
-            .registry
-            .config
-            .maintenance
-            .retention
-            .rule_for(name.as_str());
+        let rule = self.maintenance.config.retention.rule_for(name.as_str());
         let pushed: Vec<(String, u64)> =
             tags.iter().map(|(t, _, at, _)| (t.clone(), *at)).collect();
         let mut expired: BTreeSet<String> = rule
@@ -680,7 +695,8 @@ where
             if !self.dry_run {
                 self.spend(1);
                 if !self
-                    .registry
+                    .maintenance
+                    .records
                     .untag_if_unchanged(name, &parsed, etag.clone())
                     .await?
                 {
@@ -896,7 +912,8 @@ where
         }
         self.spend(1);
         let graph: RepoGraph = self
-            .registry
+            .maintenance
+            .records
             .read_record(&layout::gc_repository(name, self.dry_run))
             .await?
             .unwrap_or_default();
@@ -1112,11 +1129,15 @@ where
             for digest in wanted.iter().filter_map(|d| d.parse::<Digest>().ok()) {
                 self.spend(3);
                 if let Some(record) = self
-                    .registry
+                    .maintenance
+                    .records
                     .read_record::<BlobRecord>(&layout::blob(&digest))
                     .await?
                 {
-                    self.registry.write_link(&name, &digest, &record).await?;
+                    self.maintenance
+                        .records
+                        .write_link(&name, &digest, &record)
+                        .await?;
                 }
             }
             self.save_graph(&name, &graph).await?;

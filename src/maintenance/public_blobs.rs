@@ -8,12 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{BlobGroup, Run};
-use crate::app::Environment;
 use crate::error::Result;
 use crate::oci::{Digest, RepositoryName};
-use crate::storage::{
-    layout, ListOptions, MultipartStore, ObjectStore, SessionStore, LIST_PAGE_MAX,
-};
+use crate::records::layout;
+use crate::records::Environment;
+use crate::storage::{ListOptions, MultipartStore, ObjectStore, SessionStore, LIST_PAGE_MAX};
 
 impl<S, K, E> Run<'_, S, K, E>
 where
@@ -34,7 +33,7 @@ where
         groups: &[BlobGroup],
         unlinked: &BTreeMap<RepositoryName, BTreeSet<Digest>>,
     ) -> Result<Option<String>> {
-        let Some(public) = &self.registry.public_blobs else {
+        let Some(public) = &self.maintenance.records.public_blobs else {
             return Ok(None);
         };
         let in_public_bucket = |key: &str| key.strip_prefix(layout::BLOBS_PREFIX).map(String::from);
@@ -43,7 +42,7 @@ where
             (false, Some(to)) if Some(to) != from => in_public_bucket(to),
             (false, _) => return Ok(None),
         };
-        let policy = &self.registry.auth.policy;
+        let policy = self.maintenance.policy;
         let linked_publicly: BTreeSet<&Digest> = groups
             .iter()
             .filter(|group| {
@@ -102,12 +101,14 @@ where
 mod tests {
     use futures::executor::block_on;
 
-    use crate::app::{test_registry, BlobRecord, FixedEnvironment, Registry};
+    use crate::app::{test_registry, Registry};
     use crate::auth::Policy;
     use crate::maintenance::MIN_STEP_OPERATIONS;
     use crate::oci::{Algorithm, Digest, RepositoryName};
+    use crate::records::layout;
+    use crate::records::{BlobRecord, FixedEnvironment};
     use crate::storage::memory::MemoryStore;
-    use crate::storage::{layout, ObjectStore, PutOptions};
+    use crate::storage::{ObjectStore, PutOptions};
 
     type TestRegistry = Registry<MemoryStore, MemoryStore, FixedEnvironment>;
 
@@ -129,14 +130,18 @@ mod tests {
         let put = |store: &MemoryStore, key: &str, bytes: Vec<u8>| {
             block_on(store.put(key, bytes, PutOptions::default())).unwrap();
         };
-        put(&registry.store, &record.key, bytes.clone());
+        put(&registry.records.store, &record.key, bytes.clone());
         if !repositories.is_empty() {
-            put(&registry.store, &layout::blob(&digest), json.clone());
+            put(
+                &registry.records.store,
+                &layout::blob(&digest),
+                json.clone(),
+            );
         }
         for name in repositories {
             let name = RepositoryName::parse(name, "").unwrap();
             put(
-                &registry.store,
+                &registry.records.store,
                 &layout::layer_link(&name, &digest),
                 json.clone(),
             );
@@ -210,7 +215,7 @@ mod tests {
             }
         }
         let under_blobs = registry
-            .store
+            .store()
             .keys()
             .iter()
             .filter(|k| k.starts_with("blobs/"))

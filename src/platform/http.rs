@@ -14,7 +14,7 @@ use worker::{ByteStream, Headers, Response, ResponseBody};
 
 use crate::api::{self, Body, Method};
 use crate::error::Error;
-use crate::upload::{BodyChunk, RequestBody, UploadError};
+use crate::storage::body::{BodyChunk, BodyReadError, RequestBody};
 
 /// The request body, shared between the core (which reads what it needs, or hands it whole to
 /// R2) and the entry point (which discards what an early error left unread).
@@ -100,7 +100,7 @@ fn read_in_blocks(stream: &ReadableStream) -> Pin<Box<dyn Stream<Item = BodyChun
         ),
         None => Box::pin(
             ByteStream::from(stream.clone())
-                .map(|chunk| chunk.map_err(|e| UploadError::Read(e.to_string()))),
+                .map(|chunk| chunk.map_err(|e| BodyReadError(e.to_string()))),
         ),
     }
 }
@@ -132,8 +132,8 @@ fn byob_reader(stream: &ReadableStream) -> Option<(JsValue, Function)> {
 async fn read_block(
     reader: &JsValue,
     read_at_least: &Function,
-) -> Result<Option<Vec<u8>>, UploadError> {
-    let failed = |e: JsValue| UploadError::Read(format!("{e:?}"));
+) -> Result<Option<Vec<u8>>, BodyReadError> {
+    let failed = |e: JsValue| BodyReadError(format!("{e:?}"));
     let buffer = Uint8Array::new_with_length(READ_BLOCK);
     let promise: Promise = read_at_least
         .call2(reader, &READ_BLOCK.into(), &buffer)

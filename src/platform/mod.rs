@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
-use crate::app::{Environment, Registry};
+use crate::app::Registry;
 use crate::config::{ConfigError, Settings, Switches};
 use crate::error::Error;
+use crate::records::Environment;
 use crate::storage::metered::{Metered, OpCounter};
 
 /// Binding names, as declared in wrangler.toml.
@@ -175,15 +176,15 @@ async fn answer(
         }
     };
     let request = http::into_core(request)?;
-    let cache_key = registry.edge_cache_key(&request);
+    let cache_key = registry.api().edge_cache_key(&request);
     if let Some(key) = &cache_key {
         if let Some(hit) = edge_cache::lookup(key, &request).await {
-            if registry.accepts_credentials(&request) {
+            if registry.api().accepts_credentials(&request) {
                 return Ok(hit);
             }
         }
     }
-    let purge_keys = registry.edge_cache_purge_keys(&request);
+    let purge_keys = registry.api().edge_cache_purge_keys(&request);
     let body = request.body.clone();
     let (response, error) = registry.handle(request).await;
     if error.is_some() {
@@ -215,7 +216,7 @@ async fn answer(
             edge_cache::purge(key).await;
         }
     }
-    let edge_cache_control = registry.edge_cache_control(&response);
+    let edge_cache_control = registry.api().edge_cache_control(&response);
     match (cache_key, edge_cache_control) {
         (Some(key), Some(cache_control)) => {
             edge_cache::store(key, http::from_core(response)?, &cache_control, ctx)

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::*;
 use crate::oci::Digest;
-use crate::upload::{BodyChunk, RequestBody};
+use crate::storage::body::{BodyChunk, RequestBody};
 
 const MIN_PART: usize = 5 * 1024 * 1024;
 

@@ -5,7 +5,7 @@
 //! written once, with a time to live). The platform layer implements them over the Workers
 //! bindings, [`memory`] in plain Rust for native tests. Where keys go is [`layout`].
 
-pub mod layout;
+pub mod body;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod memory;
 pub mod metered;
@@ -93,7 +93,7 @@ pub trait ObjectStore {
     type Body;
     type Reader: Stream<Item = ByteChunk> + Unpin;
     /// A request body as the platform received it, which the store can write without the
-    /// core reading it (see [`crate::upload::RequestBody`]).
+    /// core reading it (see [`body::RequestBody`]).
     type Incoming;
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>>;

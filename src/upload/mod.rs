@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use hash::ResumableHash;
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
+use crate::storage::body::{BodyChunk, BodyReadError, RequestBody};
 use crate::storage::{MultipartStore, ObjectStore, PutOptions, StorageError, MAX_SINGLE_PUT};
 
 /// R2 allows at most 10,000 parts in a multipart upload; a segment holds one part fewer of
@@ -53,16 +54,10 @@ impl From<StorageError> for UploadError {
     }
 }
 
-pub type BodyChunk = Result<Vec<u8>, UploadError>;
-
-/// A request body as the core sees it: chunks to read, or, untouched, the platform's own body,
-/// which a store that checks digests itself can write without the core reading a byte
-/// ([`ObjectStore::put_checked`]).
-pub trait RequestBody: Stream<Item = BodyChunk> + Unpin {
-    type Whole;
-    /// The whole body, unread; `None` once reading has begun, or when the platform cannot
-    /// hand it over. Called before anything is read.
-    fn take_whole(&mut self) -> Option<Self::Whole>;
+impl From<BodyReadError> for UploadError {
+    fn from(err: BodyReadError) -> Self {
+        UploadError::Read(err.0)
+    }
 }
 
 /// The session record, written once to KV when an upload starts.

@@ -1,4 +1,4 @@
-//! A deployment's settings, from the worker's vars and secrets as text: every one parsed and
+//! The deployment's settings, from the worker's vars and secrets as text: every one parsed and
 //! checked here, so that a wrong value stops the registry with an error that names the
 //! setting instead of being read as something else. The platform hands over the text
 //! ([`Settings::parse`] takes a lookup function) and refuses every request while a setting is
@@ -8,7 +8,7 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use crate::app::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
+use super::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
 use crate::auth::{self, policy, Auth, AuthError, Policy, SigningKey};
 use crate::error::Error;
 use crate::maintenance::{self, retention::Retention, MaintenanceConfig};
