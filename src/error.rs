@@ -1,11 +1,16 @@
 //! The wire error: what a client sees when a request fails.
 //!
-//! Each layer has its own error type ([`OciError`], [`StorageError`], [`UploadError`],
-//! [`AuthError`]); they convert into [`Error`] here, and [`Error::code`] / [`Error::status`]
-//! are the one place that decides which OCI error code and HTTP status a failure gets.
+//! Each layer has its own error type ([`OciError`], [`StorageError`], [`BodyReadError`],
+//! [`UploadError`], [`AuthError`], [`PresignError`]); each converts into [`Error`] here with
+//! `From` (the settings' `ConfigError` converts in `config`, which sits above this module), and
+//! one table, [`Error`]'s `row`, gives every error its OCI code, HTTP status and message.
+
+use std::fmt;
 
 use crate::auth::AuthError;
 use crate::oci::{Digest, OciError};
+use crate::presign::PresignError;
+use crate::storage::body::BodyReadError;
 use crate::storage::StorageError;
 use crate::upload::UploadError;
 
@@ -43,10 +48,10 @@ pub enum Error {
     MethodNotAllowed,
     TooManyRequests,
     /// No usable credentials; `challenge` is the `WWW-Authenticate` value that says how to
-    /// get some.
+    /// get some (see [`Error::with_challenge`]).
     Unauthorized {
         why: String,
-        challenge: String,
+        challenge: Option<String>,
     },
     /// The caller is known and not allowed to do this.
     Denied(String),
@@ -61,92 +66,132 @@ pub enum Error {
     },
 }
 
+/// One row of the error table: what a client is told.
+struct Row {
+    code: &'static str,
+    status: u16,
+    message: String,
+}
+
+fn row(code: &'static str, status: u16, message: impl Into<String>) -> Row {
+    Row {
+        code,
+        status,
+        message: message.into(),
+    }
+}
+
 impl Error {
-    /// The OCI error code, from the distribution spec's list.
-    pub fn code(&self) -> &'static str {
+    /// The error table: every error's OCI code (from the distribution spec's list), HTTP
+    /// status and message, side by side, with no catch-all.
+    fn row(&self) -> Row {
         match self {
-            Error::BlobUnknown(_) => "BLOB_UNKNOWN",
-            Error::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
-            Error::BlobUploadInvalid(_) | Error::RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
-            Error::DigestInvalid(_) => "DIGEST_INVALID",
-            Error::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
-            // The spec has no tag code; a bad tag makes the manifest reference invalid.
-            Error::ManifestInvalid(_) | Error::TagInvalid(_) => "MANIFEST_INVALID",
-            Error::ManifestUnknown => "MANIFEST_UNKNOWN",
+            Error::BlobUnknown(_) => row("BLOB_UNKNOWN", 404, "blob unknown to registry"),
+            Error::BlobUploadUnknown => row(
+                "BLOB_UPLOAD_UNKNOWN",
+                404,
+                "blob upload unknown to registry",
+            ),
+            Error::BlobUploadInvalid(why) => row(
+                "BLOB_UPLOAD_INVALID",
+                400,
+                format!("blob upload invalid: {why}"),
+            ),
+            Error::RangeInvalid(why) => {
+                row("BLOB_UPLOAD_INVALID", 416, format!("range invalid: {why}"))
+            }
             // The spec names no code for an unsatisfiable read range; it is a size mismatch.
-            Error::ManifestTooLarge { .. } | Error::RangeNotSatisfiable { .. } => "SIZE_INVALID",
-            Error::NameInvalid(_) => "NAME_INVALID",
-            Error::NameUnknown(_) => "NAME_UNKNOWN",
-            Error::Unsupported(_)
-            | Error::TooManyTags { .. }
-            | Error::RouteUnknown
-            | Error::MethodNotAllowed => "UNSUPPORTED",
-            Error::TooManyRequests => "TOOMANYREQUESTS",
-            Error::Unauthorized { .. } => "UNAUTHORIZED",
-            Error::Denied(_) => "DENIED",
-            Error::Internal(_) | Error::Misconfigured { .. } => "UNKNOWN",
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::BlobUnknown(_)
-            | Error::BlobUploadUnknown
-            | Error::ManifestUnknown
-            | Error::NameUnknown(_)
-            | Error::RouteUnknown => 404,
-            Error::RangeInvalid(_) | Error::RangeNotSatisfiable { .. } => 416,
-            Error::ManifestTooLarge { .. } => 413,
+            Error::RangeNotSatisfiable { range, size } => row(
+                "SIZE_INVALID",
+                416,
+                format!("range {range:?} cannot be served from a blob of {size} bytes"),
+            ),
+            Error::DigestInvalid(why) => row(
+                "DIGEST_INVALID",
+                400,
+                format!("provided digest did not match uploaded content: {why}"),
+            ),
+            Error::ManifestBlobUnknown(_) => row(
+                "MANIFEST_BLOB_UNKNOWN",
+                400,
+                "manifest references a blob or manifest unknown to this repository",
+            ),
+            Error::ManifestInvalid(why) => {
+                row("MANIFEST_INVALID", 400, format!("manifest invalid: {why}"))
+            }
+            Error::ManifestUnknown => row("MANIFEST_UNKNOWN", 404, "manifest unknown"),
+            Error::ManifestTooLarge { limit } => row(
+                "SIZE_INVALID",
+                413,
+                format!("manifest larger than {limit} bytes"),
+            ),
+            Error::NameInvalid(why) => row(
+                "NAME_INVALID",
+                400,
+                format!("invalid repository name: {why}"),
+            ),
+            Error::NameUnknown(name) => row(
+                "NAME_UNKNOWN",
+                404,
+                format!("repository name not known to registry: {name}"),
+            ),
+            // The spec has no tag code; a bad tag makes the manifest reference invalid.
+            Error::TagInvalid(why) => row("MANIFEST_INVALID", 400, format!("invalid tag: {why}")),
             // The spec's answer to too many tags in one push: 414 Request-URI Too Long.
-            Error::TooManyTags { .. } => 414,
-            Error::MethodNotAllowed => 405,
-            Error::TooManyRequests => 429,
-            Error::Unauthorized { .. } => 401,
-            Error::Denied(_) => 403,
-            Error::Internal(_) | Error::Misconfigured { .. } => 500,
-            _ => 400,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            Error::BlobUnknown(_) => "blob unknown to registry".into(),
-            Error::BlobUploadUnknown => "blob upload unknown to registry".into(),
-            Error::BlobUploadInvalid(why) => format!("blob upload invalid: {why}"),
-            Error::RangeInvalid(why) => format!("range invalid: {why}"),
-            Error::RangeNotSatisfiable { range, size } => {
-                format!("range {range:?} cannot be served from a blob of {size} bytes")
+            Error::TooManyTags { limit } => {
+                row("UNSUPPORTED", 414, format!("at most {limit} tags per push"))
             }
-            Error::DigestInvalid(why) => {
-                format!("provided digest did not match uploaded content: {why}")
+            Error::Unsupported(why) => row("UNSUPPORTED", 400, format!("unsupported: {why}")),
+            Error::RouteUnknown => row("UNSUPPORTED", 404, "no such endpoint"),
+            Error::MethodNotAllowed => {
+                row("UNSUPPORTED", 405, "method not allowed on this endpoint")
             }
-            Error::ManifestBlobUnknown(_) => {
-                "manifest references a blob or manifest unknown to this repository".into()
-            }
-            Error::ManifestInvalid(why) => format!("manifest invalid: {why}"),
-            Error::ManifestUnknown => "manifest unknown".into(),
-            Error::ManifestTooLarge { limit } => format!("manifest larger than {limit} bytes"),
-            Error::NameInvalid(why) => format!("invalid repository name: {why}"),
-            Error::NameUnknown(name) => format!("repository name not known to registry: {name}"),
-            Error::TagInvalid(why) => format!("invalid tag: {why}"),
-            Error::TooManyTags { limit } => format!("at most {limit} tags per push"),
-            Error::Unsupported(why) => format!("unsupported: {why}"),
-            Error::RouteUnknown => "no such endpoint".into(),
-            Error::MethodNotAllowed => "method not allowed on this endpoint".into(),
-            Error::TooManyRequests => "too many requests; retry later".into(),
-            Error::Unauthorized { why, .. } => format!("authentication required: {why}"),
-            Error::Denied(why) => format!("requested access to the resource is denied: {why}"),
-            Error::Internal(_) => "internal error; the registry logged the details".into(),
+            Error::TooManyRequests => row("TOOMANYREQUESTS", 429, "too many requests; retry later"),
+            Error::Unauthorized { why, .. } => row(
+                "UNAUTHORIZED",
+                401,
+                format!("authentication required: {why}"),
+            ),
+            Error::Denied(why) => row(
+                "DENIED",
+                403,
+                format!("requested access to the resource is denied: {why}"),
+            ),
+            Error::Internal(_) => row(
+                "UNKNOWN",
+                500,
+                "internal error; the registry logged the details",
+            ),
             // Whoever sees this can tell the operator which setting to fix.
             Error::Misconfigured {
                 setting,
                 secret: true,
                 ..
-            } => format!("registry misconfigured: {setting} is invalid; the registry logged why"),
-            Error::Misconfigured { setting, why, .. } => {
-                format!("registry misconfigured: {setting} {why}")
-            }
+            } => row(
+                "UNKNOWN",
+                500,
+                format!("registry misconfigured: {setting} is invalid; the registry logged why"),
+            ),
+            Error::Misconfigured { setting, why, .. } => row(
+                "UNKNOWN",
+                500,
+                format!("registry misconfigured: {setting} {why}"),
+            ),
         }
+    }
+
+    /// The OCI error code.
+    pub fn code(&self) -> &'static str {
+        self.row().code
+    }
+
+    pub fn status(&self) -> u16 {
+        self.row().status
+    }
+
+    /// What the client is told; never the detail of an internal failure or a secret.
+    pub fn message(&self) -> String {
+        self.row().message
     }
 
     /// Structured detail for the error body, where a client can act on it.
@@ -165,9 +210,10 @@ impl Error {
             Error::RangeNotSatisfiable { size, .. } => {
                 vec![("Content-Range", format!("bytes */{size}"))]
             }
-            Error::Unauthorized { challenge, .. } => {
-                vec![("WWW-Authenticate", challenge.clone())]
-            }
+            Error::Unauthorized {
+                challenge: Some(challenge),
+                ..
+            } => vec![("WWW-Authenticate", challenge.clone())],
             Error::TooManyRequests => vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())],
             _ => Vec::new(),
         }
@@ -175,12 +221,45 @@ impl Error {
 
     /// `{"errors":[{"code","message","detail"}]}`, as the distribution spec defines it.
     pub fn body(&self) -> Vec<u8> {
+        let Row { code, message, .. } = self.row();
         let body = serde_json::json!({
-            "errors": [{ "code": self.code(), "message": self.message(), "detail": self.detail() }]
+            "errors": [{ "code": code, "message": message, "detail": self.detail() }]
         });
         body.to_string().into_bytes()
     }
+
+    /// A 401 tells the client where to get credentials: only the layer that knows the realm
+    /// can say, so it adds the challenge to the error an [`AuthError`] became.
+    pub fn with_challenge(mut self, realm_challenge: String) -> Self {
+        if let Error::Unauthorized { challenge, .. } = &mut self {
+            *challenge = Some(realm_challenge);
+        }
+        self
+    }
 }
+
+/// For the log: the client's message, and what it is not told (an internal failure's detail,
+/// why a secret setting is refused).
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Internal(detail) => write!(f, "internal error: {detail}"),
+            Error::Misconfigured { setting, why, .. } => {
+                write!(f, "registry misconfigured: {setting} {why}")
+            }
+            error => {
+                let Row {
+                    code,
+                    status,
+                    message,
+                } = error.row();
+                write!(f, "{status} {code}: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 impl From<OciError> for Error {
     fn from(err: OciError) -> Self {
@@ -196,16 +275,28 @@ impl From<OciError> for Error {
     }
 }
 
-impl Error {
-    /// An access-control failure; `challenge` goes out with the 401 ones.
-    pub fn from_auth(err: AuthError, challenge: String) -> Self {
+impl From<AuthError> for Error {
+    fn from(err: AuthError) -> Self {
         match err {
-            AuthError::BadCredentials(why) | AuthError::InvalidToken(why) => {
-                Error::Unauthorized { why, challenge }
-            }
+            AuthError::BadCredentials(why) | AuthError::InvalidToken(why) => Error::Unauthorized {
+                why,
+                challenge: None,
+            },
             AuthError::InvalidScope(why) => Error::Unsupported(why),
             AuthError::Config(why) => Error::Internal(format!("access configuration: {why}")),
         }
+    }
+}
+
+impl From<PresignError> for Error {
+    fn from(err: PresignError) -> Self {
+        Error::Denied(format!("signed URL refused: {err}"))
+    }
+}
+
+impl From<BodyReadError> for Error {
+    fn from(err: BodyReadError) -> Self {
+        Error::BlobUploadInvalid(err.to_string())
     }
 }
 
@@ -238,3 +329,130 @@ impl From<UploadError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes of the distribution spec's error table.
+    const SPEC_CODES: &[&str] = &[
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+        "UNKNOWN",
+    ];
+
+    fn every_error() -> Vec<Error> {
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        vec![
+            Error::BlobUnknown(digest.clone()),
+            Error::BlobUploadUnknown,
+            Error::BlobUploadInvalid("why".into()),
+            Error::RangeInvalid("why".into()),
+            Error::RangeNotSatisfiable {
+                range: "bytes=9-".into(),
+                size: 3,
+            },
+            Error::DigestInvalid("why".into()),
+            Error::ManifestBlobUnknown(digest),
+            Error::ManifestInvalid("why".into()),
+            Error::ManifestUnknown,
+            Error::ManifestTooLarge { limit: 4 },
+            Error::NameInvalid("why".into()),
+            Error::NameUnknown("name".into()),
+            Error::TagInvalid("why".into()),
+            Error::TooManyTags { limit: 10 },
+            Error::Unsupported("why".into()),
+            Error::RouteUnknown,
+            Error::MethodNotAllowed,
+            Error::TooManyRequests,
+            Error::Unauthorized {
+                why: "why".into(),
+                challenge: None,
+            },
+            Error::Denied("why".into()),
+            Error::Internal("the detail".into()),
+            Error::Misconfigured {
+                setting: "REGISTRY_USERS",
+                why: "the reason".into(),
+                secret: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_error_has_a_spec_code_an_error_status_and_an_oci_body() {
+        for error in every_error() {
+            assert!(SPEC_CODES.contains(&error.code()), "{error:?}");
+            assert!((400..600).contains(&error.status()), "{error:?}");
+            let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
+            let entries = body["errors"].as_array().unwrap();
+            assert_eq!(entries.len(), 1, "{error:?}");
+            assert_eq!(entries[0]["code"], error.code());
+            assert_eq!(entries[0]["message"], error.message());
+            assert!(entries[0].as_object().unwrap().contains_key("detail"));
+        }
+    }
+
+    #[test]
+    fn internal_details_reach_the_log_never_the_client() {
+        for error in [
+            Error::Internal("bucket binding lost".into()),
+            Error::Misconfigured {
+                setting: "REGISTRY_USERS",
+                why: "line 3 has no password".into(),
+                secret: true,
+            },
+        ] {
+            let body = String::from_utf8(error.body()).unwrap();
+            assert!(
+                !body.contains("bucket binding lost") && !body.contains("line 3 has no password"),
+                "{body}"
+            );
+            let logged = error.to_string();
+            assert!(
+                logged.contains("bucket binding lost") || logged.contains("line 3 has no password"),
+                "{logged}"
+            );
+        }
+    }
+
+    #[test]
+    fn layer_errors_convert_with_their_meaning() {
+        let unauthorized = Error::from(AuthError::InvalidToken("expired".into()));
+        assert_eq!(unauthorized.status(), 401);
+        assert!(unauthorized.headers().is_empty(), "no realm, no challenge");
+        let challenged = unauthorized.with_challenge("Bearer realm=\"r\"".into());
+        assert_eq!(
+            challenged.headers(),
+            vec![("WWW-Authenticate", "Bearer realm=\"r\"".to_string())]
+        );
+        assert_eq!(
+            Error::from(AuthError::InvalidScope("x".into())).code(),
+            "UNSUPPORTED"
+        );
+        let refused = Error::from(PresignError::Expired);
+        assert_eq!((refused.status(), refused.code()), (403, "DENIED"));
+        assert!(refused.message().ends_with("signed URL refused: expired"));
+        assert_eq!(Error::from(StorageError::TooManyRequests).status(), 429);
+        assert_eq!(Error::from(StorageError::Corrupt("k".into())).status(), 500);
+        let unread = Error::from(BodyReadError("reset".into()));
+        assert_eq!(unread.code(), "BLOB_UPLOAD_INVALID");
+        assert!(unread.message().contains("reset"));
+        assert_eq!(
+            Error::from(OciError::InvalidTag("t".into())).code(),
+            "MANIFEST_INVALID"
+        );
+    }
+}

@@ -50,10 +50,13 @@ impl Credentials {
 }
 
 /// Why a presigned URL is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresignError {
+    #[error("malformed: {0}")]
     Malformed(String),
+    #[error("expired")]
     Expired,
+    #[error("the signature does not match")]
     BadSignature,
 }
 

@@ -94,7 +94,7 @@ where
         let policy = &self.auth.policy;
         let reject = |err: AuthError| {
             let error = matches!(err, AuthError::InvalidToken(_)).then_some("invalid_token");
-            Error::from_auth(err, realm.challenge(None, error))
+            Error::from(err).with_challenge(realm.challenge(None, error))
         };
         match Credentials::parse(request.header("authorization")).map_err(reject)? {
             Credentials::None => Ok(Caller::Anonymous),
@@ -199,12 +199,12 @@ where
         let scope = scope_for(name, need);
         let insufficient = || Error::Unauthorized {
             why: format!("the token does not grant {need} on {name}"),
-            challenge: realm.challenge(Some(&scope), Some("insufficient_scope")),
+            challenge: Some(realm.challenge(Some(&scope), Some("insufficient_scope"))),
         };
         match caller {
             Caller::Anonymous => Err(Error::Unauthorized {
                 why: format!("{need} on {name} needs credentials"),
-                challenge: realm.challenge(Some(&scope), None),
+                challenge: Some(realm.challenge(Some(&scope), None)),
             }),
             Caller::Token { user: None, .. } => Err(insufficient()),
             Caller::Token { .. } if self.user_may(caller, name.as_str(), need) => {
@@ -248,7 +248,7 @@ where
                 );
                 Err(Error::Unauthorized {
                     why: format!("the token does not grant pull on {source}, to mount from it"),
-                    challenge: realm.challenge(Some(&scope), Some("insufficient_scope")),
+                    challenge: Some(realm.challenge(Some(&scope), Some("insufficient_scope"))),
                 })
             }
             _ => Ok(false),
@@ -265,7 +265,7 @@ where
             Caller::User(_) => Err(Error::Denied("only the administrator".into())),
             _ => Err(Error::Unauthorized {
                 why: "the administrator's password is needed (HTTP Basic)".into(),
-                challenge: realm.basic_challenge(),
+                challenge: Some(realm.basic_challenge()),
             }),
         }
     }
@@ -274,7 +274,7 @@ where
         match caller {
             Caller::Anonymous => Err(Error::Unauthorized {
                 why: "log in, or fetch a token from the realm".into(),
-                challenge: realm.challenge(None, None),
+                challenge: Some(realm.challenge(None, None)),
             }),
             _ => Ok(()),
         }

@@ -115,14 +115,12 @@ where
         else {
             return Err(Error::RouteUnknown);
         };
-        urls.signer
-            .verify_get(
-                request.authority(),
-                &request.path,
-                &request.query,
-                self.records.env.now_ms(),
-            )
-            .map_err(|e| Error::Denied(format!("signed URL refused: {e:?}")))?;
+        urls.signer.verify_get(
+            request.authority(),
+            &request.path,
+            &request.query,
+            self.records.env.now_ms(),
+        )?;
         let encoded_key = request
             .path
             .strip_prefix(SIGNED_BLOB_PREFIX)

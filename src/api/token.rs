@@ -40,7 +40,7 @@ struct TokenRequest {
 fn scopes<'a>(values: impl Iterator<Item = &'a str>) -> Result<Vec<Scope>> {
     values
         .flat_map(str::split_whitespace)
-        .map(|scope| Scope::parse(scope).map_err(|e| Error::from_auth(e, String::new())))
+        .map(|scope| Scope::parse(scope).map_err(Error::from))
         .collect()
 }
 
@@ -52,10 +52,7 @@ fn values<'a>(pairs: &'a [(String, String)], name: &'a str) -> impl Iterator<Ite
 }
 
 fn bad_credentials(why: &str, realm: &Realm) -> Error {
-    Error::from_auth(
-        AuthError::BadCredentials(why.to_string()),
-        realm.basic_challenge(),
-    )
+    Error::from(AuthError::BadCredentials(why.to_string())).with_challenge(realm.basic_challenge())
 }
 
 impl<S, K, E> Api<'_, S, K, E>
@@ -170,7 +167,7 @@ where
 
 fn query_request<B>(request: &Request<B>, realm: &Realm) -> Result<TokenRequest> {
     let credentials = Credentials::parse(request.header("authorization"))
-        .map_err(|e| Error::from_auth(e, realm.basic_challenge()))?;
+        .map_err(|e| Error::from(e).with_challenge(realm.basic_challenge()))?;
     let grant = match credentials {
         Credentials::None => Grant::Anonymous,
         Credentials::Basic { user, password } => Grant::Password { user, password },

@@ -18,14 +18,18 @@ pub use scope::{Actions, ResourceAccess, Scope};
 pub use token::{SigningKey, TokenClaims};
 
 /// Failures of the access-control layer; `api::access` turns them into wire errors.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// Credentials that are malformed or do not match a user.
+    #[error("bad credentials: {0}")]
     BadCredentials(String),
     /// A bearer token that fails verification.
+    #[error("invalid token: {0}")]
     InvalidToken(String),
+    #[error("invalid scope: {0}")]
     InvalidScope(String),
     /// Configuration that cannot be used; names the setting, never its secret value.
+    #[error("access configuration: {0}")]
     Config(String),
 }
 

@@ -5,7 +5,6 @@
 //! invalid: a registry that misreads its configuration must not run at all, least of all
 //! more public than configured.
 
-use std::fmt;
 use std::ops::RangeInclusive;
 
 use super::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
@@ -16,7 +15,8 @@ use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
 use crate::upload::MAX_SEGMENT_PARTS;
 
 /// A setting that cannot be used, and why. `why` never quotes the value of a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} {why}")]
 pub struct ConfigError {
     pub setting: &'static str,
     pub why: String,
@@ -43,12 +43,6 @@ impl From<ConfigError> for Error {
             setting: error.setting,
             why: error.why,
         }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.setting, self.why)
     }
 }
 

@@ -1,21 +1,12 @@
 //! Request bodies as the core reads them: a stream of chunks, or the platform's own body
 //! handed to a store untouched.
 
-use std::fmt;
-
 use futures::Stream;
 
 /// The client's body could not be read (connection closed, malformed chunking).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reading the request body failed: {0}")]
 pub struct BodyReadError(pub String);
-
-impl fmt::Display for BodyReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reading the request body failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for BodyReadError {}
 
 pub type BodyChunk = Result<Vec<u8>, BodyReadError>;
 

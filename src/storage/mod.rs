@@ -16,12 +16,15 @@ use futures::Stream;
 
 use crate::oci::Digest;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
     /// The backend is rate-limiting this key or account (R2 10058, KV 429).
+    #[error("storage is rate-limiting requests")]
     TooManyRequests,
+    #[error("storage failed: {0}")]
     Backend(String),
     /// A record of ours that does not parse: a bug or tampering, never the client's fault.
+    #[error("corrupt record: {0}")]
     Corrupt(String),
 }
 
