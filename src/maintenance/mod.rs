@@ -163,3 +163,5 @@ where
     }
 }
 
+#[cfg(test)]
+mod tests;
