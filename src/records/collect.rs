@@ -57,7 +57,7 @@ where
         self.store.get_bytes(&layout::manifest(name, digest)).await
     }
 
-    pub(crate) async fn has_manifest(
+    pub(crate) async fn manifest_stored(
         &self,
         name: &RepositoryName,
         digest: &Digest,
