@@ -113,3 +113,39 @@ pub fn public_position(blobs_position: &str) -> Option<String> {
 pub fn blobs_position(public_position: &str) -> String {
     format!("{}{public_position}", layout::BLOBS_PREFIX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Tag;
+
+    #[test]
+    fn a_position_past_an_upload_sorts_after_its_steps_and_before_the_next_upload() {
+        let (id, next) = (
+            "0123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdf0",
+        );
+        let past = past_upload(id);
+        assert!(layout::upload_step(id, u32::MAX) < past);
+        assert!(past < layout::upload_step(next, 0));
+        assert_eq!(upload_of_step(&layout::upload_step(id, 3)), Some(id));
+    }
+
+    #[test]
+    fn keys_of_the_listings_parse_back() {
+        let name = RepositoryName::parse("team/app", "").unwrap();
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        assert_eq!(
+            catalog_repository(&layout::catalog_entry(&name)),
+            Some(name.clone())
+        );
+        let tag = Tag::parse("v1.2").unwrap();
+        assert_eq!(listed_tag(&name, &layout::tag(&name, &tag)), Some("v1.2"));
+        let position = manifest_position(&name, &digest);
+        assert_eq!(listed_manifest(&name, &position), Some(digest.clone()));
+        // The public bucket's keys and the blob records' sort alike, one for one.
+        let record = layout::blob(&digest);
+        assert_eq!(public_position(&record), Some(layout::public_blob(&digest)));
+        assert_eq!(blobs_position(&layout::public_blob(&digest)), record);
+    }
+}
