@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BlobGroup, Run};
+use super::blobs::BlobGroup;
+use super::run::Run;
 use crate::error::Result;
 use crate::oci::{Digest, RepositoryName};
-use crate::records::layout;
+use crate::records::walk;
 use crate::records::Environment;
 use crate::storage::{ListOptions, MultipartStore, ObjectStore, SessionStore, LIST_PAGE_MAX};
 
@@ -36,10 +37,9 @@ where
         let Some(public) = &self.maintenance.records.public_blobs else {
             return Ok(None);
         };
-        let in_public_bucket = |key: &str| key.strip_prefix(layout::BLOBS_PREFIX).map(String::from);
         let end = match (finished, to) {
             (true, _) => None,
-            (false, Some(to)) if Some(to) != from => in_public_bucket(to),
+            (false, Some(to)) if Some(to) != from => walk::public_position(to),
             (false, _) => return Ok(None),
         };
         let policy = self.maintenance.policy;
@@ -56,7 +56,7 @@ where
             .map(|group| &group.digest)
             .collect();
         let mut options = ListOptions {
-            start_after: from.and_then(in_public_bucket),
+            start_after: from.and_then(walk::public_position),
             limit: LIST_PAGE_MAX,
             ..ListOptions::default()
         };
@@ -69,7 +69,7 @@ where
                 .take_while(|object| end.as_ref().is_none_or(|end| &object.key <= end));
             let mut stale = Vec::new();
             for object in in_range {
-                let Some(digest) = layout::public_blob_digest(&object.key) else {
+                let Some(digest) = walk::public_blob_digest(&object.key) else {
                     continue;
                 };
                 if !linked_publicly.contains(&digest) {

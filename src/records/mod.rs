@@ -2,7 +2,10 @@
 //! (where its key is, how it is encoded, which metadata it carries). The API handlers and
 //! maintenance read and write records through it, never a key of their own making.
 
+pub mod collect;
+pub mod gc;
 pub mod layout;
+pub mod walk;
 
 use serde::{Deserialize, Serialize};
 
