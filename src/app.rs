@@ -2,6 +2,7 @@
 //! a response out, over injected stores, clock and ids.
 
 use crate::api::access::Realm;
+use crate::api::caching::EdgeCache;
 use crate::api::routes::{self, Route};
 use crate::api::{Api, Body, Method, Request, Response};
 use crate::auth::Auth;
@@ -75,27 +76,54 @@ where
     where
         B: RequestBody<Whole = S::Incoming>,
     {
-        let is_head = request.method == Method::Head;
-        match self.route(request).await {
-            Ok(response) => (response, None),
-            Err(error) => {
-                let mut response = Response::from_error(&error);
-                if is_head {
-                    response.body = Body::Empty;
-                }
-                (
-                    response.header("Docker-Distribution-API-Version", "registry/2.0"),
-                    Some(error),
-                )
-            }
+        let route = routes::parse(&request.path);
+        self.answer(route, request).await
+    }
+
+    /// Answers any request as [`Registry::handle`] does, through the platform's edge cache:
+    /// a pull may be answered from it or stored in it, and a write purges what it made stale
+    /// (see [`crate::api::caching`]).
+    pub async fn handle_with_cache<B, C>(&self, request: Request<B>, cache: &C) -> Answer<S::Body>
+    where
+        B: RequestBody<Whole = S::Incoming>,
+        C: EdgeCache<Body = S::Body>,
+    {
+        let route = routes::parse(&request.path);
+        let api = self.api();
+        let plan = api.cache_plan(route.as_ref(), &request);
+        if let Some(hit) = api.cached_answer(&plan, cache, &request).await {
+            return Answer::FromEdgeCache(hit);
+        }
+        let (response, error) = self.answer(route, request).await;
+        match api
+            .after_answer(plan, cache, response, error.is_none())
+            .await
+        {
+            Ok(response) => Answer::Handled(response, error),
+            Err(error) => Answer::Handled(error_response(&error, false), Some(error)),
         }
     }
 
-    async fn route<B>(&self, request: Request<B>) -> Result<Response<S::Body>>
+    async fn answer<B>(
+        &self,
+        route: Option<Route>,
+        request: Request<B>,
+    ) -> (Response<S::Body>, Option<Error>)
     where
         B: RequestBody<Whole = S::Incoming>,
     {
-        let route = routes::parse(&request.path).ok_or(Error::RouteUnknown)?;
+        let is_head = request.method == Method::Head;
+        match self.route(route, request).await {
+            Ok(response) => (response, None),
+            Err(error) => (error_response(&error, is_head), Some(error)),
+        }
+    }
+
+    async fn route<B>(&self, route: Option<Route>, request: Request<B>) -> Result<Response<S::Body>>
+    where
+        B: RequestBody<Whole = S::Incoming>,
+    {
+        let route = route.ok_or(Error::RouteUnknown)?;
         if route != Route::Maintenance {
             return self.api().serve(route, request).await;
         }
@@ -110,6 +138,22 @@ where
         let report = self.maintain(dry_run).await?;
         Ok(Response::new(200).json(&report, "application/json"))
     }
+}
+
+/// An answer, and where it came from: the platform logs what the registry did, and nothing
+/// for answers from the edge cache.
+pub enum Answer<O> {
+    FromEdgeCache(Response<O>),
+    /// By the registry, with the error it answered, if any.
+    Handled(Response<O>, Option<Error>),
+}
+
+fn error_response<O>(error: &Error, is_head: bool) -> Response<O> {
+    let mut response = Response::from_error(error);
+    if is_head {
+        response.body = Body::Empty;
+    }
+    response.header("Docker-Distribution-API-Version", "registry/2.0")
 }
 
 /// A registry over memory stores with the default settings, anonymous pulls refused in the
@@ -135,3 +179,6 @@ pub(crate) fn test_registry(
         auth,
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 
 pub(crate) mod access;
 mod blobs;
-mod caching;
+pub mod caching;
 pub(crate) mod listing;
 mod manifests;
 mod messages;

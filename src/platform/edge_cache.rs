@@ -1,57 +1,70 @@
-//! The Workers Cache API, per data center, for what the core marks cacheable (see
-//! `api::caching`): lookups before the registry runs, stores after it answered.
+//! The Workers Cache API, per data center, as the core's [`EdgeCache`]: it looks up, stores
+//! and purges what the core asks (see `api::caching`), and decides nothing.
 
-use worker::{Cache, Context, Headers, Response};
+use worker::{Cache, Context, Response, ResponseBody};
 
-use crate::api;
+use super::http;
+use crate::api::caching::{CacheKey, EdgeCache};
+use crate::api::{self, Body};
+use crate::error::{Error, Result};
 
-/// A cached answer, or a 304 when the client holds it already. Cache failures are misses.
-pub async fn lookup<B>(key: &str, request: &api::Request<B>) -> Option<Response> {
-    let hit = Cache::default().get(key, false).await.ok()??;
-    let etag = hit.headers().get("ETag").ok()??;
-    if request.not_modified(&etag) {
-        let not_modified = Response::empty().ok()?.with_status(304);
-        for name in ["ETag", "Cache-Control", "Docker-Content-Digest"] {
-            if let Some(value) = hit.headers().get(name).ok()? {
-                not_modified.headers().set(name, &value).ok()?;
+pub struct WorkersCache<'a> {
+    /// Keeps the worker alive for a store that completes after the answer was sent.
+    ctx: &'a Context,
+}
+
+impl<'a> WorkersCache<'a> {
+    pub fn new(ctx: &'a Context) -> Self {
+        WorkersCache { ctx }
+    }
+}
+
+impl EdgeCache for WorkersCache<'_> {
+    type Body = ResponseBody;
+
+    async fn lookup(&self, key: &CacheKey) -> Option<api::Response<ResponseBody>> {
+        let hit = Cache::default().get(key.as_str(), false).await.ok()??;
+        Some(into_core(hit))
+    }
+
+    fn store(
+        &self,
+        key: CacheKey,
+        response: api::Response<ResponseBody>,
+        cache_control: &str,
+    ) -> Result<api::Response<ResponseBody>> {
+        let failed = |error: worker::Error| Error::Internal(format!("edge cache: {error}"));
+        let mut response = http::from_core(response).map_err(failed)?;
+        let mut copy = response.cloned().map_err(failed)?;
+        copy.headers_mut()
+            .set("Cache-Control", cache_control)
+            .map_err(failed)?;
+        let in_flight = super::guard::InFlight::enter();
+        self.ctx.wait_until(async move {
+            let _in_flight = in_flight;
+            if let Err(error) = Cache::default().put(key.as_str(), copy).await {
+                worker::console_warn!("edge cache put failed: {error}");
             }
+        });
+        Ok(into_core(response))
+    }
+
+    async fn purge(&self, key: &CacheKey) {
+        if let Err(error) = Cache::default().delete(key.as_str(), false).await {
+            worker::console_warn!("edge cache delete failed: {error}");
         }
-        return Some(not_modified);
     }
-    // A cached response's headers are immutable: the answer gets a copy.
-    let headers = Headers::new();
-    for (name, value) in hit.headers().entries() {
-        headers.append(&name, &value).ok()?;
-    }
-    headers.set("X-Cache", "HIT").ok()?;
-    Some(hit.with_headers(headers))
 }
 
-/// Answers with `response` and keeps a copy, under `cache_control`, once the answer is on
-/// its way.
-pub fn store(
-    key: String,
-    mut response: Response,
-    cache_control: &str,
-    ctx: &Context,
-) -> worker::Result<Response> {
-    let mut copy = response.cloned()?;
-    copy.headers_mut().set("Cache-Control", cache_control)?;
-    let in_flight = super::guard::InFlight::enter();
-    ctx.wait_until(async move {
-        let _in_flight = in_flight;
-        if let Err(error) = Cache::default().put(key.as_str(), copy).await {
-            worker::console_warn!("edge cache put failed: {error}");
-        }
-    });
-    response.headers_mut().set("X-Cache", "MISS")?;
-    Ok(response)
-}
-
-/// Drops what a write or delete made stale, in this data center, before the client hears
-/// it succeeded: its next read here must not see the old answer.
-pub async fn purge(key: &str) {
-    if let Err(error) = Cache::default().delete(key, false).await {
-        worker::console_warn!("edge cache delete failed: {error}");
+/// A response of the runtime's as the core's, its body still the runtime's stream. (A cached
+/// response's headers are immutable: the core's copy of them is sent instead.)
+fn into_core(response: Response) -> api::Response<ResponseBody> {
+    let status = response.status_code();
+    let headers = response.headers().entries().collect();
+    let (_, body) = response.into_parts();
+    api::Response {
+        status,
+        headers,
+        body: Body::Object(body),
     }
 }

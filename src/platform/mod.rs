@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
-use crate::app::Registry;
+use crate::app::{Answer, Registry};
 use crate::config::{ConfigError, Settings, Switches};
 use crate::error::Error;
 use crate::records::Environment;
@@ -176,17 +176,12 @@ async fn answer(
         }
     };
     let request = http::into_core(request)?;
-    let cache_key = registry.api().edge_cache_key(&request);
-    if let Some(key) = &cache_key {
-        if let Some(hit) = edge_cache::lookup(key, &request).await {
-            if registry.api().accepts_credentials(&request) {
-                return Ok(hit);
-            }
-        }
-    }
-    let purge_keys = registry.api().edge_cache_purge_keys(&request);
     let body = request.body.clone();
-    let (response, error) = registry.handle(request).await;
+    let cache = edge_cache::WorkersCache::new(ctx);
+    let (response, error) = match registry.handle_with_cache(request, &cache).await {
+        Answer::FromEdgeCache(hit) => return http::from_core(hit),
+        Answer::Handled(response, error) => (response, error),
+    };
     if error.is_some() {
         body.drain().await;
     }
@@ -211,16 +206,5 @@ async fn answer(
             ops.kv_writes
         );
     }
-    if error.is_none() {
-        for key in &purge_keys {
-            edge_cache::purge(key).await;
-        }
-    }
-    let edge_cache_control = registry.api().edge_cache_control(&response);
-    match (cache_key, edge_cache_control) {
-        (Some(key), Some(cache_control)) => {
-            edge_cache::store(key, http::from_core(response)?, &cache_control, ctx)
-        }
-        _ => http::from_core(response),
-    }
+    http::from_core(response)
 }

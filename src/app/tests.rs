@@ -1,0 +1,425 @@
+//! Requests through [`Registry::handle_with_cache`] over an edge cache in memory: which
+//! answers come from the cache, to whom, what it stores, and what a write purges. (The
+//! decisions themselves: `api::caching`.)
+
+use std::cell::Cell;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures::executor::block_on;
+use sha2::{Digest as _, Sha256};
+
+use super::{Answer, Registry};
+use crate::api::caching::MemoryEdgeCache;
+use crate::api::{Body, Method, Request};
+use crate::auth::{Auth, Policy};
+use crate::config::Config;
+use crate::oci::{Algorithm, Digest};
+use crate::records::Environment;
+use crate::storage::memory::{MemoryBody, MemoryStore};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const ADMIN: &str = "admin:admin-password";
+const READER: &str = "reader:reader-password";
+
+/// A new id per upload, as the registry expects of the platform.
+#[derive(Default)]
+struct Ids(Cell<u64>);
+
+impl Environment for Ids {
+    fn now_ms(&self) -> u64 {
+        0
+    }
+
+    fn new_id(&self) -> String {
+        self.0.set(self.0.get() + 1);
+        format!("{:032x}", self.0.get())
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    from_cache: bool,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let value = values.next().map(|(_, v)| v.as_str());
+        assert!(values.next().is_none(), "one {name} header");
+        value
+    }
+}
+
+/// A registry (repositories under `private/` private; an administrator, and a reader of
+/// `private/*`) and the edge cache it answers through.
+struct Edge {
+    registry: Registry<MemoryStore, MemoryStore, Ids>,
+    cache: MemoryEdgeCache,
+}
+
+fn user(name_and_password: &str, grants: &str) -> String {
+    let (name, password) = name_and_password.split_once(':').unwrap();
+    let hash = hex::encode(Sha256::digest(password.as_bytes()));
+    format!("{name} {hash} {grants}")
+}
+
+fn edge(private: &str, config: Config) -> Edge {
+    let policy = Policy::parse(
+        &user(READER, "private/*=pull"),
+        Some(&user(ADMIN, "")),
+        private,
+    )
+    .unwrap();
+    let auth = Auth {
+        policy,
+        ..Auth::default()
+    };
+    let stores = (MemoryStore::new(), MemoryStore::new());
+    Edge {
+        registry: Registry::new(stores.0, stores.1, Ids::default(), config, auth),
+        cache: MemoryEdgeCache::default(),
+    }
+}
+
+fn basic(name_and_password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(name_and_password))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Digest::of(Algorithm::Sha256, bytes).to_string()
+}
+
+impl Edge {
+    fn new() -> Edge {
+        edge("private/*", Config::default())
+    }
+
+    /// `path_and_query` as `authorization` (none: anonymous) sends it, through the cache.
+    fn send(
+        &self,
+        authorization: Option<&str>,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        headers.extend(authorization.map(|a| ("authorization".into(), a.into())));
+        let request = Request {
+            method,
+            origin: "http://localhost".into(),
+            host: "localhost".into(),
+            path: path.into(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers,
+            body: MemoryBody::new(body, body.len()),
+        };
+        let (response, from_cache) =
+            match block_on(self.registry.handle_with_cache(request, &self.cache)) {
+                Answer::FromEdgeCache(response) => (response, true),
+                Answer::Handled(response, _) => (response, false),
+            };
+        let body = match response.body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(bytes) | Body::Object(bytes) => bytes,
+        };
+        Reply {
+            status: response.status,
+            headers: response.headers,
+            body,
+            from_cache,
+        }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(None, Method::Get, path, headers, b"")
+    }
+
+    /// An anonymous pull, twice: the first from the registry, stored; the second a hit.
+    fn pulled_twice(&self, path: &str) -> Reply {
+        let first = self.get(path, &[]);
+        assert_eq!(first.status, 200, "{path}");
+        assert!(!first.from_cache, "{path}");
+        assert_eq!(first.header("X-Cache"), Some("MISS"), "{path}");
+        let hit = self.get(path, &[]);
+        assert!(hit.from_cache, "{path}");
+        assert_eq!(hit.header("X-Cache"), Some("HIT"), "{path}");
+        assert_eq!(hit.body, first.body, "{path}");
+        // The client's Cache-Control; the cache's copy says how long the edge keeps it too.
+        let client = first.header("Cache-Control").unwrap();
+        assert!(!client.contains("s-maxage"), "{client}");
+        let kept = hit.header("Cache-Control").unwrap();
+        assert!(kept.starts_with(&format!("{client}, s-maxage=")), "{kept}");
+        assert_eq!(
+            hit.header("Docker-Content-Digest"),
+            first.header("Docker-Content-Digest")
+        );
+        hit
+    }
+
+    fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let path = format!("/v2/{name}/blobs/uploads/?digest={digest}");
+        let reply = self.send(Some(&basic(ADMIN)), Method::Post, &path, &[], bytes);
+        assert_eq!(reply.status, 201);
+        digest
+    }
+
+    /// Pushes a manifest of a config and a layer made from `seed` as `reference` (a tag, or
+    /// its digest with `?tag=`s); returns the manifest's bytes and digest.
+    fn push_image(&self, name: &str, reference: &str, seed: u8) -> (Vec<u8>, String) {
+        let config = self.push_blob(name, &[seed; 50]);
+        let layer = self.push_blob(name, &[seed.wrapping_add(1); 300]);
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":50}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":300}}]}}"#
+        );
+        let digest = sha256(manifest.as_bytes());
+        let reference = reference.replace("{digest}", &digest);
+        self.put_manifest(name, &reference, manifest.as_bytes());
+        (manifest.into_bytes(), digest)
+    }
+
+    fn put_manifest(&self, name: &str, reference: &str, manifest: &[u8]) {
+        let path = format!("/v2/{name}/manifests/{reference}");
+        let content_type = [("Content-Type", OCI_MANIFEST)];
+        let reply = self.send(
+            Some(&basic(ADMIN)),
+            Method::Put,
+            &path,
+            &content_type,
+            manifest,
+        );
+        assert_eq!(
+            reply.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+}
+
+#[test]
+fn public_pulls_are_answered_from_the_cache_after_the_first() {
+    let edge = Edge::new();
+    let (_, digest) = edge.push_image("team/app", "v1", 1);
+    let by_digest = format!("/v2/team/app/manifests/{digest}");
+    let hit = edge.pulled_twice(&by_digest);
+    // The client's Cache-Control, and the edge lifetime (EDGE_CACHE_SECONDS, 300).
+    assert_eq!(
+        hit.header("Cache-Control"),
+        Some("public, max-age=31536000, immutable, s-maxage=300")
+    );
+    let config = sha256(&[1; 50]);
+    let blob = edge.pulled_twice(&format!("/v2/team/app/blobs/{config}"));
+    assert_eq!(blob.body, [1; 50]);
+    // A tag, for TAG_CACHE_SECONDS (5) everywhere.
+    let by_tag = edge.pulled_twice("/v2/team/app/manifests/v1");
+    assert_eq!(
+        by_tag.header("Cache-Control"),
+        Some("public, max-age=5, s-maxage=5")
+    );
+    assert_eq!(edge.cache.keys().len(), 3);
+
+    let etag = format!("\"{digest}\"");
+    let held = edge.get(&by_digest, &[("If-None-Match", &etag)]);
+    assert!(held.from_cache);
+    assert_eq!(held.status, 304);
+    assert!(held.body.is_empty());
+    assert_eq!(held.header("ETag"), Some(etag.as_str()));
+    assert_eq!(held.header("Docker-Content-Digest"), Some(digest.as_str()));
+    assert_eq!(held.header("Cache-Control"), hit.header("Cache-Control"));
+    assert_eq!(held.header("X-Cache"), None);
+}
+
+#[test]
+fn a_hit_is_served_only_to_callers_whose_credentials_are_valid() {
+    let edge = Edge::new();
+    let (_, digest) = edge.push_image("team/app", "v1", 1);
+    let path = format!("/v2/team/app/manifests/{digest}");
+    edge.pulled_twice(&path);
+    let wrong_password = basic("reader:not-the-password");
+    for bad in ["Bearer not-a-token", "Basic !!", wrong_password.as_str()] {
+        let reply = edge.send(Some(bad), Method::Get, &path, &[], b"");
+        assert_eq!(reply.status, 401, "{bad}");
+        assert!(!reply.from_cache, "{bad}");
+    }
+    for good in [basic(READER), basic(ADMIN)] {
+        let reply = edge.send(Some(&good), Method::Get, &path, &[], b"");
+        assert!(reply.from_cache, "{good}");
+        assert_eq!(reply.status, 200);
+    }
+}
+
+#[test]
+fn private_content_never_enters_the_cache() {
+    let edge = Edge::new();
+    let (_, digest) = edge.push_image("private/app", "v1", 1);
+    let config = sha256(&[1; 50]);
+    for path in [
+        format!("/v2/private/app/manifests/{digest}"),
+        "/v2/private/app/manifests/v1".to_string(),
+        format!("/v2/private/app/blobs/{config}"),
+    ] {
+        for _ in 0..2 {
+            let reply = edge.send(Some(&basic(READER)), Method::Get, &path, &[], b"");
+            assert_eq!(reply.status, 200, "{path}");
+            assert!(!reply.from_cache, "{path}");
+            assert_eq!(reply.header("X-Cache"), None, "{path}");
+            assert_eq!(reply.header("Cache-Control"), Some("private"));
+        }
+        assert_eq!(edge.get(&path, &[]).status, 401, "{path}");
+    }
+    assert!(edge.cache.keys().is_empty());
+}
+
+#[test]
+fn errors_are_not_stored() {
+    let edge = Edge::new();
+    let manifest_bytes = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}"}}"#);
+    let unknown = sha256(manifest_bytes.as_bytes());
+    for path in [
+        format!("/v2/team/app/manifests/{unknown}"),
+        "/v2/team/app/manifests/v1".to_string(),
+        format!("/v2/team/app/blobs/{}", sha256(&[1; 50])),
+    ] {
+        for _ in 0..2 {
+            let reply = edge.get(&path, &[]);
+            assert_eq!(reply.status, 404, "{path}");
+            assert!(!reply.from_cache, "{path}");
+        }
+    }
+    assert!(edge.cache.keys().is_empty());
+    let (_, digest) = edge.push_image("team/app", "v1", 1);
+    assert_eq!(
+        edge.get("/v2/team/app/manifests/v1", &[])
+            .header("Docker-Content-Digest"),
+        Some(digest.as_str())
+    );
+}
+
+#[test]
+fn heads_ranges_and_large_blobs_are_neither_served_nor_stored() {
+    let config = Config {
+        redirect_min_bytes: 600,
+        ..Config::default()
+    };
+    let edge = edge("private/*", config);
+    let (manifest_bytes, digest) = edge.push_image("team/app", "v1", 1);
+    assert!(manifest_bytes.len() < 600);
+    let manifest = format!("/v2/team/app/manifests/{digest}");
+    let large = format!(
+        "/v2/team/app/blobs/{}",
+        edge.push_blob("team/app", &[7; 600])
+    );
+    // Before and after the manifest is stored: a HEAD goes to the registry.
+    for _ in 0..2 {
+        let head = edge.send(None, Method::Head, &manifest, &[], b"");
+        assert_eq!((head.status, head.from_cache), (200, false));
+        assert_eq!(head.header("X-Cache"), None);
+        edge.get(&manifest, &[]);
+    }
+    let ranged = edge.get(&manifest, &[("Range", "bytes=0-9")]);
+    assert!(!ranged.from_cache);
+    assert_eq!(ranged.header("X-Cache"), None);
+    // Not below REDIRECT_MIN_BYTES.
+    for _ in 0..2 {
+        let reply = edge.get(&large, &[]);
+        assert_eq!((reply.status, reply.from_cache), (200, false));
+        assert_eq!(reply.body, [7; 600]);
+    }
+    assert_eq!(edge.cache.keys().len(), 1, "the manifest only");
+    let partial = edge.get(
+        &format!("/v2/team/app/blobs/{}", sha256(&[1; 50])),
+        &[("Range", "bytes=0-9")],
+    );
+    assert_eq!((partial.status, partial.from_cache), (206, false));
+    assert_eq!(edge.cache.keys().len(), 1, "no part of a blob");
+}
+
+#[test]
+fn a_deletion_purges_every_spelling_of_its_digest() {
+    let edge = Edge::new();
+    let (_, digest) = edge.push_image("team/app", "v1", 1);
+    let manifest = format!("/v2/team/app/manifests/{digest}");
+    let blob = format!("/v2/team/app/blobs/{}", sha256(&[1; 50]));
+    for path in [&manifest, &blob] {
+        edge.pulled_twice(path);
+        let escaped = path.replace(':', "%3A");
+        assert!(edge.get(&escaped, &[]).from_cache, "{escaped}");
+        let lower = path.replace(':', "%3a");
+        let deleted = edge.send(Some(&basic(ADMIN)), Method::Delete, &lower, &[], b"");
+        assert_eq!(deleted.status, 202, "{lower}");
+        for spelling in [path, &escaped, &lower] {
+            let reply = edge.get(spelling, &[]);
+            assert_eq!((reply.status, reply.from_cache), (404, false), "{spelling}");
+        }
+    }
+}
+
+#[test]
+fn moving_a_tag_purges_it_and_a_failed_write_purges_nothing() {
+    let edge = Edge::new();
+    let by_tag = "/v2/team/app/manifests/v1";
+    let (first_bytes, first) = edge.push_image("team/app", "v1", 1);
+    edge.pulled_twice(by_tag);
+    // Pushed by tag.
+    let (_, second) = edge.push_image("team/app", "v1", 3);
+    let moved = edge.get(by_tag, &[]);
+    assert!(!moved.from_cache);
+    assert_eq!(moved.header("Docker-Content-Digest"), Some(second.as_str()));
+    // Pushed by digest, applying the tag among others.
+    assert!(edge.get(by_tag, &[]).from_cache);
+    edge.put_manifest(
+        "team/app",
+        &format!("{first}?tag=latest&tag=v1"),
+        &first_bytes,
+    );
+    let back = edge.get(by_tag, &[]);
+    assert!(!back.from_cache);
+    assert_eq!(back.header("Docker-Content-Digest"), Some(first.as_str()));
+    // A push that fails leaves the tag's cached answer alone.
+    assert!(edge.get(by_tag, &[]).from_cache);
+    let refused = edge.send(
+        Some(&basic(ADMIN)),
+        Method::Put,
+        by_tag,
+        &[("Content-Type", OCI_MANIFEST)],
+        b"{",
+    );
+    assert_eq!(refused.status, 400);
+    assert!(edge.get(by_tag, &[]).from_cache);
+    // Untagging purges it.
+    let untagged = edge.send(Some(&basic(ADMIN)), Method::Delete, by_tag, &[], b"");
+    assert_eq!(untagged.status, 202);
+    let gone = edge.get(by_tag, &[]);
+    assert_eq!((gone.status, gone.from_cache), (404, false));
+}
+
+#[test]
+fn making_a_repository_private_stops_its_cached_answers() {
+    let public = Edge::new();
+    let (_, digest) = public.push_image("team/app", "v1", 1);
+    let path = format!("/v2/team/app/manifests/{digest}");
+    public.pulled_twice(&path);
+    // The same cache, under a configuration that makes the repository private.
+    let private = Edge {
+        cache: public.cache,
+        ..edge("private/* team/*", Config::default())
+    };
+    let reply = private.get(&path, &[]);
+    assert_eq!((reply.status, reply.from_cache), (401, false));
+}
