@@ -309,3 +309,99 @@ where
         Ok(PublicCopy::At(key))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::oci::Algorithm;
+    use crate::records::memory_records;
+    use crate::storage::memory::MemoryStore;
+
+    fn put(store: &MemoryStore, key: &str, bytes: &[u8]) {
+        block_on(ObjectStore::put(
+            store,
+            key,
+            bytes.to_vec(),
+            PutOptions::default(),
+        ))
+        .unwrap();
+    }
+
+    fn one_object(key: &str, size: u64) -> BlobRecord {
+        BlobRecord::from_segments(vec![Segment {
+            key: key.into(),
+            size,
+        }])
+    }
+
+    /// Every range of a segmented blob reads exactly those bytes, across segment boundaries.
+    #[test]
+    fn any_range_of_a_segmented_blob_reads_its_bytes() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let data: Vec<u8> = (0..13).collect();
+        let mut segments = Vec::new();
+        for (i, piece) in [&data[..5], &data[5..10], &data[10..]].iter().enumerate() {
+            let key = format!("data/x.{i}");
+            put(&records.store, &key, piece);
+            let size = piece.len() as u64;
+            segments.push(Segment { key, size });
+        }
+        let record = BlobRecord::from_segments(segments);
+        assert_eq!(record.size, 13);
+        let whole = block_on(records.blob_bytes(&record, None)).unwrap();
+        assert_eq!(whole, Some(data.clone()));
+        for offset in 0..13 {
+            for length in 1..=13 - offset {
+                let range = ByteRange { offset, length };
+                let read = block_on(records.blob_bytes(&record, Some(range))).unwrap();
+                let (from, to) = (offset as usize, (offset + length) as usize);
+                assert_eq!(read.as_deref(), Some(&data[from..to]), "{range:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_data_objects_are_served_by_key() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let digest = Digest::of(Algorithm::Sha256, b"blob");
+        put(&records.store, "data/x", b"blob");
+        put(&records.store, &layout::blob(&digest), b"{}");
+        let served = block_on(records.data_object("data/x")).unwrap();
+        assert_eq!(served, Some(one_object("data/x", 4)));
+        for key in [
+            layout::blob(&digest),
+            "data/gone".into(),
+            "uploads/x".into(),
+        ] {
+            assert_eq!(block_on(records.data_object(&key)).unwrap(), None, "{key}");
+        }
+    }
+
+    /// The second commit of a digest links the first one's bytes and drops its own; a record
+    /// whose bytes are gone is replaced by the next commit's.
+    #[test]
+    fn commits_of_one_digest_share_the_bytes_and_replace_lost_ones() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let digest = Digest::of(Algorithm::Sha256, b"blob");
+        let names = ["a", "b", "c"].map(|n| RepositoryName::parse(n, "").unwrap());
+        let commit = |name: &RepositoryName, key: &str| {
+            put(&records.store, key, b"blob");
+            block_on(records.commit_blob(name, &digest, one_object(key, 4))).unwrap();
+            block_on(records.blob_link(name, &digest))
+                .unwrap()
+                .unwrap()
+                .key
+        };
+        assert_eq!(commit(&names[0], "data/first"), "data/first");
+        assert_eq!(commit(&names[1], "data/second"), "data/first");
+        assert!(!records.store.keys().contains(&"data/second".to_string()));
+        block_on(ObjectStore::delete(&records.store, &["data/first".into()])).unwrap();
+        assert_eq!(commit(&names[2], "data/third"), "data/third");
+        let global: BlobRecord = block_on(records.read_record(&layout::blob(&digest)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(global.key, "data/third");
+    }
+}

@@ -177,3 +177,77 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::oci::{Algorithm, Tag};
+    use crate::records::memory_records;
+    use crate::storage::memory::MemoryStore;
+
+    /// A pull through a tag finds the manifest's digest in the tag's metadata; an untagged
+    /// tag is unknown, and a tag object without a digest is a corrupt record.
+    #[test]
+    fn a_manifest_through_a_tag_carries_its_digest() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let tag = Tag::parse("v1").unwrap();
+        let digest = Digest::of(Algorithm::Sha256, b"{}");
+        let reference = Reference::Tag(tag.clone());
+        block_on(records.put_tag(&name, &tag, &digest, b"{}".to_vec(), "m")).unwrap();
+        let (found, body) = block_on(records.manifest(&name, &reference))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.digest, found.content_type, found.size, body),
+            (digest.to_string(), Some("m".to_string()), 2, b"{}".to_vec())
+        );
+        assert!(block_on(records.untag(&name, &tag, None)).unwrap());
+        assert!(block_on(records.manifest_info(&name, &reference))
+            .unwrap()
+            .is_none());
+        let key = layout::tag(&name, &tag);
+        let bare = ObjectStore::put(&records.store, &key, b"{}".to_vec(), PutOptions::default());
+        block_on(bare).unwrap();
+        assert!(matches!(
+            block_on(records.manifest_info(&name, &reference)),
+            Err(StorageError::Corrupt(_))
+        ));
+    }
+
+    /// Deleting a manifest with a subject takes it out of the subject's referrers.
+    #[test]
+    fn a_deleted_manifest_leaves_its_subjects_referrers() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let subject = Digest::of(Algorithm::Sha256, b"subject");
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": manifest::OCI_MANIFEST,
+            "config": {"mediaType": "c", "digest": subject.to_string(), "size": 1},
+            "layers": [],
+            "subject": {"mediaType": manifest::OCI_MANIFEST, "digest": subject.to_string(), "size": 1},
+        });
+        let bytes = manifest.to_string().into_bytes();
+        let digest = Digest::of(Algorithm::Sha256, &bytes);
+        let descriptor = Descriptor {
+            media_type: manifest::OCI_MANIFEST.into(),
+            digest: digest.to_string(),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        };
+        let media_type = manifest::OCI_MANIFEST;
+        block_on(records.put_manifest(&name, &digest, bytes, media_type)).unwrap();
+        block_on(records.put_referrer(&name, &subject, &digest, &descriptor)).unwrap();
+        let listed = block_on(records.referrers(&name, &subject, None, 10)).unwrap();
+        assert_eq!(listed.entries, [descriptor]);
+        assert!(block_on(records.delete_manifest(&name, &digest)).unwrap());
+        let listed = block_on(records.referrers(&name, &subject, None, 10)).unwrap();
+        assert!(listed.entries.is_empty());
+        assert!(!block_on(records.has_manifest(&name, &digest)).unwrap());
+        assert!(!block_on(records.delete_manifest(&name, &digest)).unwrap());
+    }
+}

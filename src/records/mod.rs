@@ -127,3 +127,13 @@ impl Environment for FixedEnvironment {
         FIXED_ID.into()
     }
 }
+
+/// Records over memory stores, for unit tests.
+#[cfg(test)]
+pub(crate) fn memory_records<S, K>(store: S, sessions: K) -> Records<S, K, FixedEnvironment>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+{
+    Records::new(store, None, sessions, FixedEnvironment)
+}

@@ -145,3 +145,56 @@ where
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::oci::Algorithm;
+    use crate::records::memory_records;
+    use crate::storage::memory::MemoryStore;
+
+    /// An untag that names a digest leaves a tag pointing elsewhere alone; an untagged tag is
+    /// gone for every reader and cannot be untagged twice.
+    #[test]
+    fn untag_only_removes_the_tag_it_names() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let tag = Tag::parse("v1").unwrap();
+        let [pushed, other] = [b"one", b"two"].map(|m| Digest::of(Algorithm::Sha256, m));
+        let tagged = records.put_tag(&name, &tag, &pushed, b"one".to_vec(), "m");
+        block_on(tagged).unwrap();
+        assert!(!block_on(records.untag(&name, &tag, Some(&other))).unwrap());
+        assert_eq!(
+            block_on(records.tags_pointing_at(&name, &pushed)).unwrap(),
+            std::slice::from_ref(&tag)
+        );
+        assert!(block_on(records.untag(&name, &tag, Some(&pushed))).unwrap());
+        assert_eq!(block_on(records.tagged_bytes(&name, &tag)).unwrap(), None);
+        assert!(block_on(records.tags_pointing_at(&name, &pushed))
+            .unwrap()
+            .is_empty());
+        assert!(block_on(records.tags_page(&name, None, 10))
+            .unwrap()
+            .entries
+            .is_empty());
+        assert!(!block_on(records.untag(&name, &tag, None)).unwrap());
+    }
+
+    /// A tag moved since it was read is not untagged: the push that moved it wins.
+    #[test]
+    fn untag_if_unchanged_never_undoes_a_retag() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let tag = Tag::parse("v1").unwrap();
+        let [first, second] = [b"one", b"two"].map(|m| Digest::of(Algorithm::Sha256, m));
+        block_on(records.put_tag(&name, &tag, &first, b"one".to_vec(), "m")).unwrap();
+        let read = block_on(ObjectStore::head(&records.store, &layout::tag(&name, &tag)));
+        let etag = read.unwrap().unwrap().etag;
+        block_on(records.put_tag(&name, &tag, &second, b"two".to_vec(), "m")).unwrap();
+        assert!(!block_on(records.untag_if_unchanged(&name, &tag, etag)).unwrap());
+        let bytes = block_on(records.tagged_bytes(&name, &tag)).unwrap();
+        assert_eq!(bytes.as_deref(), Some(&b"two"[..]));
+    }
+}

@@ -202,3 +202,51 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::records::{memory_records, FIXED_ID};
+    use crate::storage::memory::MemoryStore;
+    use crate::storage::metered::{Metered, OpCounter};
+
+    /// An id that cannot be one of ours is unknown before KV is asked; a started session
+    /// reads back as written.
+    #[test]
+    fn sessions_are_looked_up_by_their_ids_only() {
+        let counter = OpCounter::default();
+        let sessions = Metered::new(MemoryStore::new(), counter.clone());
+        let records = memory_records(MemoryStore::new(), sessions);
+        for id in ["", "../x", &"a".repeat(600), &FIXED_ID.to_uppercase()] {
+            assert_eq!(block_on(records.session(id)).unwrap(), None);
+        }
+        assert_eq!(counter.counts().kv_reads, 0);
+        let record = records.new_session("a", Algorithm::Sha512, 8, 2);
+        let id = block_on(records.start_session(&record, 60)).unwrap();
+        assert_eq!(block_on(records.session(&id)).unwrap(), Some(record));
+    }
+
+    /// Of two requests from one step, the second finds the next step taken and records
+    /// nothing; an ended upload has no progress to resume.
+    #[test]
+    fn a_step_is_recorded_once_and_an_end_is_final() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let fresh = block_on(records.newest_progress(FIXED_ID, Algorithm::Sha256)).unwrap();
+        let (state, steps) = fresh.unwrap();
+        assert!(steps.is_empty());
+        let first = block_on(records.save_step(FIXED_ID, 1, state.encode())).unwrap();
+        assert!(first.is_some_and(|steps| !steps.is_empty()));
+        let second = block_on(records.save_step(FIXED_ID, 1, state.encode())).unwrap();
+        assert!(second.is_none());
+        let end = state.bare_end_mark().encode();
+        let ended = block_on(records.save_step(FIXED_ID, 2, end))
+            .unwrap()
+            .unwrap();
+        block_on(records.forget_steps(&ended));
+        assert_eq!(records.store.keys(), [layout::upload_step(FIXED_ID, 2)]);
+        let after = block_on(records.newest_progress(FIXED_ID, Algorithm::Sha256)).unwrap();
+        assert!(after.is_none());
+    }
+}
