@@ -7,18 +7,12 @@ use crate::api::{Body, Method, Request, Response};
 use crate::config::BlobEndpoint;
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
-use crate::records::layout;
-use crate::records::BlobRecord;
-use crate::records::Environment;
-use crate::storage::{
-    ByteRange, MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
-};
+use crate::records::{BlobRecord, Environment};
+use crate::storage::{ByteRange, MultipartStore, ObjectStore, SessionStore};
 
 /// Set on every blob response: without a Content-Type, `wrangler dev` gzips bodies on the fly,
 /// dropping Content-Length and slowing pulls many times over.
 const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
-/// Tries of a blob commit whose global record garbage collection keeps removing.
-const COMMIT_ATTEMPTS: usize = 3;
 
 impl<S, K, E> Api<'_, S, K, E>
 where
@@ -56,7 +50,7 @@ where
                     .header("Content-Length", "0"));
             }
         }
-        // Bytes gone from under a record (see `existing_record`) are unknown, not an error.
+        // Bytes gone from under a record (see `Records::commit_blob`) are unknown, not an error.
         let response = self
             .serve_data(&record, request.header("range"), head_only)
             .await?
@@ -129,20 +123,11 @@ where
             .decode_utf8()
             .map_err(|_| Error::RouteUnknown)?;
         // Only data objects are ever signed; nothing else is served here, whatever the URL.
-        if !key.starts_with(layout::DATA_PREFIX) {
-            return Err(Error::RouteUnknown);
-        }
-        let info = self
+        let record = self
             .records
-            .store
-            .head(&key)
+            .data_object(&key)
             .await?
             .ok_or(Error::RouteUnknown)?;
-        let record = BlobRecord {
-            size: info.size,
-            key: key.into_owned(),
-            segments: Vec::new(),
-        };
         let response = self
             .serve_data(&record, request.header("range"), head_only)
             .await?
@@ -180,21 +165,8 @@ where
         if head_only || length == 0 {
             return Ok(Some(response));
         }
-        // One object is handed to the runtime as is; segments are stitched by the store.
-        let body = if record.segments.is_empty() {
-            let Some((_, body)) = self.records.store.get(&record.key, range).await? else {
-                return Ok(None);
-            };
-            body
-        } else {
-            let whole = ByteRange {
-                offset: 0,
-                length: record.size,
-            };
-            self.records
-                .store
-                .concat(record.pieces(range.unwrap_or(whole)))
-                .await?
+        let Some(body) = self.records.blob_bytes(record, range).await? else {
+            return Ok(None);
         };
         response.body = Body::Object(body);
         Ok(Some(response))
@@ -206,83 +178,10 @@ where
         name: &RepositoryName,
         digest: &Digest,
     ) -> Result<Response<S::Body>> {
-        let key = layout::layer_link(name, digest);
-        if self.records.store.head(&key).await?.is_none() {
+        if !self.records.delete_blob_link(name, digest).await? {
             return Err(Error::BlobUnknown(digest.clone()));
         }
-        self.records.store.delete(&[key]).await?;
         Ok(Response::new(202).header("Content-Length", "0"))
-    }
-
-    /// Makes a verified blob visible in `name`. Concurrent uploads of one digest race on
-    /// a create-if-absent of the global record; the loser links the winner's bytes and
-    /// drops its own. Should garbage collection remove the winner's record meanwhile, the
-    /// next attempt stores this upload's own bytes.
-    pub(crate) async fn commit_blob(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-        own: BlobRecord,
-    ) -> Result<()> {
-        let global = layout::blob(digest);
-        let json = serde_json::to_vec(&own).expect("blob record serialises");
-        let create = PutOptions {
-            mode: PutMode::CreateOnly,
-            ..PutOptions::default()
-        };
-        for _ in 0..COMMIT_ATTEMPTS {
-            let record = match self
-                .records
-                .store
-                .put(&global, json.clone(), create.clone())
-                .await?
-            {
-                Some(_) => own.clone(),
-                None => match self.existing_record(&global, &own, &json).await? {
-                    Some(existing) => existing,
-                    None => continue,
-                },
-            };
-            if self.records.write_link(name, digest, &record).await? {
-                if record.key != own.key {
-                    self.records.store.delete(&own.keys()).await?;
-                }
-                return Ok(());
-            }
-        }
-        Err(Error::TooManyRequests)
-    }
-
-    /// The blob's global record, or `None` if it is gone. A record whose bytes are gone (which
-    /// two collections at once could once leave) is replaced by `own`, with a compare-and-swap,
-    /// so that it never makes a push link missing bytes: the bytes are always written before
-    /// their record, and deleted after it.
-    async fn existing_record(
-        &self,
-        global: &str,
-        own: &BlobRecord,
-        own_json: &[u8],
-    ) -> Result<Option<BlobRecord>> {
-        let Some((info, bytes)) = self.records.store.get_bytes(global).await? else {
-            return Ok(None);
-        };
-        let existing: BlobRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| StorageError::Corrupt(format!("{global}: {e}")))?;
-        for key in existing.keys() {
-            if self.records.store.head(&key).await?.is_none() {
-                let replace = PutOptions {
-                    mode: PutMode::IfEtag(info.etag),
-                    ..PutOptions::default()
-                };
-                let replaced = self
-                    .records
-                    .store
-                    .put(global, own_json.to_vec(), replace)
-                    .await?;
-                return Ok(replaced.map(|_| own.clone()));
-            }
-        }
-        Ok(Some(existing))
     }
 }
 

@@ -8,37 +8,16 @@ use crate::api::{Request, Response};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{Descriptor, OCI_INDEX};
 use crate::oci::{Digest, RepositoryName, Tag};
-use crate::records::layout;
-use crate::records::Environment;
-use crate::storage::{
-    ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, LIST_PAGE_MAX,
-};
+use crate::records::{Environment, Page};
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
-use crate::records::is_untagged;
+pub(crate) use crate::records::Entry;
 
 /// The most entries a page of tags or of the catalog holds: `n` above it is lowered to it, and
 /// without `n` a page holds this many. Further entries are paged with `Link`.
 pub const PAGE_MAX: usize = 1000;
 /// The most referrers a page holds: each is one read.
 pub const REFERRERS_PAGE_MAX: usize = 100;
-/// The most list calls one listing request makes (each returns up to 1,000 keys): entries it
-/// leaves out (deleted tags, repositories hidden from the caller) cost list calls too, so a
-/// page may end short, with a `Link` to go on from where the listing stopped.
-pub const LIST_CALLS_MAX: usize = 5;
-
-/// What a listing does with one entry.
-pub(crate) enum Entry {
-    Show,
-    Skip,
-    /// Skip this entry and every later one whose name starts with the given prefix.
-    SkipPast(String),
-}
-
-/// One page of names, and where the next page starts (`last`), if one follows.
-struct Page {
-    names: Vec<String>,
-    next: Option<String>,
-}
 
 /// `n` (lowered to `max`; `max` when absent) and `last` from the query.
 fn pagination<B>(request: &Request<B>, max: usize) -> Result<(usize, Option<String>)> {
@@ -54,10 +33,10 @@ fn pagination<B>(request: &Request<B>, max: usize) -> Result<(usize, Option<Stri
 }
 
 /// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes.
-fn with_next_link<O>(
+fn with_next_link<O, T>(
     response: Response<O>,
     path: &str,
-    page: &Page,
+    page: &Page<T>,
     n: usize,
     more: &[(&str, &str)],
 ) -> Response<O> {
@@ -78,88 +57,17 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// Names under `prefix`, in key order, after `last`, at most `n`, as `entry` says, in at
-    /// most [`LIST_CALLS_MAX`] list calls.
-    async fn list_names(
-        &self,
-        prefix: &str,
-        last: Option<&str>,
-        n: usize,
-        with_metadata: bool,
-        entry: impl Fn(&ObjectInfo) -> Entry,
-    ) -> Result<Page> {
-        let mut names: Vec<String> = Vec::new();
-        if n == 0 {
-            return Ok(Page { names, next: None });
-        }
-        let mut options = ListOptions {
-            prefix: prefix.to_string(),
-            start_after: last.map(|l| format!("{prefix}{l}")),
-            limit: LIST_PAGE_MAX,
-            with_metadata,
-        };
-        for _ in 0..LIST_CALLS_MAX {
-            let page = self.records.store.list(&options).await?;
-            let mut skipped_past = false;
-            for object in page.objects {
-                match entry(&object) {
-                    Entry::Show if names.len() == n => {
-                        let next = names.last().cloned();
-                        return Ok(Page { names, next });
-                    }
-                    Entry::Show => names.push(object.key[prefix.len()..].to_string()),
-                    Entry::Skip => {}
-                    Entry::SkipPast(skipped) => {
-                        // Names are ASCII below '~': this sorts after every name under `skipped`.
-                        options.start_after = Some(format!("{prefix}{skipped}~"));
-                        skipped_past = true;
-                        break;
-                    }
-                }
-                options.start_after = Some(object.key);
-            }
-            if !page.truncated && !skipped_past {
-                return Ok(Page { names, next: None });
-            }
-        }
-        // Out of list calls: the next page goes on after the last key looked at.
-        let next = options
-            .start_after
-            .and_then(|key| key.get(prefix.len()..).map(str::to_string));
-        Ok(Page { names, next })
-    }
-
     pub(crate) async fn tags<B>(
         &self,
         name: &RepositoryName,
         request: &Request<B>,
     ) -> Result<Response<S::Body>> {
         let (n, last) = pagination(request, PAGE_MAX)?;
-        let untagged = |o: &ObjectInfo| match is_untagged(o) {
-            true => Entry::Skip,
-            false => Entry::Show,
-        };
-        let page = self
-            .list_names(
-                &layout::tags_prefix(name),
-                last.as_deref(),
-                n,
-                true,
-                untagged,
-            )
-            .await?;
-        if page.names.is_empty()
-            && last.is_none()
-            && self
-                .records
-                .store
-                .head(&layout::catalog_entry(name))
-                .await?
-                .is_none()
-        {
+        let page = self.records.tags_page(name, last.as_deref(), n).await?;
+        if page.entries.is_empty() && last.is_none() && !self.records.in_catalog(name).await? {
             return Err(Error::NameUnknown(name.to_string()));
         }
-        let body = serde_json::json!({ "name": name.as_str(), "tags": page.names });
+        let body = serde_json::json!({ "name": name.as_str(), "tags": page.entries });
         let response = Response::new(200).json(&body, "application/json");
         Ok(with_next_link(
             response,
@@ -177,13 +85,8 @@ where
         entry: impl Fn(&str) -> Entry,
     ) -> Result<Response<S::Body>> {
         let (n, last) = pagination(request, PAGE_MAX)?;
-        let prefix = layout::CATALOG_PREFIX;
-        let page = self
-            .list_names(prefix, last.as_deref(), n, false, |o| {
-                entry(&o.key[prefix.len()..])
-            })
-            .await?;
-        let body = serde_json::json!({ "repositories": page.names });
+        let page = self.records.catalog_page(last.as_deref(), n, entry).await?;
+        let body = serde_json::json!({ "repositories": page.entries });
         let response = Response::new(200).json(&body, "application/json");
         Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
@@ -201,15 +104,7 @@ where
         names.dedup();
         names.retain(|name| last.as_deref().is_none_or(|last| name.as_str() > last));
         let heads = names.iter().map(|name| async move {
-            let exists = match layout::stored_name(name) {
-                Some(parsed) => self
-                    .records
-                    .store
-                    .head(&layout::catalog_entry(&parsed))
-                    .await?
-                    .is_some(),
-                None => false,
-            };
+            let exists = self.records.in_catalog_by_name(name).await?;
             Ok::<_, Error>(exists.then(|| name.clone()))
         });
         let existing: Vec<String> = join_all(heads)
@@ -221,15 +116,15 @@ where
             .collect();
         let page = match existing.len() > n {
             true => Page {
-                names: existing[..n].to_vec(),
+                entries: existing[..n].to_vec(),
                 next: n.checked_sub(1).map(|i| existing[i].clone()),
             },
             false => Page {
-                names: existing,
+                entries: existing,
                 next: None,
             },
         };
-        let body = serde_json::json!({ "repositories": page.names });
+        let body = serde_json::json!({ "repositories": page.entries });
         let response = Response::new(200).json(&body, "application/json");
         Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
@@ -253,18 +148,11 @@ where
         )) else {
             return Ok(Vec::new());
         };
-        match self
-            .records
-            .store
-            .get_bytes(&layout::tag(name, &tag))
-            .await?
-        {
-            Some((info, bytes)) if !is_untagged(&info) => {
-                Ok(serde_json::from_slice::<Index>(&bytes)
-                    .map(|index| index.manifests)
-                    .unwrap_or_default())
-            }
-            _ => Ok(Vec::new()),
+        match self.records.tagged_bytes(name, &tag).await? {
+            Some(bytes) => Ok(serde_json::from_slice::<Index>(&bytes)
+                .map(|index| index.manifests)
+                .unwrap_or_default()),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -276,26 +164,13 @@ where
         request: &Request<B>,
     ) -> Result<Response<S::Body>> {
         let (n, last) = pagination(request, REFERRERS_PAGE_MAX)?;
-        let prefix = layout::referrers_prefix(name, subject);
-        let page = self
-            .list_names(&prefix, last.as_deref(), n, false, |_| Entry::Show)
+        let mut page = self
+            .records
+            .referrers(name, subject, last.as_deref(), n)
             .await?;
-        let keys: Vec<String> = page
-            .names
-            .iter()
-            .map(|entry| format!("{prefix}{entry}"))
-            .collect();
-        let reads = keys
-            .iter()
-            .map(|key| self.records.read_record::<Descriptor>(key));
         let filter = request.query("artifactType").filter(|t| !t.is_empty());
         let mut manifests = Vec::new();
-        // A referrer deleted between the listing and the read is simply gone.
-        let mut found: Vec<Descriptor> = join_all(reads)
-            .await
-            .into_iter()
-            .filter_map(Result::transpose)
-            .collect::<crate::storage::StorageResult<_>>()?;
+        let mut found = std::mem::take(&mut page.entries);
         if last.is_none() {
             for descriptor in self.tag_schema_referrers(name, subject).await? {
                 if !found.iter().any(|d| d.digest == descriptor.digest) {
@@ -337,10 +212,10 @@ mod tests {
     use crate::config::Config;
     use crate::oci::Algorithm;
     use crate::records::FixedEnvironment;
-    use crate::records::UNTAGGED_META;
+    use crate::records::{LIST_CALLS_MAX, UNTAGGED_META};
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
-    use crate::storage::PutOptions;
+    use crate::storage::{ObjectStore, PutOptions, LIST_PAGE_MAX};
 
     type Metered2 = Registry<Metered<MemoryStore>, Metered<MemoryStore>, FixedEnvironment>;
 
@@ -531,14 +406,17 @@ mod tests {
         let count = REFERRERS_PAGE_MAX + 20;
         for i in 0..count {
             let referrer = Digest::of(Algorithm::Sha256, format!("r{i}").as_bytes());
-            let descriptor = serde_json::json!({
-                "mediaType": OCI_INDEX,
-                "digest": referrer.to_string(),
-                "size": 1,
-                "artifactType": if i % 2 == 0 { "even" } else { "odd" },
-            });
-            let key = layout::referrer(&name, &subject, &referrer);
-            put(&registry, &key, descriptor.to_string().as_bytes(), &[]);
+            let descriptor = Descriptor {
+                media_type: OCI_INDEX.into(),
+                digest: referrer.to_string(),
+                size: 1,
+                artifact_type: Some(if i % 2 == 0 { "even" } else { "odd" }.into()),
+                annotations: None,
+            };
+            let stored = registry
+                .records
+                .put_referrer(&name, &subject, &referrer, &descriptor);
+            block_on(stored).unwrap();
         }
         let path = format!("/v2/a/referrers/{subject}");
         let first = get(&registry, &counter, &path);

@@ -1,7 +1,5 @@
 //! `GET` / `HEAD` / `PUT` / `DELETE /v2/<name>/manifests/<reference>`.
 
-use std::collections::BTreeMap;
-
 use futures::future::join_all;
 use futures::Stream;
 
@@ -11,14 +9,10 @@ use crate::api::{read_bounded, Body, Request, Response};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
-use crate::records::layout;
 use crate::records::Environment;
-use crate::records::{is_untagged, tag_target, DIGEST_META};
 use crate::storage::body::BodyChunk;
-use crate::storage::{MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore};
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
-/// How often an untag retries when a concurrent push keeps moving the tag.
-const UNTAG_ATTEMPTS: usize = 3;
 /// At most this many `?tag=` parameters on a push by digest: the spec asks for at least 10,
 /// and each tag is one more write of the manifest within the request's storage budget.
 const MAX_TAG_PARAMETERS: usize = 10;
@@ -65,15 +59,9 @@ where
         };
         self.check_references(name, &manifest, false).await?;
 
-        let stored = |metadata: BTreeMap<String, String>| PutOptions {
-            mode: PutMode::Overwrite,
-            content_type: Some(manifest.media_type.clone()),
-            metadata,
-        };
-        let manifest_key = layout::manifest(name, &digest);
+        let media_type = manifest.media_type.as_str();
         self.records
-            .store
-            .put(&manifest_key, bytes.clone(), stored(BTreeMap::new()))
+            .put_manifest(name, &digest, bytes.clone(), media_type)
             .await?;
         // Garbage collection may have removed a link between the check and the write; it
         // looks for new manifests after it deletes, and this looks for links after writing,
@@ -87,34 +75,23 @@ where
                 artifact_type: manifest.artifact_type.clone(),
                 annotations: manifest.annotations.clone(),
             };
-            let json = serde_json::to_vec(&descriptor).expect("descriptor serialises");
             self.records
-                .store
-                .put(
-                    &layout::referrer(name, subject, &digest),
-                    json,
-                    PutOptions::default(),
-                )
+                .put_referrer(name, subject, &digest, &descriptor)
                 .await?;
         }
         // One tag at a time, so that a single copy of the manifest is in flight.
         for tag in &tags {
-            let metadata = BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]);
             self.records
-                .store
-                .put(&layout::tag(name, tag), bytes.clone(), stored(metadata))
+                .put_tag(name, tag, &digest, bytes.clone(), media_type)
                 .await?;
         }
-        if !tags.is_empty() {
-            // Retention may have deleted the (then untagged) manifest meanwhile.
-            if self.records.store.head(&manifest_key).await?.is_none() {
-                self.records
-                    .store
-                    .put(&manifest_key, bytes, stored(BTreeMap::new()))
-                    .await?;
-            }
+        // Retention may have deleted the (then untagged) manifest meanwhile.
+        if !tags.is_empty() && !self.records.has_manifest(name, &digest).await? {
+            self.records
+                .put_manifest(name, &digest, bytes, media_type)
+                .await?;
         }
-        self.register_repository(name).await?;
+        self.records.add_to_catalog(name).await?;
 
         let mut response = Response::new(201)
             .header("Location", format!("/v2/{name}/manifests/{digest}"))
@@ -131,20 +108,6 @@ where
         Ok(response)
     }
 
-    /// Adds the repository to the catalog. R2 takes about one write per second per key, so
-    /// the entry is read first and written (create-if-absent) only by the first push.
-    async fn register_repository(&self, name: &RepositoryName) -> Result<()> {
-        let key = layout::catalog_entry(name);
-        if self.records.store.head(&key).await?.is_none() {
-            let create = PutOptions {
-                mode: PutMode::CreateOnly,
-                ..PutOptions::default()
-            };
-            self.records.store.put(&key, Vec::new(), create).await?;
-        }
-        Ok(())
-    }
-
     /// Every blob and child manifest must already be in the repository; a subject need not be.
     /// With `relink`, a missing link to a blob the registry still holds is written again.
     async fn check_references(
@@ -154,36 +117,25 @@ where
         relink: bool,
     ) -> Result<()> {
         let blobs = manifest.blobs.iter().map(|digest| async move {
-            if self
-                .records
-                .store
-                .head(&layout::layer_link(name, digest))
-                .await?
-                .is_some()
-            {
+            if self.records.has_blob_link(name, digest).await? {
                 return Ok(true);
             }
             if !relink {
                 return Ok(false);
             }
-            match self.records.read_record(&layout::blob(digest)).await? {
-                Some(record) => self.records.write_link(name, digest, &record).await,
-                None => Ok(false),
-            }
+            self.records.relink_blob(name, digest).await
         });
         for (digest, found) in manifest.blobs.iter().zip(join_all(blobs).await) {
             if !found? {
                 return Err(Error::ManifestBlobUnknown(digest.clone()));
             }
         }
-        let children = manifest.children.iter().map(|digest| async move {
-            self.records
-                .store
-                .head(&layout::manifest(name, digest))
-                .await
-        });
+        let children = manifest
+            .children
+            .iter()
+            .map(|digest| self.records.has_manifest(name, digest));
         for (digest, found) in manifest.children.iter().zip(join_all(children).await) {
-            if found?.is_none() {
+            if !found? {
                 return Err(Error::ManifestBlobUnknown(digest.clone()));
             }
         }
@@ -198,56 +150,44 @@ where
         head_only: bool,
     ) -> Result<Response<S::Body>> {
         let reference = existing_reference(reference)?;
-        let (key, freshness) = match &reference {
-            Reference::Digest(digest) => (layout::manifest(name, digest), Freshness::Immutable),
-            Reference::Tag(tag) => (layout::tag(name, tag), Freshness::Tag),
+        let freshness = match &reference {
+            Reference::Digest(_) => Freshness::Immutable,
+            Reference::Tag(_) => Freshness::Tag,
         };
         // A conditional GET may need no body; any other GET reads metadata and body at once.
         let conditional = request.header("if-none-match").is_some();
-        let (info, mut body) = if head_only || conditional {
-            (self.records.store.head(&key).await?, None)
+        let (stored, mut body) = if head_only || conditional {
+            let stored = self.records.manifest_info(name, &reference).await?;
+            (stored, None)
         } else {
-            match self.records.store.get(&key, None).await? {
-                Some((info, body)) => (Some(info), Some(body)),
+            match self.records.manifest(name, &reference).await? {
+                Some((stored, body)) => (Some(stored), Some(body)),
                 None => (None, None),
             }
         };
-        let info = info
-            .filter(|i| !is_untagged(i))
-            .ok_or(Error::ManifestUnknown)?;
-        let digest = match &reference {
-            Reference::Digest(digest) => digest.to_string(),
-            Reference::Tag(_) => info
-                .metadata
-                .get(DIGEST_META)
-                .cloned()
-                .ok_or_else(|| Error::Internal(format!("{key} has no digest")))?,
-        };
-        let etag = format!("\"{digest}\"");
+        let stored = stored.ok_or(Error::ManifestUnknown)?;
+        let etag = format!("\"{}\"", stored.digest);
         let cache_control = self.cache_control(name, freshness);
         if request.not_modified(&etag) {
-            return Ok(Self::not_modified(etag, cache_control, digest));
+            return Ok(Self::not_modified(etag, cache_control, stored.digest));
         }
         if conditional && !head_only {
-            body = Some(
-                self.records
-                    .store
-                    .get(&key, None)
-                    .await?
-                    .ok_or(Error::ManifestUnknown)?
-                    .1,
-            );
+            let (_, read) = self
+                .records
+                .manifest(name, &reference)
+                .await?
+                .ok_or(Error::ManifestUnknown)?;
+            body = Some(read);
         }
-        let content_type = info
+        let content_type = stored
             .content_type
-            .clone()
             .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
         let mut response = Response::new(200)
             .header("Content-Type", content_type)
-            .header("Content-Length", info.size.to_string())
+            .header("Content-Length", stored.size.to_string())
             .header("ETag", etag)
             .header("Cache-Control", cache_control)
-            .header("Docker-Content-Digest", digest);
+            .header("Docker-Content-Digest", stored.digest);
         if let Some(body) = body {
             response.body = Body::Object(body);
         }
@@ -261,35 +201,20 @@ where
     ) -> Result<Response<S::Body>> {
         match existing_reference(reference)? {
             Reference::Tag(tag) => {
-                if !self.untag(name, &tag, None).await? {
+                if !self.records.untag(name, &tag, None).await? {
                     return Err(Error::ManifestUnknown);
                 }
             }
             Reference::Digest(digest) => {
-                let key = layout::manifest(name, &digest);
-                let existed = match self.records.store.get_bytes(&key).await? {
-                    Some((info, bytes)) => {
-                        if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
-                            if let Some(subject) = parsed.subject {
-                                self.records
-                                    .store
-                                    .delete(&[layout::referrer(name, &subject, &digest)])
-                                    .await?;
-                            }
-                        }
-                        self.records.store.delete(&[key]).await?;
-                        true
-                    }
-                    // A DELETE that failed after deleting the manifest may have left tags
-                    // naming it: its retry untags them.
-                    None => false,
-                };
+                // A DELETE that failed after deleting the manifest may have left tags naming
+                // it: its retry untags them.
+                let existed = self.records.delete_manifest(name, &digest).await?;
                 // Tags are looked for after the manifest is gone: a tag pushed meanwhile is
                 // either found here, or its push finds the manifest gone and writes it again
                 // (`put_manifest`). Either way no tag outlives its manifest.
                 let mut untagged = false;
-                for tag in self.tags_pointing_at(name, &digest).await? {
-                    untagged |= self.untag(name, &tag, Some(&digest)).await?;
+                for tag in self.records.tags_pointing_at(name, &digest).await? {
+                    untagged |= self.records.untag(name, &tag, Some(&digest)).await?;
                 }
                 if !existed && !untagged {
                     return Err(Error::ManifestUnknown);
@@ -297,51 +222,6 @@ where
             }
         }
         Ok(Response::new(202).header("Content-Length", "0"))
-    }
-
-    async fn tags_pointing_at(&self, name: &RepositoryName, digest: &Digest) -> Result<Vec<Tag>> {
-        let prefix = layout::tags_prefix(name);
-        let wanted = digest.to_string();
-        self.records
-            .list_all(&prefix, true)
-            .await?
-            .iter()
-            .filter(|object| tag_target(object) == Some(&wanted))
-            .filter_map(|object| object.key.strip_prefix(&prefix))
-            .map(|tag| Ok(Tag::parse(tag)?))
-            .collect()
-    }
-
-    /// Untags `tag` if it exists (and, with `only`, still points at that digest); says whether it did.
-    pub(crate) async fn untag(
-        &self,
-        name: &RepositoryName,
-        tag: &Tag,
-        only: Option<&Digest>,
-    ) -> Result<bool> {
-        let key = layout::tag(name, tag);
-        for _ in 0..UNTAG_ATTEMPTS {
-            let Some(info) = self
-                .records
-                .store
-                .head(&key)
-                .await?
-                .filter(|i| !is_untagged(i))
-            else {
-                return Ok(false);
-            };
-            if only.is_some_and(|d| info.metadata.get(DIGEST_META) != Some(&d.to_string())) {
-                return Ok(false);
-            }
-            if self
-                .records
-                .untag_if_unchanged(name, tag, info.etag)
-                .await?
-            {
-                return Ok(true);
-            }
-        }
-        Err(Error::TooManyRequests)
     }
 }
 

@@ -17,10 +17,8 @@
 use crate::api::Api;
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
-use crate::records::layout;
-use crate::records::BlobRecord;
-use crate::records::Environment;
-use crate::storage::{MultipartStore, ObjectStore, SessionStore, StorageError, MAX_SINGLE_PUT};
+use crate::records::{BlobRecord, Environment, PublicCopy};
+use crate::storage::{MultipartStore, ObjectStore, SessionStore, MAX_SINGLE_PUT};
 
 impl<S, K, E> Api<'_, S, K, E>
 where
@@ -44,33 +42,17 @@ where
             .blob_urls
             .as_ref()
             .and_then(|urls| urls.public_base_url.as_ref());
-        let (Some(base), Some(public)) = (base, &self.records.public_blobs) else {
+        let Some(base) = base else {
             return Ok(None);
         };
         if self.auth.policy.is_private(name.as_str()) || record.size > MAX_SINGLE_PUT {
             return Ok(None);
         }
-        let key = layout::public_blob(digest);
-        if public.head(&key).await?.is_none() {
+        match self.records.copy_to_public_bucket(digest, record).await? {
+            PublicCopy::At(key) => Ok(Some(format!("{}/{key}", base.trim_end_matches('/')))),
+            PublicCopy::NoBucket | PublicCopy::Busy => Ok(None),
             // Bytes gone from under their record: unknown, as on every other pull path.
-            let (_, body) = self
-                .records
-                .store
-                .get(&record.key, None)
-                .await?
-                .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
-            match public.put_body(&key, body, record.size, digest).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(Error::Internal(format!(
-                        "data object {} does not hold {digest}",
-                        record.key
-                    )))
-                }
-                Err(StorageError::TooManyRequests) => return Ok(None),
-                Err(error) => return Err(error.into()),
-            }
+            PublicCopy::DataGone => Err(Error::BlobUnknown(digest.clone())),
         }
-        Ok(Some(format!("{}/{key}", base.trim_end_matches('/'))))
     }
 }

@@ -1,41 +1,27 @@
 //! `/v2/<name>/blobs/uploads/`: starting, appending to, finishing, inspecting and cancelling
 //! uploads, and cross-repository mounts.
 //!
-//! The session record lives in KV, written once when the upload starts. Progress lives in R2:
-//! each accepted request writes step `n + 1` with create-if-absent, so of two requests racing
-//! from step `n` exactly one wins, and the newest step is what a status request or a stale
-//! Location reads back, with R2's strong consistency. Once step `n + 1` is written the steps
-//! before it are deleted, so an upload keeps about one step (its carry, under one part), and a
-//! request lists and reads a constant number of objects however many came before it.
+//! The session record lives in KV, written once when the upload starts; progress lives in the
+//! bucket, one step per accepted request (see `records::uploads`). A request that finds its
+//! step taken by another one loses. An ended upload keeps its end mark, its newest step, and
+//! its session record stays in KV until its TTL: the end mark already makes the upload
+//! unknown, and deleting a record written within the second (a POST and then its PUT) may be
+//! refused.
+
+mod session;
 
 use futures::Stream;
 
+use self::session::Session;
 use crate::api::parse_digest;
 use crate::api::Api;
 use crate::api::{Request, Response};
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, RepositoryName};
-use crate::records::is_id;
-use crate::records::layout;
-use crate::records::BlobRecord;
-use crate::records::Environment;
+use crate::records::{BlobRecord, Environment};
 use crate::storage::body::{BodyChunk, RequestBody};
-use crate::storage::{
-    MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, LIST_PAGE_MAX,
-};
-use crate::upload::{SessionRecord, UploadError, UploadState, Uploader};
-
-/// Reads of an upload's newest step that may find it superseded and deleted by a request
-/// that finished meanwhile, before the reader gives up with 429.
-const PROGRESS_READ_ATTEMPTS: usize = 3;
-
-/// A session, its newest progress, and the keys of the steps found beside it.
-struct Session {
-    id: String,
-    record: SessionRecord,
-    state: UploadState,
-    step_keys: Vec<String>,
-}
+use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use crate::upload::{UploadError, UploadState};
 
 impl<S, K, E> Api<'_, S, K, E>
 where
@@ -72,8 +58,8 @@ where
                     }
                     None => None,
                 };
-                if let Some(response) = self.mount(name, from.as_ref(), &digest).await? {
-                    return Ok(response);
+                if self.mount(name, from.as_ref(), &digest).await? {
+                    return Ok(blob_created(name, &digest));
                 }
             }
         }
@@ -81,7 +67,7 @@ where
             // A monolithic upload: the whole blob in this one request, no session needed.
             let digest = parse_digest(digest)?;
             let record = self.new_session(name, digest.algorithm());
-            let uploader = Uploader::new(&self.records.store, &record);
+            let uploader = self.records.uploader(&record);
             let length = request.content_length();
             let mut body = request.body;
             let segments = match uploader.put_whole(&mut body, length, &digest).await? {
@@ -92,16 +78,15 @@ where
                     uploader.seal(state, &digest).await?
                 }
             };
-            self.commit_blob(name, &digest, BlobRecord::from_segments(segments))
+            self.records
+                .commit_blob(name, &digest, BlobRecord::from_segments(segments))
                 .await?;
             return Ok(blob_created(name, &digest));
         }
         let record = self.new_session(name, algorithm);
-        let id = self.records.env.new_id();
-        let json = serde_json::to_vec(&record).expect("session record serialises");
-        self.records
-            .sessions
-            .put(&layout::session(&id), json, self.config.upload_ttl_seconds)
+        let id = self
+            .records
+            .start_session(&record, self.config.upload_ttl_seconds)
             .await?;
         let mut response = upload_accepted(name, &id, 0).header("Content-Length", "0");
         if let Some(max) = self.config.chunk_max_length {
@@ -110,140 +95,21 @@ where
         Ok(response)
     }
 
-    fn new_session(&self, name: &RepositoryName, algorithm: Algorithm) -> SessionRecord {
-        SessionRecord {
-            repository: name.to_string(),
-            data_key: layout::data(&self.records.env.new_id()),
-            part_size: self.config.part_size,
-            segment_parts: self.config.segment_parts,
-            started_ms: self.records.env.now_ms(),
-            algorithm,
-        }
-    }
-
-    /// Answers a mount with 201 when `name` already holds the blob or `from` does (then it is
-    /// linked into `name`); `None` otherwise. Without `from`, no other repository is looked
-    /// at, so a mount never reveals what another repository holds.
+    /// Whether `name` holds the blob after a mount: it did already, or `from` does and it is
+    /// linked into `name`. Without `from`, no other repository is looked at, so a mount never
+    /// reveals what another repository holds.
     async fn mount(
         &self,
         name: &RepositoryName,
         from: Option<&RepositoryName>,
         digest: &Digest,
-    ) -> Result<Option<Response<S::Body>>> {
-        if self.records.blob_link(name, digest).await?.is_some() {
-            return Ok(Some(blob_created(name, digest)));
-        }
-        let Some(from) = from else { return Ok(None) };
-        let Some(record) = self.records.blob_link(from, digest).await? else {
-            return Ok(None);
-        };
-        if !self.records.write_link(name, digest, &record).await? {
-            return Ok(None);
-        }
-        Ok(Some(blob_created(name, digest)))
-    }
-
-    async fn load_session(&self, name: &RepositoryName, id: &str) -> Result<Session> {
-        // Checked before any key is made of it: a long id would not even fit KV's keys.
-        if !is_id(id) {
-            return Err(Error::BlobUploadUnknown);
-        }
-        let bytes = self
-            .records
-            .sessions
-            .get(&layout::session(id))
-            .await?
-            .ok_or(Error::BlobUploadUnknown)?;
-        let record: SessionRecord =
-            serde_json::from_slice(&bytes).map_err(|_| Error::BlobUploadUnknown)?;
-        // KV keeps records for at least 60 s, whatever the TTL; the session ends at its TTL
-        // all the same, so that maintenance may discard what it wrote from then on.
-        let expires_ms = record.started_ms + self.config.upload_ttl_seconds * 1000;
-        if record.repository != name.as_str() || self.records.env.now_ms() >= expires_ms {
-            return Err(Error::BlobUploadUnknown);
-        }
-        let (state, step_keys) = self.newest_progress(id, record.algorithm).await?;
-        Ok(Session {
-            id: id.to_string(),
-            record,
-            state,
-            step_keys,
-        })
-    }
-
-    /// The keys of an upload's steps, oldest first (zero-padded: key order is step order).
-    /// Every accepted request deletes the steps before its own, so this is one list call;
-    /// steps whose deletion failed are followed all the same.
-    async fn step_keys(&self, id: &str) -> Result<Vec<String>> {
-        let steps = self
-            .records
-            .list_all(&layout::upload_prefix(id), false)
-            .await?;
-        Ok(steps.into_iter().map(|o| o.key).collect())
-    }
-
-    /// The newest progress of upload `id` (hashing with `algorithm` when nothing was
-    /// accepted yet), and the keys of its steps; unknown once it ended. A step deleted between
-    /// the listing and the read was superseded by a newer one, which a second listing finds;
-    /// an upload whose steps all vanished ended and expired meanwhile.
-    async fn newest_progress(
-        &self,
-        id: &str,
-        algorithm: Algorithm,
-    ) -> Result<(UploadState, Vec<String>)> {
-        for attempt in 0..PROGRESS_READ_ATTEMPTS {
-            let keys = self.step_keys(id).await?;
-            let Some(newest) = keys.last() else {
-                if attempt > 0 {
-                    return Err(Error::BlobUploadUnknown);
-                }
-                return Ok((UploadState::new(algorithm), keys));
-            };
-            let step = layout::upload_step_number(id, newest)
-                .ok_or_else(|| Error::Internal(format!("bad step key {newest}")))?;
-            if let Some((_, bytes)) = self.records.store.get_bytes(newest).await? {
-                let state = UploadState::decode(step, &bytes)?;
-                if state.is_ended() {
-                    return Err(Error::BlobUploadUnknown);
-                }
-                return Ok((state, keys));
-            }
-        }
-        Err(Error::TooManyRequests)
-    }
-
-    /// Checks a `Content-Range: <start>-<end>` against where the upload stands.
-    fn check_chunk<B>(&self, session: &Session, request: &Request<B>) -> Result<()> {
-        let Some(range) = request.header("content-range") else {
-            return Ok(());
-        };
-        let spec = range
-            .trim()
-            .trim_start_matches("bytes")
-            .trim_start_matches([' ', '=']);
-        let (start, end) = spec
-            .split_once('-')
-            .and_then(|(s, e)| Some((s.trim().parse::<u64>().ok()?, e.trim().parse::<u64>().ok()?)))
-            .ok_or_else(|| {
-                Error::BlobUploadInvalid(format!("Content-Range {range:?} is not <start>-<end>"))
-            })?;
-        if start != session.state.offset {
-            return Err(Error::RangeInvalid(format!(
-                "chunk starts at {start} but the upload has {} bytes",
-                session.state.offset
-            )));
-        }
-        // `end - start + 1` overflows for `0-18446744073709551615`: compare one less.
-        if end < start
-            || request
-                .content_length()
-                .is_some_and(|len| len.checked_sub(1) != Some(end - start))
-        {
-            return Err(Error::BlobUploadInvalid(format!(
-                "Content-Range {range:?} does not match the body's length"
-            )));
-        }
-        Ok(())
+    ) -> Result<bool> {
+        let held = self.records.blob_link(name, digest).await?.is_some();
+        Ok(held
+            || match from {
+                Some(from) => self.records.link_from(name, from, digest).await?,
+                None => false,
+            })
     }
 
     pub(crate) async fn patch_upload<B>(
@@ -272,77 +138,10 @@ where
     {
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
-        let uploader = Uploader::new(&self.records.store, &session.record);
+        let uploader = self.records.uploader(&session.record);
         uploader.append(&mut session.state, request.body).await?;
         self.save_step(&mut session).await?;
         Ok(session)
-    }
-
-    /// Records the progress as the next step and deletes the steps before it; fails if
-    /// another request got there first.
-    async fn save_step(&self, session: &mut Session) -> Result<()> {
-        let progress = session.state.encode();
-        self.record_step(session, progress).await
-    }
-
-    /// Records the upload's end as the next step, which it keeps until it expires; fails if
-    /// another request got there first. The mark names what a failure of the end would leave
-    /// behind, for maintenance to discard; a finish's `closing` digest lets it see that the
-    /// blob was stored instead.
-    async fn save_end(&self, session: &mut Session, closing: Option<&Digest>) -> Result<()> {
-        let data_key = session.record.data_key.clone();
-        let end = session.state.end_mark(&data_key, closing).encode();
-        self.record_step(session, end).await
-    }
-
-    /// Records that the end left nothing behind. Best effort: without it, maintenance
-    /// discards what the previous end mark names once more.
-    async fn save_bare_end(&self, session: &mut Session) {
-        let end = session.state.bare_end_mark().encode();
-        let _ = self.record_step(session, end).await;
-    }
-
-    async fn record_step(&self, session: &mut Session, progress: Vec<u8>) -> Result<()> {
-        let key = layout::upload_step(&session.id, session.state.step + 1);
-        let create = PutOptions {
-            mode: PutMode::CreateOnly,
-            ..PutOptions::default()
-        };
-        let lost =
-            || Error::RangeInvalid("another request on this upload was accepted first".into());
-        if self
-            .records
-            .store
-            .put(&key, progress, create)
-            .await?
-            .is_none()
-        {
-            return Err(lost());
-        }
-        // Deleted steps free their numbers: a request that began from an older step can still
-        // create its key after newer ones were accepted. A newer step beside it means it lost.
-        let keys = self.step_keys(&session.id).await?;
-        let (older, newer): (Vec<String>, Vec<String>) = keys
-            .into_iter()
-            .filter(|k| *k != key)
-            .partition(|k| *k < key);
-        let superseded = if newer.is_empty() {
-            older
-        } else {
-            vec![key.clone()]
-        };
-        // Best effort: R2 takes about one write per second to a key, so a step written moments
-        // ago may refuse deletion; whatever stays is older than the newest step, and the next
-        // request, the end of the upload or its expiry deletes it.
-        if !superseded.is_empty() {
-            let _ = self.records.store.delete(&superseded).await;
-        }
-        if !newer.is_empty() {
-            return Err(lost());
-        }
-        session.step_keys = superseded.into_iter().chain([key]).collect();
-        session.state.step += 1;
-        Ok(())
     }
 
     pub(crate) async fn finish_upload<B>(
@@ -361,12 +160,12 @@ where
         let mut session = self.load_session(name, id).await?;
         self.check_chunk(&session, &request)?;
         let record = session.record.clone();
-        let uploader = Uploader::new(&self.records.store, &record);
+        let uploader = self.records.uploader(&record);
         let length = request.content_length();
         // The closing step, the upload's end, is claimed before anything is sealed, so that a
         // racing PUT cannot also commit. When nothing was sent before, the whole blob may be in
         // this request (oras, containerd), and the step is claimed before it is stored.
-        let fresh = session.step_keys.is_empty();
+        let fresh = session.steps.is_empty();
         let whole = if fresh {
             self.save_end(&mut session, Some(&digest)).await?;
             uploader
@@ -397,8 +196,9 @@ where
         }
         // Whatever the outcome, the session is over. Its end mark names what a seal that
         // failed otherwise left behind, for maintenance to discard.
-        self.forget(&session).await;
-        self.commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
+        self.records.forget_steps(&session.steps).await;
+        self.records
+            .commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
             .await?;
         Ok(blob_created(name, &digest))
     }
@@ -421,37 +221,19 @@ where
     ) -> Result<Response<S::Body>> {
         let mut session = self.load_session(name, id).await?;
         self.save_end(&mut session, None).await?;
-        let uploader = Uploader::new(&self.records.store, &session.record);
+        let uploader = self.records.uploader(&session.record);
         // Should the abort fail, the end mark names what maintenance discards instead.
         uploader.abort(&session.state).await?;
         self.save_bare_end(&mut session).await;
-        self.forget(&session).await;
+        self.records.forget_steps(&session.steps).await;
         Ok(Response::new(204))
     }
-
-    /// Deletes the session's progress records but its end mark, the newest. Best effort, as
-    /// in [`Self::record_step`]: what stays goes when the upload expires. The session record
-    /// stays in KV until its TTL: the end mark already makes the upload unknown, and deleting
-    /// a record written within the second (a POST and then its PUT) may be refused.
-    async fn forget(&self, session: &Session) {
-        let before_end = session
-            .step_keys
-            .split_last()
-            .map_or(&[][..], |(_, rest)| rest);
-        for batch in before_end.chunks(LIST_PAGE_MAX as usize) {
-            let _ = self.records.store.delete(batch).await;
-        }
-    }
-}
-
-fn upload_location(name: &RepositoryName, id: &str) -> String {
-    format!("/v2/{name}/blobs/uploads/{id}")
 }
 
 /// 202 with where the upload stands: `Range: 0-<last byte>` (`0-0` when empty, as clients expect).
 fn upload_accepted<O>(name: &RepositoryName, id: &str, offset: u64) -> Response<O> {
     Response::new(202)
-        .header("Location", upload_location(name, id))
+        .header("Location", format!("/v2/{name}/blobs/uploads/{id}"))
         .header("Range", format!("0-{}", offset.saturating_sub(1)))
         .header("Docker-Upload-UUID", id)
 }
@@ -476,11 +258,10 @@ mod tests {
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
     use crate::oci::{Algorithm, Digest};
-    use crate::records::layout;
     use crate::records::{FixedEnvironment, FIXED_ID};
     use crate::storage::memory::{MemoryBody, MemoryStore};
     use crate::storage::metered::{Metered, OpCounter, OpCounts};
-    use crate::storage::LIST_PAGE_MAX;
+    use crate::storage::{MultipartStore, ObjectStore, SessionStore, LIST_PAGE_MAX};
     use crate::upload::UploadState;
 
     fn request(
@@ -504,27 +285,26 @@ mod tests {
         }
     }
 
-    /// The administrator of [`request`]'s credentials.
-    fn admin_auth() -> Auth {
+    /// A registry with parts of `part_size` bytes, administered by [`request`]'s credentials.
+    fn registry<S, K>(store: S, sessions: K, part_size: u64) -> Registry<S, K, FixedEnvironment>
+    where
+        S: ObjectStore + MultipartStore,
+        K: SessionStore,
+    {
         let admin = format!("admin {}", hex::encode(Sha256::digest(b"pw")));
-        Auth {
+        let auth = Auth {
             policy: Policy::parse("", Some(&admin), "").unwrap(),
             ..Auth::default()
-        }
+        };
+        let config = Config {
+            part_size,
+            ..Config::default()
+        };
+        Registry::new(store, sessions, FixedEnvironment, config, auth)
     }
 
     fn small_part_registry() -> Registry<MemoryStore, MemoryStore, FixedEnvironment> {
-        let config = Config {
-            part_size: 8,
-            ..Config::default()
-        };
-        Registry::new(
-            MemoryStore::with_min_part(8),
-            MemoryStore::new(),
-            FixedEnvironment,
-            config,
-            admin_auth(),
-        )
+        registry(MemoryStore::with_min_part(8), MemoryStore::new(), 8)
     }
 
     /// A finished or cancelled upload leaves of its progress only the end mark, which holds
@@ -557,11 +337,8 @@ mod tests {
                     .filter(|k| k.starts_with("uploads/"))
                     .collect();
                 assert_eq!(progress, [format!("uploads/{FIXED_ID}/{end_step:010}")]);
-                let (_, mark) =
-                    crate::storage::ObjectStore::get_bytes(registry.store(), &progress[0])
-                        .await
-                        .unwrap()
-                        .unwrap();
+                let read = registry.store().get_bytes(&progress[0]).await;
+                let (_, mark) = read.unwrap().unwrap();
                 // The record and nothing more: no carry after it.
                 let record_len = u32::from_be_bytes(mark[..4].try_into().unwrap()) as usize;
                 assert_eq!(mark.len(), 4 + record_len);
@@ -598,13 +375,11 @@ mod tests {
                 let (stale, _) = registry.handle(request(method, path, &query, other)).await;
                 assert_eq!(stale.status, 404, "{method:?}");
             }
-            let (_, stored) = crate::storage::ObjectStore::get_bytes(
-                registry.store(),
-                &format!("data/{FIXED_ID}"),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+            let read = registry
+                .store()
+                .get_bytes(&format!("data/{FIXED_ID}"))
+                .await;
+            let (_, stored) = read.unwrap().unwrap();
             assert_eq!(stored, blob);
         });
     }
@@ -615,16 +390,11 @@ mod tests {
     fn metered_registry(
         counter: &OpCounter,
     ) -> Registry<Metered<MemoryStore>, Metered<MemoryStore>, FixedEnvironment> {
-        let config = Config {
-            part_size: PART,
-            ..Config::default()
-        };
-        Registry::new(
-            Metered::new(MemoryStore::with_min_part(PART as usize), counter.clone()),
+        let store = Metered::new(MemoryStore::with_min_part(PART as usize), counter.clone());
+        registry(
+            store,
             Metered::new(MemoryStore::new(), counter.clone()),
-            FixedEnvironment,
-            config,
-            admin_auth(),
+            PART,
         )
     }
 
@@ -634,13 +404,13 @@ mod tests {
             .inner()
             .keys()
             .into_iter()
-            .filter(|k| k.starts_with(layout::UPLOADS_PREFIX))
+            .filter(|k| k.starts_with("uploads/"))
             .collect();
         let bytes = keys
             .iter()
             .map(|k| {
                 // The in-memory store answers at once, also inside a test's executor.
-                let read = crate::storage::ObjectStore::get_bytes(store.inner(), k);
+                let read = store.inner().get_bytes(k);
                 read.now_or_never().unwrap().unwrap().unwrap().1.len()
             })
             .sum();

@@ -14,7 +14,8 @@ use crate::upload::MAX_SEGMENT_PARTS;
 pub struct Config {
     /// Size of each R2 multipart part; an upload holds about three in memory at once.
     pub part_size: u64,
-    /// How long an upload session may stay idle before it is forgotten.
+    /// How long an upload session lasts, counted from its start (not from its last request):
+    /// after that it is unknown, and maintenance discards what it stored.
     pub upload_ttl_seconds: u64,
     /// Advertised as `OCI-Chunk-Max-Length`: the zone plan's request body limit.
     pub chunk_max_length: Option<u64>,

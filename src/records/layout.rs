@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! data/<id>                                   blob bytes, written once by a finished upload
-//! blobs/<alg>/<hex>                           {"size","key"}: which data object holds a digest
-//! blobs/<alg>/<hex>/repos/<name>              {"size","key"}: the repository holds this blob
+//! data/<id>.<n>                               segment n (from 1) of a blob too large for one
+//!                                             multipart upload (data/<id> is segment 0)
+//! blobs/<alg>/<hex>                           {"size","key"[,"segments"]}: which data objects
+//!                                             hold a digest
+//! blobs/<alg>/<hex>/repos/<name>              the same record: the repository holds this blob
 //! repos/<name>/_manifests/<alg>/<hex>         manifest bytes as pushed (Content-Type kept)
 //! repos/<name>/_tags/<tag>                    the tagged manifest's bytes again, its digest in
 //!                                             metadata; an empty object marked untagged once deleted
@@ -15,6 +18,12 @@
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
 //! gc/lease, gc/dry-run-lease                  until when one maintenance run works alone (JSON)
 //! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference
+//! ```
+//!
+//! The upload sessions (KV) hold one kind of key:
+//!
+//! ```text
+//! upload/<id>                                 the session (JSON), written once when it starts
 //! ```
 //!
 //! The public-blobs bucket (`PUBLIC_BLOBS_BUCKET`, README "Pulls") holds one kind of key only:

@@ -1,38 +1,39 @@
 //! The records layer: every record the registry stores, and the conventions that go with it
 //! (where its key is, how it is encoded, which metadata it carries). The API handlers and
 //! maintenance read and write records through it, never a key of their own making.
+//!
+//! One file per subject: `blobs` (blob records, repository links, data objects and their
+//! public copies), `manifests` (manifests and their referrers entries), `tags` (tags and
+//! untag markers), `catalog`, `listing` (paging through any of them in bounded list calls),
+//! `uploads` (sessions in KV, progress steps in the bucket); for maintenance, `walk` (listing
+//! each kind of record page by page and reading its keys back), `collect` (what garbage
+//! collection deletes and restores) and `gc` (maintenance's own state, lease and graphs).
+//! Where every key is lives in [`layout`].
 
+mod blobs;
+mod catalog;
 pub mod collect;
 pub mod gc;
 pub mod layout;
+mod listing;
+mod manifests;
+mod tags;
+mod uploads;
 pub mod walk;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use std::collections::BTreeMap;
-
-use crate::oci::{Digest, RepositoryName, Tag};
 use crate::storage::{
-    ByteRange, ListOptions, MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions,
-    SessionStore, StorageError, StorageResult, LIST_PAGE_MAX,
+    ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, StorageError,
+    StorageResult, LIST_PAGE_MAX,
 };
-use crate::upload::{segment_keys, Segment};
 
-/// Tag objects carry the digest of the manifest they hold in this metadata field.
-pub(crate) const DIGEST_META: &str = "digest";
-/// A deleted tag: R2 deletes are unconditional, so a tag is untagged with a compare-and-swap
-/// put of this marker instead, which cannot undo a concurrent re-tag.
-pub(crate) const UNTAGGED_META: &str = "untagged";
-pub(crate) fn is_untagged(info: &ObjectInfo) -> bool {
-    info.metadata.contains_key(UNTAGGED_META)
-}
-
-/// The digest a tag object points at; `None` for an untagged marker.
-pub(crate) fn tag_target(info: &ObjectInfo) -> Option<&String> {
-    info.metadata
-        .get(DIGEST_META)
-        .filter(|_| !is_untagged(info))
-}
+pub use blobs::BlobRecord;
+pub(crate) use blobs::PublicCopy;
+pub use listing::LIST_CALLS_MAX;
+pub(crate) use listing::{Entry, Page};
+pub use tags::{is_untagged, tag_target, DIGEST_META, UNTAGGED_META};
+pub(crate) use uploads::{SessionRecord, Steps};
 
 /// The clock and randomness the core needs (wasm32 has no `SystemTime`).
 pub trait Environment {
@@ -48,66 +49,6 @@ pub fn is_id(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Where a blob's bytes are: the global blob record and each repository's link hold this.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobRecord {
-    pub size: u64,
-    /// The blob's first, and almost always only, data object.
-    pub key: String,
-    /// Every data object in order, for a blob too large for one multipart upload.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub segments: Vec<Segment>,
-}
-
-impl BlobRecord {
-    pub fn from_segments(mut segments: Vec<Segment>) -> Self {
-        let size = segments.iter().map(|s| s.size).sum();
-        let key = segments.first().map(|s| s.key.clone()).unwrap_or_default();
-        if segments.len() == 1 {
-            segments.clear();
-        }
-        BlobRecord {
-            size,
-            key,
-            segments,
-        }
-    }
-
-    pub fn keys(&self) -> Vec<String> {
-        if self.segments.is_empty() {
-            vec![self.key.clone()]
-        } else {
-            segment_keys(&self.segments)
-        }
-    }
-
-    /// The data objects that hold `range` of the blob, each with the range to read from it.
-    pub fn pieces(&self, range: ByteRange) -> Vec<(String, ByteRange)> {
-        if self.segments.is_empty() {
-            return vec![(self.key.clone(), range)];
-        }
-        let (start, end) = (range.offset, range.offset + range.length);
-        let mut pieces = Vec::new();
-        let mut segment_start = 0;
-        for segment in &self.segments {
-            let segment_end = segment_start + segment.size;
-            let (from, to) = (start.max(segment_start), end.min(segment_end));
-            if from < to {
-                let offset = from - segment_start;
-                pieces.push((
-                    segment.key.clone(),
-                    ByteRange {
-                        offset,
-                        length: to - from,
-                    },
-                ));
-            }
-            segment_start = segment_end;
-        }
-        pieces
-    }
 }
 
 /// The registry's stored state: the bucket, the public-blobs bucket, the upload sessions, and
@@ -171,52 +112,6 @@ where
             options.start_after = objects.last().map(|o| o.key.clone());
         }
     }
-
-    pub(crate) async fn blob_link(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-    ) -> StorageResult<Option<BlobRecord>> {
-        self.read_record(&layout::layer_link(name, digest)).await
-    }
-
-    /// Records that `name` holds the blob (an idempotent overwrite), then checks that the
-    /// blob's record is still there. Garbage collection deletes a record before its bytes
-    /// and looks for new links afterwards, so a link written while it collects is either
-    /// seen by it (and the record restored) or sees the record gone: then the link is
-    /// removed again and the answer is `false`.
-    pub(crate) async fn write_link(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-        record: &BlobRecord,
-    ) -> StorageResult<bool> {
-        let json = serde_json::to_vec(record).expect("blob record serialises");
-        let link = layout::layer_link(name, digest);
-        self.store.put(&link, json, PutOptions::default()).await?;
-        if self.store.head(&layout::blob(digest)).await?.is_some() {
-            return Ok(true);
-        }
-        self.store.delete(&[link]).await?;
-        Ok(false)
-    }
-
-    /// Untags `tag` if its object is still the one with `etag`, so that a push of the tag
-    /// since `etag` was read is never undone; says whether it did.
-    pub(crate) async fn untag_if_unchanged(
-        &self,
-        name: &RepositoryName,
-        tag: &Tag,
-        etag: String,
-    ) -> StorageResult<bool> {
-        let marker = PutOptions {
-            mode: PutMode::IfEtag(etag),
-            content_type: None,
-            metadata: BTreeMap::from([(UNTAGGED_META.to_string(), "1".to_string())]),
-        };
-        let key = layout::tag(name, tag);
-        Ok(self.store.put(&key, Vec::new(), marker).await?.is_some())
-    }
 }
 
 /// The one id [`FixedEnvironment`] makes, in the form of the registry's ids.
@@ -236,4 +131,14 @@ impl Environment for FixedEnvironment {
     fn new_id(&self) -> String {
         FIXED_ID.into()
     }
+}
+
+/// Records over memory stores, for unit tests.
+#[cfg(test)]
+pub(crate) fn memory_records<S, K>(store: S, sessions: K) -> Records<S, K, FixedEnvironment>
+where
+    S: ObjectStore + MultipartStore,
+    K: SessionStore,
+{
+    Records::new(store, None, sessions, FixedEnvironment)
 }

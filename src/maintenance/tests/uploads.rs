@@ -3,22 +3,18 @@
 
 use super::*;
 use crate::storage::memory::MemoryBody;
-use crate::upload::{SessionRecord, UploadState, Uploader};
+use crate::upload::{UploadState, Uploader};
 
 /// An upload that has received `length` bytes in one request: its multipart upload is open.
 fn upload(fixture: &Fixture, length: usize) -> (String, UploadState) {
     let id = fixture.records.env.new_id();
-    let session = SessionRecord {
-        repository: "app".to_string(),
-        data_key: layout::data(&fixture.records.env.new_id()),
-        part_size: PART_SIZE as u64,
-        segment_parts: 100,
-        started_ms: fixture.now_ms(),
-        algorithm: Algorithm::Sha256,
-    };
+    let data_key = layout::data(&fixture.records.env.new_id());
     let mut state = UploadState::new(Algorithm::Sha256);
     let body = MemoryBody::new(&vec![7; length], 5);
-    block_on(Uploader::new(fixture.store(), &session).append(&mut state, body)).unwrap();
+    block_on(
+        Uploader::new(fixture.store(), &data_key, PART_SIZE as u64, 100).append(&mut state, body),
+    )
+    .unwrap();
     state.step = 1;
     let key = layout::upload_step(&id, 1);
     fixture.put(&key, state.encode(), PutOptions::default());
