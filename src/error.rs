@@ -313,17 +313,11 @@ impl From<StorageError> for Error {
 impl From<UploadError> for Error {
     fn from(err: UploadError) -> Self {
         match err {
-            UploadError::Read(why) => {
-                Error::BlobUploadInvalid(format!("reading the request body failed: {why}"))
-            }
+            UploadError::Read(err) => err.into(),
             UploadError::Storage(err) => err.into(),
             UploadError::TooLarge { limit } => Error::ManifestTooLarge { limit },
-            UploadError::DigestMismatch { expected, actual } => {
-                Error::DigestInvalid(format!("expected {expected}, content has {actual}"))
-            }
-            UploadError::ContentMismatch { expected } => {
-                Error::DigestInvalid(format!("the content does not match {expected}"))
-            }
+            mismatch @ (UploadError::DigestMismatch { .. }
+            | UploadError::ContentMismatch { .. }) => Error::DigestInvalid(mismatch.to_string()),
         }
     }
 }

@@ -298,7 +298,7 @@ where
     async fn any_present(&self, name: &RepositoryName, digests: &[String]) -> Result<bool> {
         for digest in digests.iter().filter_map(|d| d.parse::<Digest>().ok()) {
             self.spend(1);
-            if self.records().manifest_stored(name, &digest).await? {
+            if self.records().has_manifest(name, &digest).await? {
                 return Ok(true);
             }
         }

@@ -85,16 +85,6 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
     Ok((registry, settings.switches))
 }
 
-/// What the log says about a failure: a configuration error names the setting to fix.
-fn log_text(error: &Error) -> String {
-    match error {
-        Error::Misconfigured { setting, why, .. } => {
-            format!("registry misconfigured: {setting} {why}")
-        }
-        error => format!("{error:?}"),
-    }
-}
-
 /// The size of the module's linear memory, which only ever grows: its high-water mark.
 fn wasm_memory_mib() -> usize {
     core::arch::wasm32::memory_size(0) * 65536 / (1024 * 1024)
@@ -120,7 +110,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             "maintenance: {}",
             serde_json::to_string(&report).expect("report serialises")
         ),
-        Err(error) => worker::console_error!("maintenance failed: {}", log_text(&error)),
+        Err(error) => worker::console_error!("maintenance failed: {error}"),
     }
 }
 
@@ -171,7 +161,7 @@ async fn answer(
     let (registry, switches) = match registry(env, &counter) {
         Ok(registry) => registry,
         Err(error) => {
-            worker::console_error!("{method} {path}: {}", log_text(&error));
+            worker::console_error!("{method} {path}: {error}");
             return http::error_response(&error);
         }
     };
@@ -186,7 +176,7 @@ async fn answer(
         body.drain().await;
     }
     match &error {
-        Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error:?}"),
+        Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error}"),
         Some(error) => worker::console_log!("{method} {path}: {} {}", error.status(), error.code()),
         None if method == "PATCH" || method == "PUT" => {
             // Uploads are where memory could grow with the blob; the log shows it does not.

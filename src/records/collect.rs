@@ -4,9 +4,8 @@
 use super::{layout, BlobRecord, Environment, Records};
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::{
-    MultipartStore, ObjectInfo, ObjectStore, PutOptions, SessionStore, StorageError, StorageResult,
+    MultipartStore, ObjectInfo, ObjectStore, PutOptions, SessionStore, StorageResult,
 };
-use crate::upload::UploadState;
 
 impl<S, K, E> Records<S, K, E>
 where
@@ -14,21 +13,6 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// The progress that step `key` of upload `id` holds (a key of its steps' listing);
-    /// `None` once the step is gone, [`StorageError::Corrupt`] if it does not decode.
-    pub(crate) async fn read_upload_step(
-        &self,
-        id: &str,
-        key: &str,
-    ) -> StorageResult<Option<UploadState>> {
-        let step = layout::upload_step_number(id, key)
-            .ok_or_else(|| StorageError::Corrupt(format!("bad step key {key}")))?;
-        let Some((_, bytes)) = self.store.get_bytes(key).await? else {
-            return Ok(None);
-        };
-        UploadState::decode(step, &bytes).map(Some)
-    }
-
     /// The blob's record, `None` once it is gone; [`StorageError::Corrupt`] if it does not
     /// decode.
     pub(crate) async fn blob_record(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
@@ -55,18 +39,6 @@ where
         digest: &Digest,
     ) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>> {
         self.store.get_bytes(&layout::manifest(name, digest)).await
-    }
-
-    pub(crate) async fn manifest_stored(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-    ) -> StorageResult<bool> {
-        Ok(self
-            .store
-            .head(&layout::manifest(name, digest))
-            .await?
-            .is_some())
     }
 
     /// Puts a deleted manifest back, with the media type it was pushed with.

@@ -14,7 +14,11 @@ mod blobs;
 mod catalog;
 pub mod collect;
 pub mod gc;
-pub mod layout;
+// Keys are made here and nowhere else; tests may read them to look at what is stored.
+#[cfg(not(test))]
+mod layout;
+#[cfg(test)]
+pub(crate) mod layout;
 mod listing;
 mod manifests;
 mod tags;

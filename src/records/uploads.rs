@@ -121,6 +121,21 @@ where
         Ok(steps.into_iter().map(|o| o.key).collect())
     }
 
+    /// The progress that step `key` of upload `id` holds (a key of its steps' listing);
+    /// `None` once the step is gone, [`StorageError::Corrupt`] if it does not decode.
+    pub(crate) async fn read_upload_step(
+        &self,
+        id: &str,
+        key: &str,
+    ) -> StorageResult<Option<UploadState>> {
+        let step = layout::upload_step_number(id, key)
+            .ok_or_else(|| StorageError::Corrupt(format!("bad step key {key}")))?;
+        let Some((_, bytes)) = self.store.get_bytes(key).await? else {
+            return Ok(None);
+        };
+        UploadState::decode(step, &bytes).map(Some)
+    }
+
     /// The newest progress of upload `id` (hashing with `algorithm` when nothing was
     /// accepted yet), and its steps; `None` once it ended. A step deleted between the listing
     /// and the read was superseded by a newer one, which a second listing finds; an upload
@@ -138,10 +153,7 @@ where
                 }
                 return Ok(Some((UploadState::new(algorithm), Steps { keys })));
             };
-            let step = layout::upload_step_number(id, newest)
-                .ok_or_else(|| StorageError::Corrupt(format!("bad step key {newest}")))?;
-            if let Some((_, bytes)) = self.store.get_bytes(newest).await? {
-                let state = UploadState::decode(step, &bytes)?;
+            if let Some(state) = self.read_upload_step(id, newest).await? {
                 if state.is_ended() {
                     return Ok(None);
                 }
