@@ -5,7 +5,7 @@
 use crate::api::parse_digest;
 use crate::api::routes::{self, Route};
 use crate::api::Api;
-use crate::api::{Method, Request, Response};
+use crate::api::{Method, Request, Response, StatusCode};
 use crate::oci::{Reference, RepositoryName};
 use crate::records::Environment;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
@@ -41,7 +41,7 @@ where
     /// The key names the private-repository configuration, so that making a repository
     /// private stops its cached answers at once.
     pub fn edge_cache_key<B>(&self, request: &Request<B>) -> Option<String> {
-        if request.method != Method::Get || request.header("range").is_some() {
+        if request.method != Method::GET || request.header("range").is_some() {
             return None;
         }
         self.cache_key_of_path(request)
@@ -59,7 +59,7 @@ where
         cache_control: String,
         digest: String,
     ) -> Response<O> {
-        Response::new(304)
+        Response::new(StatusCode::NOT_MODIFIED)
             .header("ETag", etag)
             .header("Cache-Control", cache_control)
             .header("Docker-Content-Digest", digest)
@@ -70,11 +70,11 @@ where
     /// data center's cache at once; elsewhere they last at most the edge lifetime (see
     /// [`Registry::edge_cache_control`]).
     pub fn edge_cache_purge_keys<B>(&self, request: &Request<B>) -> Vec<String> {
-        if !matches!(request.method, Method::Put | Method::Delete) {
+        if !matches!(request.method, Method::PUT | Method::DELETE) {
             return Vec::new();
         }
         let mut keys: Vec<String> = self.cache_key_of_path(request).into_iter().collect();
-        if let (Method::Put, Some(Route::Manifest { name, .. })) =
+        if let (&Method::PUT, Some(Route::Manifest { name, .. })) =
             (&request.method, routes::parse(&request.path))
         {
             keys.extend(request.query_all("tag").into_iter().filter_map(|tag| {
@@ -143,6 +143,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::HeaderMap;
     use crate::app::test_registry;
 
     fn request(method: Method, path: &str) -> Request<()> {
@@ -152,7 +153,7 @@ mod tests {
             host: "registry.example.com".into(),
             path: path.into(),
             query: Vec::new(),
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: (),
         }
     }
@@ -167,14 +168,14 @@ mod tests {
                 .map(|colon| format!("/v2/team/app/{resource}/sha256{colon}{hex}"));
             let key = registry
                 .api()
-                .edge_cache_key(&request(Method::Get, &spellings[0]));
+                .edge_cache_key(&request(Method::GET, &spellings[0]));
             assert!(key.is_some(), "{resource} by digest is cacheable");
             for path in &spellings {
                 assert_eq!(
-                    registry.api().edge_cache_key(&request(Method::Get, path)),
+                    registry.api().edge_cache_key(&request(Method::GET, path)),
                     key
                 );
-                for write in [Method::Put, Method::Delete] {
+                for write in [Method::PUT, Method::DELETE] {
                     let purged = registry.api().edge_cache_purge_keys(&request(write, path));
                     assert_eq!(purged, Vec::from_iter(key.clone()));
                 }
@@ -183,11 +184,11 @@ mod tests {
         }
         let by_tag = registry
             .api()
-            .edge_cache_key(&request(Method::Get, "/v2/team/app/manifests/v1"));
+            .edge_cache_key(&request(Method::GET, "/v2/team/app/manifests/v1"));
         assert_eq!(
             registry
                 .api()
-                .edge_cache_purge_keys(&request(Method::Delete, "/v2/team/app/manifests/v1")),
+                .edge_cache_purge_keys(&request(Method::DELETE, "/v2/team/app/manifests/v1")),
             Vec::from_iter(by_tag.clone())
         );
         keys.push(by_tag);
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(
             registry
                 .api()
-                .edge_cache_key(&request(Method::Get, &private)),
+                .edge_cache_key(&request(Method::GET, &private)),
             None
         );
     }
@@ -210,12 +211,12 @@ mod tests {
     fn a_push_by_digest_purges_every_tag_it_applies() {
         let registry = test_registry("private/*");
         let digest = format!("sha256:{}", "cd".repeat(32));
-        let mut push = request(Method::Put, &format!("/v2/team/app/manifests/{digest}"));
+        let mut push = request(Method::PUT, &format!("/v2/team/app/manifests/{digest}"));
         push.query = vec![("tag".into(), "v1".into()), ("tag".into(), "latest".into())];
         let key = |path: &str| {
             registry
                 .api()
-                .edge_cache_key(&request(Method::Get, path))
+                .edge_cache_key(&request(Method::GET, path))
                 .unwrap()
         };
         assert_eq!(

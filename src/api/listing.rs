@@ -4,7 +4,7 @@ use futures::future::join_all;
 use serde::Deserialize;
 
 use crate::api::Api;
-use crate::api::{Request, Response};
+use crate::api::{Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{Descriptor, OCI_INDEX};
 use crate::oci::{Digest, RepositoryName, Tag};
@@ -160,7 +160,7 @@ where
             return Err(Error::NameUnknown(name.to_string()));
         }
         let body = serde_json::json!({ "name": name.as_str(), "tags": page.names });
-        let response = Response::new(200).json(&body, "application/json");
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
         Ok(with_next_link(
             response,
             &format!("/v2/{name}/tags/list"),
@@ -184,7 +184,7 @@ where
             })
             .await?;
         let body = serde_json::json!({ "repositories": page.names });
-        let response = Response::new(200).json(&body, "application/json");
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
         Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
 
@@ -230,7 +230,7 @@ where
             },
         };
         let body = serde_json::json!({ "repositories": page.names });
-        let response = Response::new(200).json(&body, "application/json");
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
         Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
     }
 
@@ -309,7 +309,7 @@ where
             }
         }
         let body = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
-        let mut response = Response::new(200).json(&body, OCI_INDEX);
+        let mut response = Response::new(StatusCode::OK).json(&body, OCI_INDEX);
         if filter.is_some() {
             response = response.header("OCI-Filters-Applied", "artifactType");
         }
@@ -331,7 +331,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::api::{Body, Method};
+    use crate::api::{Body, HeaderMap, Method};
     use crate::app::Registry;
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
@@ -383,27 +383,20 @@ mod tests {
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let request = Request {
-            method: Method::Get,
+            method: Method::GET,
             origin: "http://localhost".into(),
             host: "localhost".into(),
             path: path.into(),
             query: url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect(),
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: MemoryBody::new(b"", 1),
         };
         let before = counter.counts();
         let (response, _) = block_on(registry.handle(request));
         let after = counter.counts();
-        let header = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let link = header("Link").map(|link| {
+        let link = response.get_header("Link").map(|link| {
             let target = link.strip_prefix('<').and_then(|l| l.split_once('>'));
             let (target, rel) = target.unwrap_or_else(|| panic!("Link {link}"));
             assert_eq!(rel, "; rel=\"next\"");
@@ -414,7 +407,7 @@ mod tests {
             _ => serde_json::Value::Null,
         };
         Reply {
-            status: response.status,
+            status: response.status.as_u16(),
             json,
             link,
             ops: OpCounts {

@@ -7,7 +7,7 @@ use futures::Stream;
 
 use super::caching::Freshness;
 use crate::api::Api;
-use crate::api::{read_bounded, Body, Request, Response};
+use crate::api::{read_bounded, Body, Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
@@ -116,7 +116,7 @@ where
         }
         self.register_repository(name).await?;
 
-        let mut response = Response::new(201)
+        let mut response = Response::new(StatusCode::CREATED)
             .header("Location", format!("/v2/{name}/manifests/{digest}"))
             .header("Docker-Content-Digest", digest.to_string())
             .header("Content-Length", "0");
@@ -242,7 +242,7 @@ where
             .content_type
             .clone()
             .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
-        let mut response = Response::new(200)
+        let mut response = Response::new(StatusCode::OK)
             .header("Content-Type", content_type)
             .header("Content-Length", info.size.to_string())
             .header("ETag", etag)
@@ -296,7 +296,7 @@ where
                 }
             }
         }
-        Ok(Response::new(202).header("Content-Length", "0"))
+        Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
     }
 
     async fn tags_pointing_at(&self, name: &RepositoryName, digest: &Digest) -> Result<Vec<Tag>> {

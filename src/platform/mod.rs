@@ -175,7 +175,10 @@ async fn answer(
             return http::error_response(&error);
         }
     };
-    let request = http::into_core(request)?;
+    let request = match http::into_core(request) {
+        Ok(request) => request,
+        Err(error) => return http::error_response(&error),
+    };
     let cache_key = registry.api().edge_cache_key(&request);
     if let Some(key) = &cache_key {
         if let Some(hit) = edge_cache::lookup(key, &request).await {
