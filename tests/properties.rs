@@ -119,6 +119,11 @@ proptest! {
     }
 
     #[test]
+    fn routes_print_as_paths_that_route_to_them(route in route()) {
+        prop_assert_eq!(routes::parse(&route.to_string()), Some(route));
+    }
+
+    #[test]
     fn upload_ids_are_exactly_the_form_the_registry_makes(s in prop_oneof![text(), "[0-9a-fA-F]{30,34}"]) {
         prop_assert_eq!(
             is_id(&s),
@@ -189,6 +194,32 @@ fn amz_value() -> impl Strategy<Value = String> {
         "20[0-9]{2}[0-9\u{3000}\u{a0} ]{4,6}T[0-9]{6}Z?",
         "[0-9]{1,25}",
         "[0-9a-f]{64}",
+    ]
+}
+
+/// Routes with names, references, digests and ids of their grammars; names use the words that
+/// routes turn on.
+fn route() -> impl Strategy<Value = Route> {
+    let component =
+        "blobs|uploads|manifests|tags|list|referrers|[a-z0-9]{1,4}([._-][a-z0-9]{1,4})?";
+    let name = prop::collection::vec(component, 1..5).prop_map(|components| components.join("/"));
+    let digest = "sha256:[0-9a-f]{64}";
+    let reference = prop_oneof![digest, "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"];
+    let id = "[0-9a-f]{32}";
+    prop_oneof![
+        prop::sample::select(vec![
+            Route::Token,
+            Route::SignedBlob,
+            Route::Base,
+            Route::Catalog,
+            Route::Maintenance
+        ]),
+        name.clone().prop_map(|name| Route::Tags { name }),
+        (name.clone(), reference).prop_map(|(name, reference)| Route::Manifest { name, reference }),
+        (name.clone(), digest).prop_map(|(name, digest)| Route::Blob { name, digest }),
+        name.clone().prop_map(|name| Route::UploadStart { name }),
+        (name.clone(), id).prop_map(|(name, id)| Route::Upload { name, id }),
+        (name, digest).prop_map(|(name, digest)| Route::Referrers { name, digest }),
     ]
 }
 

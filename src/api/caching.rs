@@ -78,7 +78,12 @@ where
             (&request.method, routes::parse(&request.path))
         {
             keys.extend(request.query_all("tag").into_iter().filter_map(|tag| {
-                let path = format!("/v2/{name}/manifests/{tag}");
+                let reference = tag.to_string();
+                let path = Route::Manifest {
+                    name: name.clone(),
+                    reference,
+                }
+                .to_string();
                 self.cache_key(&path, &request.host, &request.origin)
             }));
         }

@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use serde::Deserialize;
 
+use crate::api::routes::Route;
 use crate::api::Api;
 use crate::api::{Request, Response, StatusCode};
 use crate::error::{Error, Result};
@@ -53,10 +54,11 @@ fn pagination<B>(request: &Request<B>, max: usize) -> Result<(usize, Option<Stri
     Ok((n, request.query("last").map(str::to_string)))
 }
 
-/// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes.
+/// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes, to the
+/// next page of `route`.
 fn with_next_link<O>(
     response: Response<O>,
-    path: &str,
+    route: &Route,
     page: &Page,
     n: usize,
     more: &[(&str, &str)],
@@ -69,7 +71,7 @@ fn with_next_link<O>(
         .append_pair("last", last)
         .extend_pairs(more)
         .finish();
-    response.header("Link", format!("<{path}?{query}>; rel=\"next\""))
+    response.header("Link", format!("<{route}?{query}>; rel=\"next\""))
 }
 
 impl<S, K, E> Api<'_, S, K, E>
@@ -161,13 +163,7 @@ where
         }
         let body = serde_json::json!({ "name": name.as_str(), "tags": page.names });
         let response = Response::new(StatusCode::OK).json(&body, "application/json");
-        Ok(with_next_link(
-            response,
-            &format!("/v2/{name}/tags/list"),
-            &page,
-            n,
-            &[],
-        ))
+        Ok(with_next_link(response, &Route::tags(name), &page, n, &[]))
     }
 
     /// The repositories as `entry` says: a caller sees only what they may list.
@@ -185,7 +181,7 @@ where
             .await?;
         let body = serde_json::json!({ "repositories": page.names });
         let response = Response::new(StatusCode::OK).json(&body, "application/json");
-        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
+        Ok(with_next_link(response, &Route::Catalog, &page, n, &[]))
     }
 
     /// The catalog of a token that names its repositories: those of `names` that exist, in
@@ -231,7 +227,7 @@ where
         };
         let body = serde_json::json!({ "repositories": page.names });
         let response = Response::new(StatusCode::OK).json(&body, "application/json");
-        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
+        Ok(with_next_link(response, &Route::Catalog, &page, n, &[]))
     }
 
     /// Referrers pushed by clients that found no referrers API: an index tagged `<alg>-<hex>`
@@ -314,13 +310,8 @@ where
             response = response.header("OCI-Filters-Applied", "artifactType");
         }
         let filters: Vec<(&str, &str)> = filter.map(|t| ("artifactType", t)).into_iter().collect();
-        Ok(with_next_link(
-            response,
-            &format!("/v2/{name}/referrers/{subject}"),
-            &page,
-            n,
-            &filters,
-        ))
+        let route = Route::referrers(name, subject);
+        Ok(with_next_link(response, &route, &page, n, &filters))
     }
 }
 

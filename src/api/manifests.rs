@@ -6,6 +6,7 @@ use futures::future::join_all;
 use futures::Stream;
 
 use super::caching::Freshness;
+use crate::api::routes::Route;
 use crate::api::Api;
 use crate::api::{read_bounded, Body, Request, Response, StatusCode};
 use crate::error::{Error, Result};
@@ -117,7 +118,7 @@ where
         self.register_repository(name).await?;
 
         let mut response = Response::new(StatusCode::CREATED)
-            .header("Location", format!("/v2/{name}/manifests/{digest}"))
+            .header("Location", Route::manifest(name, &digest).to_string())
             .header("Docker-Content-Digest", digest.to_string())
             .header("Content-Length", "0");
         if let Some(subject) = &manifest.subject {

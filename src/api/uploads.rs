@@ -11,6 +11,7 @@
 use futures::Stream;
 
 use crate::api::parse_digest;
+use crate::api::routes::Route;
 use crate::api::Api;
 use crate::api::{Request, Response, StatusCode};
 use crate::error::{Error, Result};
@@ -444,21 +445,17 @@ where
     }
 }
 
-fn upload_location(name: &RepositoryName, id: &str) -> String {
-    format!("/v2/{name}/blobs/uploads/{id}")
-}
-
 /// 202 with where the upload stands: `Range: 0-<last byte>` (`0-0` when empty, as clients expect).
 fn upload_accepted<O>(name: &RepositoryName, id: &str, offset: u64) -> Response<O> {
     Response::new(StatusCode::ACCEPTED)
-        .header("Location", upload_location(name, id))
+        .header("Location", Route::upload(name, id).to_string())
         .header("Range", format!("0-{}", offset.saturating_sub(1)))
         .header("Docker-Upload-UUID", id)
 }
 
 fn blob_created<O>(name: &RepositoryName, digest: &Digest) -> Response<O> {
     Response::new(StatusCode::CREATED)
-        .header("Location", format!("/v2/{name}/blobs/{digest}"))
+        .header("Location", Route::blob(name, digest).to_string())
         .header("Docker-Content-Digest", digest.to_string())
         .header("Content-Length", "0")
 }
