@@ -483,10 +483,7 @@ fn a_public_blob_whose_bytes_are_gone_is_unknown() {
         &[],
         b"",
     );
-    assert_eq!(
-        (pull.status, pull.error_code()),
-        (404, "BLOB_UNKNOWN".to_string())
-    );
+    assert_oci_error(&pull, 404, "BLOB_UNKNOWN");
     assert!(c.registry.public_blobs().unwrap().keys().is_empty());
 }
 
