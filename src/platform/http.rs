@@ -163,7 +163,8 @@ pub fn into_core(request: worker::Request) -> Result<api::Request<CoreBody>, Err
     let url = request
         .url()
         .map_err(|e| Error::Internal(format!("the request's URL: {e}")))?;
-    // The runtime's method is one it knows, in upper case, as the core's was.
+    // worker's Method names the methods it knows, in upper case, and reads any other as GET,
+    // as it did before the core took http's methods.
     let method = Method::from_bytes(request.method().as_ref().as_bytes())
         .map_err(|e| Error::Internal(format!("the request's method: {e}")))?;
     let headers = api::header_map(request.headers().entries())?;
