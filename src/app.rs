@@ -4,7 +4,7 @@
 use crate::api::access::Realm;
 use crate::api::caching::EdgeCache;
 use crate::api::routes::{self, Route};
-use crate::api::{Api, Body, Method, Request, Response};
+use crate::api::{Api, Body, Method, Request, Response, StatusCode};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -112,7 +112,7 @@ where
     where
         B: RequestBody<Whole = S::Incoming>,
     {
-        let is_head = request.method == Method::Head;
+        let is_head = request.method == Method::HEAD;
         match self.route(route, request).await {
             Ok(response) => (response, None),
             Err(error) => (error_response(&error, is_head), Some(error)),
@@ -130,13 +130,13 @@ where
         let api = self.api();
         let realm = Realm::of(&request);
         let caller = api.caller(&request, &realm)?;
-        if request.method != Method::Post {
+        if request.method != Method::POST {
             return Err(Error::MethodNotAllowed);
         }
         api.require_administrator(&caller, &realm)?;
         let dry_run = request.query("dry-run") == Some("true");
         let report = self.maintain(dry_run).await?;
-        Ok(Response::new(200).json(&report, "application/json"))
+        Ok(Response::new(StatusCode::OK).json(&report, "application/json"))
     }
 }
 

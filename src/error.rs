@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use http::StatusCode;
+
 use crate::auth::AuthError;
 use crate::oci::{Digest, OciError};
 use crate::presign::PresignError;
@@ -69,11 +71,11 @@ pub enum Error {
 /// One row of the error table: what a client is told.
 struct Row {
     code: &'static str,
-    status: u16,
+    status: StatusCode,
     message: String,
 }
 
-fn row(code: &'static str, status: u16, message: impl Into<String>) -> Row {
+fn row(code: &'static str, status: StatusCode, message: impl Into<String>) -> Row {
     Row {
         code,
         status,
@@ -86,80 +88,108 @@ impl Error {
     /// status and message, side by side, with no catch-all.
     fn row(&self) -> Row {
         match self {
-            Error::BlobUnknown(_) => row("BLOB_UNKNOWN", 404, "blob unknown to registry"),
+            Error::BlobUnknown(_) => row(
+                "BLOB_UNKNOWN",
+                StatusCode::NOT_FOUND,
+                "blob unknown to registry",
+            ),
             Error::BlobUploadUnknown => row(
                 "BLOB_UPLOAD_UNKNOWN",
-                404,
+                StatusCode::NOT_FOUND,
                 "blob upload unknown to registry",
             ),
             Error::BlobUploadInvalid(why) => row(
                 "BLOB_UPLOAD_INVALID",
-                400,
+                StatusCode::BAD_REQUEST,
                 format!("blob upload invalid: {why}"),
             ),
-            Error::RangeInvalid(why) => {
-                row("BLOB_UPLOAD_INVALID", 416, format!("range invalid: {why}"))
-            }
+            Error::RangeInvalid(why) => row(
+                "BLOB_UPLOAD_INVALID",
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("range invalid: {why}"),
+            ),
             // The spec names no code for an unsatisfiable read range; it is a size mismatch.
             Error::RangeNotSatisfiable { range, size } => row(
                 "SIZE_INVALID",
-                416,
+                StatusCode::RANGE_NOT_SATISFIABLE,
                 format!("range {range:?} cannot be served from a blob of {size} bytes"),
             ),
             Error::DigestInvalid(why) => row(
                 "DIGEST_INVALID",
-                400,
+                StatusCode::BAD_REQUEST,
                 format!("provided digest did not match uploaded content: {why}"),
             ),
             Error::ManifestBlobUnknown(_) => row(
                 "MANIFEST_BLOB_UNKNOWN",
-                400,
+                StatusCode::BAD_REQUEST,
                 "manifest references a blob or manifest unknown to this repository",
             ),
-            Error::ManifestInvalid(why) => {
-                row("MANIFEST_INVALID", 400, format!("manifest invalid: {why}"))
-            }
-            Error::ManifestUnknown => row("MANIFEST_UNKNOWN", 404, "manifest unknown"),
+            Error::ManifestInvalid(why) => row(
+                "MANIFEST_INVALID",
+                StatusCode::BAD_REQUEST,
+                format!("manifest invalid: {why}"),
+            ),
+            Error::ManifestUnknown => row(
+                "MANIFEST_UNKNOWN",
+                StatusCode::NOT_FOUND,
+                "manifest unknown",
+            ),
             Error::ManifestTooLarge { limit } => row(
                 "SIZE_INVALID",
-                413,
+                StatusCode::PAYLOAD_TOO_LARGE,
                 format!("manifest larger than {limit} bytes"),
             ),
             Error::NameInvalid(why) => row(
                 "NAME_INVALID",
-                400,
+                StatusCode::BAD_REQUEST,
                 format!("invalid repository name: {why}"),
             ),
             Error::NameUnknown(name) => row(
                 "NAME_UNKNOWN",
-                404,
+                StatusCode::NOT_FOUND,
                 format!("repository name not known to registry: {name}"),
             ),
             // The spec has no tag code; a bad tag makes the manifest reference invalid.
-            Error::TagInvalid(why) => row("MANIFEST_INVALID", 400, format!("invalid tag: {why}")),
+            Error::TagInvalid(why) => row(
+                "MANIFEST_INVALID",
+                StatusCode::BAD_REQUEST,
+                format!("invalid tag: {why}"),
+            ),
             // The spec's answer to too many tags in one push: 414 Request-URI Too Long.
-            Error::TooManyTags { limit } => {
-                row("UNSUPPORTED", 414, format!("at most {limit} tags per push"))
-            }
-            Error::Unsupported(why) => row("UNSUPPORTED", 400, format!("unsupported: {why}")),
-            Error::RouteUnknown => row("UNSUPPORTED", 404, "no such endpoint"),
-            Error::MethodNotAllowed => {
-                row("UNSUPPORTED", 405, "method not allowed on this endpoint")
-            }
-            Error::TooManyRequests => row("TOOMANYREQUESTS", 429, "too many requests; retry later"),
+            Error::TooManyTags { limit } => row(
+                "UNSUPPORTED",
+                StatusCode::URI_TOO_LONG,
+                format!("at most {limit} tags per push"),
+            ),
+            Error::Unsupported(why) => row(
+                "UNSUPPORTED",
+                StatusCode::BAD_REQUEST,
+                format!("unsupported: {why}"),
+            ),
+            Error::RouteUnknown => row("UNSUPPORTED", StatusCode::NOT_FOUND, "no such endpoint"),
+            Error::MethodNotAllowed => row(
+                "UNSUPPORTED",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            ),
+            Error::TooManyRequests => row(
+                "TOOMANYREQUESTS",
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; retry later",
+            ),
             Error::Unauthorized { why, .. } => row(
                 "UNAUTHORIZED",
-                401,
+                StatusCode::UNAUTHORIZED,
                 format!("authentication required: {why}"),
             ),
             Error::Denied(why) => row(
                 "DENIED",
-                403,
+                StatusCode::FORBIDDEN,
                 format!("requested access to the resource is denied: {why}"),
             ),
             Error::Internal(_) => row(
                 "UNKNOWN",
-                500,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error; the registry logged the details",
             ),
             // Whoever sees this can tell the operator which setting to fix.
@@ -169,12 +199,12 @@ impl Error {
                 ..
             } => row(
                 "UNKNOWN",
-                500,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 format!("registry misconfigured: {setting} is invalid; the registry logged why"),
             ),
             Error::Misconfigured { setting, why, .. } => row(
                 "UNKNOWN",
-                500,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 format!("registry misconfigured: {setting} {why}"),
             ),
         }
@@ -185,7 +215,7 @@ impl Error {
         self.row().code
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         self.row().status
     }
 
@@ -253,7 +283,7 @@ impl fmt::Display for Error {
                     status,
                     message,
                 } = error.row();
-                write!(f, "{status} {code}: {message}")
+                write!(f, "{} {code}: {message}", status.as_u16())
             }
         }
     }
@@ -389,7 +419,7 @@ mod tests {
     fn every_error_has_a_spec_code_an_error_status_and_an_oci_body() {
         for error in every_error() {
             assert!(SPEC_CODES.contains(&error.code()), "{error:?}");
-            assert!((400..600).contains(&error.status()), "{error:?}");
+            assert!(error.status().is_client_error() || error.status().is_server_error());
             let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
             let entries = body["errors"].as_array().unwrap();
             assert_eq!(entries.len(), 1, "{error:?}");
@@ -437,7 +467,10 @@ mod tests {
             "UNSUPPORTED"
         );
         let refused = Error::from(PresignError::Expired);
-        assert_eq!((refused.status(), refused.code()), (403, "DENIED"));
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (StatusCode::FORBIDDEN, "DENIED")
+        );
         assert!(refused.message().ends_with("signed URL refused: expired"));
         assert_eq!(Error::from(StorageError::TooManyRequests).status(), 429);
         assert_eq!(Error::from(StorageError::Corrupt("k".into())).status(), 500);

@@ -1,23 +1,26 @@
 //! An OCI Distribution (Docker Registry v2) server for Cloudflare Workers.
 //!
-//! Module map, and the dependency rule that keeps the core testable natively:
+//! The modules in layers, each using only those below it (no module imports one that imports
+//! it back); everything but `platform` is plain Rust with no Workers types, tested natively:
 //!
-//! - [`oci`]: the protocol's vocabulary: repository names, references, digests, manifests.
-//! - [`storage`]: what the registry needs from storage, as small traits; the key layout;
-//!   an in-memory store for native tests.
-//! - [`upload`]: the upload state machine: resumable hashing and re-blocking a byte stream
-//!   into the equal-size parts R2 multipart uploads require.
-//! - [`auth`]: access control: users and grants, scopes, and the tokens that carry them.
-//! - [`presign`]: SigV4 presigned GET URLs, and their verifier for the worker's own URLs.
-//! - [`api`]: plain-Rust requests and responses, path routing, and one handler per resource.
-//! - [`app`]: the registry itself: request in, response out, over injected stores and clock.
-//! - [`config`]: the deployment's settings, parsed and checked from the worker's vars.
-//! - [`maintenance`]: scheduled upload expiry, retention policies and garbage collection.
-//! - [`error`]: the wire error: every failure maps to its OCI code and HTTP status here.
-//! - `platform` (wasm32 only): the Workers entry point and the R2 / KV adapters.
-//!
-//! Everything but `platform` is plain Rust with no Workers types, and `platform` depends on
-//! the rest, never the other way round.
+//! 1. The vocabulary and the rules, depending on nothing else of ours:
+//!    [`oci`] (repository names, references, digests, manifests), [`auth`] (users, grants,
+//!    scopes, tokens), [`presign`] (SigV4 presigned URLs and their verifier).
+//! 2. [`storage`]: what the registry needs from storage, as small traits (objects, multipart
+//!    uploads, sessions, request bodies); an in-memory store with R2's rules for tests.
+//! 3. [`upload`]: the upload state machine over storage: resumable hashing, re-blocking a
+//!    byte stream into the equal-size parts R2 multipart uploads require, segments.
+//! 4. [`records`]: every record the registry stores and its conventions (blob records and
+//!    links, manifests, tags, referrers, the catalog, upload sessions and steps, maintenance's
+//!    state), and the key layout, which nothing above it sees.
+//! 5. [`error`]: the wire error; each layer's error converts into it, and one table gives
+//!    every error its OCI code, HTTP status and message.
+//! 6. [`maintenance`]: scheduled upload expiry, retention and garbage collection, over records.
+//! 7. [`config`]: the deployment's settings, parsed and checked from the worker's vars.
+//! 8. [`api`]: the distribution API over records: requests and responses, routing, access
+//!    checks, the edge cache's policy, one handler per resource.
+//! 9. [`app`]: the registry, wiring the API and maintenance over one deployment's records.
+//! 10. `platform` (wasm32 only): the Workers entry points, the R2, KV and Cache API adapters.
 
 pub mod api;
 pub mod app;

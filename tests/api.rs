@@ -5,7 +5,7 @@ mod common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use edge_registry::api::{Body, Method, Request, Response};
+use edge_registry::api::{header_map, Method, Request};
 use edge_registry::app::Registry;
 use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
@@ -17,7 +17,7 @@ use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;
 
 use common::access::access_env;
-use common::{Client, Reply};
+use common::{assert_oci_error, Client, Reply};
 
 /// Small parts keep the data small while still crossing part boundaries.
 const PART_SIZE: usize = 1024;
@@ -141,38 +141,24 @@ impl InProcess {
         body: &[u8],
     ) -> Request<MemoryBody> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut headers: Vec<(String, String)> = headers
+        let length = body.len().to_string();
+        let fields = headers
             .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        headers.push(("content-length".into(), body.len().to_string()));
-        if let Some(authorization) = authorization {
-            headers.push(("authorization".into(), authorization.to_string()));
-        }
+            .copied()
+            .chain([("content-length", length.as_str())])
+            .chain(authorization.map(|value| ("authorization", value)));
         Request {
-            method: Method::parse(method),
+            method: method.parse().expect("an HTTP method"),
             origin: ORIGIN.into(),
             host: "localhost".into(),
             path: path.to_string(),
             query: url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect(),
-            headers,
+            headers: header_map(fields).expect("valid header fields"),
             // Odd-sized chunks, as a network would deliver them.
             body: MemoryBody::new(body, 777),
         }
-    }
-}
-
-fn reply(response: Response<Vec<u8>>) -> Reply {
-    let body = match response.body {
-        Body::Empty => Vec::new(),
-        Body::Bytes(bytes) | Body::Object(bytes) => bytes,
-    };
-    Reply {
-        status: response.status,
-        headers: response.headers,
-        body,
     }
 }
 
@@ -186,7 +172,7 @@ impl Client for InProcess {
         body: &[u8],
     ) -> Reply {
         let request = self.request(authorization, method, path, headers, body);
-        reply(block_on(self.registry.handle(request)).0)
+        Reply::from(block_on(self.registry.handle(request)).0)
     }
 
     fn origin(&self) -> String {
@@ -497,10 +483,7 @@ fn a_public_blob_whose_bytes_are_gone_is_unknown() {
         &[],
         b"",
     );
-    assert_eq!(
-        (pull.status, pull.error_code()),
-        (404, "BLOB_UNKNOWN".to_string())
-    );
+    assert_oci_error(&pull, 404, "BLOB_UNKNOWN");
     assert!(c.registry.public_blobs().unwrap().keys().is_empty());
 }
 
@@ -658,20 +641,15 @@ fn rate_limited_storage_answers_429_with_retry_after() {
         auth(),
     );
     let request = Request {
-        method: Method::Post,
+        method: Method::POST,
         origin: ORIGIN.into(),
         host: "localhost".into(),
         path: "/v2/team/throttled/blobs/uploads/".into(),
         query: Vec::new(),
-        headers: vec![("authorization".into(), common::basic("admin"))],
+        headers: header_map([("authorization", common::basic("admin"))]).unwrap(),
         body: MemoryBody::new(b"", 1),
     };
-    let (response, _) = block_on(registry.handle(request));
-    assert_eq!(response.status, 429);
-    assert_eq!(response.get_header("Retry-After"), Some("1"));
-    let Body::Bytes(body) = response.body else {
-        panic!("an error body")
-    };
-    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    let reply = Reply::from(block_on(registry.handle(request)).0);
+    assert_oci_error(&reply, 429, "TOOMANYREQUESTS");
+    assert_eq!(reply.header("Retry-After"), Some("1"));
 }

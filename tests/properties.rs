@@ -14,16 +14,18 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 
 use edge_registry::api::routes::{self, Route};
-use edge_registry::api::{Body, Method, Request};
+use edge_registry::api::{header_map, Body, Method, Request, Response};
 use edge_registry::app::Registry;
 use edge_registry::auth::{Actions, Auth, Credentials, Policy, Scope, SigningKey};
 use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
+use edge_registry::error::Error;
 use edge_registry::oci::{manifest, Digest, Reference, RepositoryName, Tag};
 use edge_registry::presign::{Credentials as UrlCredentials, Signer};
 use edge_registry::records::{is_id, Environment};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
 
 use common::access::access_env;
+use common::{assert_oci_error, Reply};
 
 const HOST: &str = "localhost";
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -106,7 +108,6 @@ proptest! {
         let _ = routes::parse(&s);
         let _ = routes::parse(&format!("/v2/{s}"));
         let _ = routes::parse(&format!("/v2/{s}/blobs/uploads/{s}"));
-        let _ = Method::parse(&s);
     }
 
     #[test]
@@ -115,6 +116,11 @@ proptest! {
             routes::parse(&format!("/v2/{name}/manifests/{reference}")),
             Some(Route::Manifest { name, reference })
         );
+    }
+
+    #[test]
+    fn routes_print_as_paths_that_route_to_them(route in route()) {
+        prop_assert_eq!(routes::parse(&route.to_string()), Some(route));
     }
 
     #[test]
@@ -188,6 +194,32 @@ fn amz_value() -> impl Strategy<Value = String> {
         "20[0-9]{2}[0-9\u{3000}\u{a0} ]{4,6}T[0-9]{6}Z?",
         "[0-9]{1,25}",
         "[0-9a-f]{64}",
+    ]
+}
+
+/// Routes with names, references, digests and ids of their grammars; names use the words that
+/// routes turn on.
+fn route() -> impl Strategy<Value = Route> {
+    let component =
+        "blobs|uploads|manifests|tags|list|referrers|[a-z0-9]{1,4}([._-][a-z0-9]{1,4})?";
+    let name = prop::collection::vec(component, 1..5).prop_map(|components| components.join("/"));
+    let digest = "sha256:[0-9a-f]{64}";
+    let reference = prop_oneof![digest, "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"];
+    let id = "[0-9a-f]{32}";
+    prop_oneof![
+        prop::sample::select(vec![
+            Route::Token,
+            Route::SignedBlob,
+            Route::Base,
+            Route::Catalog,
+            Route::Maintenance
+        ]),
+        name.clone().prop_map(|name| Route::Tags { name }),
+        (name.clone(), reference).prop_map(|(name, reference)| Route::Manifest { name, reference }),
+        (name.clone(), digest).prop_map(|(name, digest)| Route::Blob { name, digest }),
+        name.clone().prop_map(|name| Route::UploadStart { name }),
+        (name.clone(), id).prop_map(|(name, id)| Route::Upload { name, id }),
+        (name, digest).prop_map(|(name, digest)| Route::Referrers { name, digest }),
     ]
 }
 
@@ -330,19 +362,12 @@ fn seeded_registry() -> (TestRegistry, Seed) {
     let blob = common::data(1000, 1);
     let blob_digest = common::sha256(&blob);
     let send = |method, path: &str, body: &[u8], content_type: &str| {
-        let (response, _) = block_on(registry.handle(request(
-            method,
-            path,
-            &[
-                ("authorization", common::basic("admin")),
-                ("content-type", content_type.into()),
-            ],
-            body,
-        )));
-        response
+        let admin = ("authorization", common::basic("admin"));
+        let content_type = ("content-type", content_type.to_string());
+        respond(&registry, method, path, &[admin, content_type], body).0
     };
     let pushed = send(
-        Method::Post,
+        Method::POST,
         &format!("/v2/team/app/blobs/uploads/?digest={blob_digest}"),
         &blob,
         "application/octet-stream",
@@ -350,16 +375,16 @@ fn seeded_registry() -> (TestRegistry, Seed) {
     assert_eq!(pushed.status, 201);
     let manifest = common::image_manifest((&blob_digest, 1000), &[(&blob_digest, 1000)], "");
     let tagged = send(
-        Method::Put,
+        Method::PUT,
         "/v2/team/app/manifests/v1",
         &manifest,
         manifest::OCI_MANIFEST,
     );
     assert_eq!(tagged.status, 201);
-    let started = send(Method::Post, "/v2/team/app/blobs/uploads/", b"", "");
+    let started = send(Method::POST, "/v2/team/app/blobs/uploads/", b"", "");
     let upload = started.get_header("Location").unwrap().to_string();
     let redirect = send(
-        Method::Get,
+        Method::GET,
         &format!("/v2/team/app/blobs/{blob_digest}"),
         b"",
         "",
@@ -381,31 +406,40 @@ struct Seed {
     signed: String,
 }
 
-fn request(
+/// The registry's answer to a request whose headers are text, converted as the platform
+/// converts the runtime's, with the error it logged.
+fn respond(
+    registry: &TestRegistry,
     method: Method,
     path_and_query: &str,
     headers: &[(&str, String)],
     body: &[u8],
-) -> Request<MemoryBody> {
+) -> (Response<Vec<u8>>, Option<Error>) {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    let mut headers: Vec<(String, String)> = headers
+    let length = body.len().to_string();
+    let fields = headers
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    headers.push(("content-length".into(), body.len().to_string()));
-    Request {
-        method,
-        origin: "http://localhost".into(),
-        host: HOST.into(),
-        path: path.to_string(),
-        query: url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect(),
-        headers,
-        body: MemoryBody::new(body, 100),
-    }
+        .map(|(name, value)| (*name, value.as_str()))
+        .chain([("content-length", length.as_str())]);
+    let headers = match header_map(fields) {
+        Ok(headers) => headers,
+        Err(error) => return (Response::from_error(&error), Some(error)),
+    };
+    block_on(
+        registry.handle(Request {
+            method,
+            origin: "http://localhost".into(),
+            host: HOST.into(),
+            path: path.to_string(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers,
+            body: MemoryBody::new(body, 100),
+        }),
+    )
 }
 
 /// One arbitrary request: a method, a path made of seeded and arbitrary parts, a query, the
@@ -443,13 +477,13 @@ enum Last {
 
 fn arbitrary_request() -> impl Strategy<Value = Arbitrary> {
     let method = prop::sample::select(vec![
-        Method::Get,
-        Method::Head,
-        Method::Post,
-        Method::Put,
-        Method::Patch,
-        Method::Delete,
-        Method::Other,
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
     ]);
     let name = prop_oneof![
         Just("team/app".to_string()),
@@ -613,54 +647,38 @@ proptest! {
     fn every_request_gets_a_response_and_every_error_an_oci_body(request in arbitrary_request()) {
         let (registry, seed) = seeded_registry();
         let path = request.path_and_query(&seed);
-        let (response, error) = block_on(registry.handle(self::request(
-            request.method,
+        let (response, error) = respond(
+            &registry,
+            request.method.clone(),
             &path,
             &request.headers,
             &request.body,
-        )));
+        );
         prop_assert!(
             response.status != 500,
             "{} {path}: {error:?}",
             response.status
         );
-        if response.status >= 400 && request.method != Method::Head {
-            let Body::Bytes(body) = &response.body else {
+        if response.status.as_u16() >= 400 && request.method != Method::HEAD {
+            if !matches!(response.body, Body::Bytes(_)) {
                 return Err(TestCaseError::fail(format!("{path}: an error without a body")));
-            };
-            let body: serde_json::Value = serde_json::from_slice(body).expect("a JSON error body");
-            prop_assert!(body["errors"][0]["code"].is_string(), "{body}");
-            prop_assert!(body["errors"][0]["message"].is_string(), "{body}");
+            }
+            // Checks the spec's form of the body.
+            Reply::from(response).error_code();
         }
     }
 }
 
-/// The seeded registry's answer to one request, with the error it logged.
-fn answer(
-    method: Method,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>, Seed) {
+/// The seeded registry's answer to one request, never a 500.
+fn answer(method: Method, path: &str, headers: &[(&str, String)], body: &[u8]) -> (Reply, Seed) {
     let (registry, seed) = seeded_registry();
     let path = path
         .replace("{upload}", &seed.upload)
         .replace("{blob}", &seed.blob_digest)
         .replace("{signed}", &seed.signed);
-    let (response, error) = block_on(registry.handle(request(method, &path, headers, body)));
+    let (response, error) = respond(&registry, method, &path, headers, body);
     assert_ne!(response.status, 500, "{path}: {error:?}");
-    let body = match response.body {
-        Body::Empty => Vec::new(),
-        Body::Bytes(bytes) | Body::Object(bytes) => bytes,
-    };
-    (response.status, response.headers, body, seed)
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    (Reply::from(response), seed)
 }
 
 proptest! {
@@ -698,16 +716,11 @@ proptest! {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        let (response, error) = block_on(registry.handle(request(
-            Method::Get,
-            &format!("{path}?{query}"),
-            &[],
-            b"",
-        )));
+        let (response, error) = respond(&registry, Method::GET, &format!("{path}?{query}"), &[], b"");
         if unchanged {
             prop_assert_eq!(response.status, 200);
         } else {
-            prop_assert!(matches!(response.status, 403 | 404), "{} {error:?}", response.status);
+            prop_assert!(matches!(response.status.as_u16(), 403 | 404), "{} {error:?}", response.status);
         }
     }
 
@@ -722,13 +735,13 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..100),
     ) {
         let admin = ("authorization", common::basic("admin"));
-        let (status, _, _, _) = answer(
-            Method::Patch,
+        let (reply, _) = answer(
+            Method::PATCH,
             "{upload}",
             &[admin, ("content-range", range)],
             &body,
         );
-        prop_assert!(matches!(status, 202 | 400 | 416), "{status}");
+        prop_assert!(matches!(reply.status, 202 | 400 | 416), "{}", reply.status);
     }
 
     /// `Range` on a blob GET: a 206 is exactly the bytes its Content-Range names, within the
@@ -743,11 +756,11 @@ proptest! {
     ]) {
         let blob = common::data(1000, 1);
         // The blob is large enough to be redirected, as pulls of large blobs are.
-        let (status, headers, body, _) = answer(Method::Get, "{signed}", &[("range", range.clone())], b"");
-        match status {
-            200 => prop_assert!(body == blob),
+        let (reply, _) = answer(Method::GET, "{signed}", &[("range", range.clone())], b"");
+        match reply.status {
+            200 => prop_assert!(reply.body == blob),
             206 => {
-                let content_range = header(&headers, "Content-Range").unwrap();
+                let content_range = reply.header("Content-Range").unwrap();
                 let (first, last) = content_range
                     .strip_prefix("bytes ")
                     .and_then(|r| r.strip_suffix("/1000"))
@@ -755,9 +768,9 @@ proptest! {
                     .unwrap();
                 let (first, last): (usize, usize) = (first.parse().unwrap(), last.parse().unwrap());
                 prop_assert!(first <= last && last < 1000, "{content_range}");
-                prop_assert!(body == blob[first..=last], "{range}: {content_range}");
+                prop_assert!(reply.body == blob[first..=last], "{range}: {content_range}");
             }
-            416 => prop_assert_eq!(header(&headers, "Content-Range"), Some("bytes */1000")),
+            416 => prop_assert_eq!(reply.header("Content-Range"), Some("bytes */1000")),
             other => prop_assert!(false, "{range:?}: {other}"),
         }
     }
@@ -766,22 +779,21 @@ proptest! {
     #[test]
     fn upload_ids_of_any_form(
         id in prop_oneof![text(), "[0-9a-f]{0,600}", "[0-9a-fA-F]{32}"],
-        method in prop::sample::select(vec![Method::Get, Method::Patch, Method::Put, Method::Delete]),
+        method in prop::sample::select(vec![Method::GET, Method::PATCH, Method::PUT, Method::DELETE]),
     ) {
         let admin = ("authorization", common::basic("admin"));
         // An empty id is the upload start: another resource.
         prop_assume!(!id.is_empty());
         let id = url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
         let digest = common::sha256(b"");
-        let (status, _, body, seed) = answer(
+        let (reply, seed) = answer(
             method,
             &format!("/v2/team/app/blobs/uploads/{id}?digest={digest}"),
             &[admin],
             b"",
         );
         if !seed.upload.ends_with(&format!("/{id}")) {
-            prop_assert_eq!(status, 404);
-            prop_assert!(String::from_utf8_lossy(&body).contains("BLOB_UPLOAD_UNKNOWN"));
+            assert_oci_error(&reply, 404, "BLOB_UPLOAD_UNKNOWN");
         }
     }
 
@@ -798,7 +810,7 @@ proptest! {
             .append_pair("service", &service)
             .finish();
         answer(
-            Method::Get,
+            Method::GET,
             &format!("/token?{query}"),
             &[("authorization", authorization)],
             b"",
@@ -811,7 +823,7 @@ proptest! {
             .append_pair("scope", &scope)
             .append_pair("service", &service)
             .finish();
-        answer(Method::Post, "/token", &[], form.as_bytes());
+        answer(Method::POST, "/token", &[], form.as_bytes());
     }
 
     /// Pagination: any `n` and `last` on every listing.
@@ -825,12 +837,12 @@ proptest! {
             .append_pair("n", &n)
             .append_pair("last", &last)
             .finish();
-        let (status, _, _, _) = answer(
-            Method::Get,
+        let (reply, _) = answer(
+            Method::GET,
             &format!("{listing}?{query}"),
             &[("authorization", common::basic("admin"))],
             b"",
         );
-        prop_assert!(matches!(status, 200 | 400), "{status}");
+        prop_assert!(matches!(reply.status, 200 | 400), "{}", reply.status);
     }
 }

@@ -7,12 +7,13 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use common::{basic, data, repo, sha256, Client, Reply};
+use common::{assert_oci_error, basic, data, repo, sha256, Client, Reply};
 
 struct Http {
     base: String,
@@ -422,17 +423,14 @@ fn a_malformed_request_leaves_requests_in_flight_alone() {
 const PANIC_PATH: &str = "/_test/panic";
 
 /// What a request that panics gets: its status, or how its connection ended.
-fn panic_outcome(c: &Http) -> String {
+fn panic_outcome(c: &Http) -> Result<Reply, String> {
     match c
         .request("GET", PANIC_PATH, &[])
         .timeout(Duration::from_secs(30))
         .call()
     {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => {
-            let reply = reply(response);
-            format!("{} {}", reply.status, String::from_utf8_lossy(&reply.body))
-        }
-        Err(err) => format!("transport: {err}"),
+        Ok(response) | Err(ureq::Error::Status(_, response)) => Ok(reply(response)),
+        Err(err) => Err(format!("transport: {err}")),
     }
 }
 
@@ -454,11 +452,49 @@ fn a_panicking_request_leaves_requests_in_flight_alone() {
             (panicked, c.send("GET", "/v2/", &[], b"").status)
         });
         assert_eq!(next, 200, "round {round}");
-        assert!(
-            panicked.starts_with(r#"500 {"errors":[{"code":"UNKNOWN""#),
-            "round {round}: {panicked}"
-        );
+        let panicked = panicked.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_oci_error(&panicked, 500, "UNKNOWN");
     }
+}
+
+/// A header value with a control character, which RFC 9110 forbids but the runtime passes on,
+/// is refused with an OCI error. ureq sends no such header, so the request is written by hand.
+#[test]
+fn a_header_value_with_a_control_character_is_refused() {
+    let c = client();
+    let authority = c.base.strip_prefix("http://").expect("a plain-HTTP worker");
+    let mut stream = TcpStream::connect(authority).expect("connect to the worker");
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let request = format!("GET /v2/ HTTP/1.1\r\nHost: {authority}\r\nX-Probe: a\x01b\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    // The answer's head, line by line, then as many bytes as its Content-Length says.
+    let mut answer = BufReader::new(stream);
+    let mut line = || {
+        let mut line = String::new();
+        answer
+            .read_line(&mut line)
+            .expect("a line of the answer's head");
+        line.trim_end().to_string()
+    };
+    let status = line().split(' ').nth(1).and_then(|s| s.parse().ok());
+    let headers: Vec<(String, String)> = std::iter::from_fn(|| Some(line()))
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.to_string(), value.trim().to_string()))
+        })
+        .collect();
+    let mut reply = Reply {
+        status: status.expect("a status line"),
+        headers,
+        body: Vec::new(),
+    };
+    let length = reply.header("Content-Length").and_then(|l| l.parse().ok());
+    reply.body = vec![0; length.expect("a Content-Length")];
+    answer
+        .read_exact(&mut reply.body)
+        .expect("the answer's body");
+    assert_oci_error(&reply, 400, "UNSUPPORTED");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! - A known user without the grant: 403 DENIED; no token would change that.
 
 use crate::api::listing::Entry;
+use crate::api::routes::Route;
 use crate::api::Api;
 use crate::api::Request;
 use crate::auth::scope::{granted, grants_catalog, requested, REPOSITORY};
@@ -29,7 +30,7 @@ pub(crate) struct Realm {
 impl Realm {
     pub fn of<B>(request: &Request<B>) -> Realm {
         Realm {
-            url: format!("{}/token", request.origin),
+            url: format!("{}{}", request.origin, Route::Token),
             service: request.authority().to_string(),
         }
     }

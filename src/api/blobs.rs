@@ -3,7 +3,7 @@
 use super::caching::Freshness;
 use super::routes::SIGNED_BLOB_PREFIX;
 use crate::api::Api;
-use crate::api::{Body, Method, Request, Response};
+use crate::api::{Body, Method, Request, Response, StatusCode};
 use crate::config::BlobEndpoint;
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepositoryName};
@@ -43,7 +43,7 @@ where
                 None => self.blob_location(&record, request),
             };
             if let Some(location) = location {
-                return Ok(Response::new(307)
+                return Ok(Response::new(StatusCode::TEMPORARY_REDIRECT)
                     .header("Location", location)
                     .header("Docker-Content-Digest", digest.to_string())
                     .header("Cache-Control", "no-store")
@@ -97,8 +97,8 @@ where
     /// checked as R2 would check it, so that local pulls take the production path.
     pub(crate) async fn signed_blob<B>(&self, request: &Request<B>) -> Result<Response<S::Body>> {
         let head_only = match request.method {
-            Method::Get => false,
-            Method::Head => true,
+            Method::GET => false,
+            Method::HEAD => true,
             _ => return Err(Error::MethodNotAllowed),
         };
         let Some(urls) = self
@@ -147,9 +147,13 @@ where
             Some(header) => parse_range(header, record.size)?,
             None => None,
         };
-        let mut response = Response::new(if range.is_some() { 206 } else { 200 })
-            .header("Content-Type", BLOB_CONTENT_TYPE)
-            .header("Accept-Ranges", "bytes");
+        let mut response = Response::new(if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .header("Content-Type", BLOB_CONTENT_TYPE)
+        .header("Accept-Ranges", "bytes");
         let length = match range {
             Some(r) => {
                 let last = r.offset + r.length - 1;
@@ -181,7 +185,7 @@ where
         if !self.records.delete_blob_link(name, digest).await? {
             return Err(Error::BlobUnknown(digest.clone()));
         }
-        Ok(Response::new(202).header("Content-Length", "0"))
+        Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
     }
 }
 

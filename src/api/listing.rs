@@ -3,8 +3,9 @@
 use futures::future::join_all;
 use serde::Deserialize;
 
+use crate::api::routes::Route;
 use crate::api::Api;
-use crate::api::{Request, Response};
+use crate::api::{Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{Descriptor, OCI_INDEX};
 use crate::oci::{Digest, RepositoryName, Tag};
@@ -32,10 +33,11 @@ fn pagination<B>(request: &Request<B>, max: usize) -> Result<(usize, Option<Stri
     Ok((n, request.query("last").map(str::to_string)))
 }
 
-/// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes.
+/// `Link: <path?n=N&last=L[&more]>; rel="next"`, as the spec's pagination describes, to the
+/// next page of `route`.
 fn with_next_link<O, T>(
     response: Response<O>,
-    path: &str,
+    route: &Route,
     page: &Page<T>,
     n: usize,
     more: &[(&str, &str)],
@@ -48,7 +50,7 @@ fn with_next_link<O, T>(
         .append_pair("last", last)
         .extend_pairs(more)
         .finish();
-    response.header("Link", format!("<{path}?{query}>; rel=\"next\""))
+    response.header("Link", format!("<{route}?{query}>; rel=\"next\""))
 }
 
 impl<S, K, E> Api<'_, S, K, E>
@@ -68,14 +70,8 @@ where
             return Err(Error::NameUnknown(name.to_string()));
         }
         let body = serde_json::json!({ "name": name.as_str(), "tags": page.entries });
-        let response = Response::new(200).json(&body, "application/json");
-        Ok(with_next_link(
-            response,
-            &format!("/v2/{name}/tags/list"),
-            &page,
-            n,
-            &[],
-        ))
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
+        Ok(with_next_link(response, &Route::tags(name), &page, n, &[]))
     }
 
     /// The repositories as `entry` says: a caller sees only what they may list.
@@ -87,8 +83,8 @@ where
         let (n, last) = pagination(request, PAGE_MAX)?;
         let page = self.records.catalog_page(last.as_deref(), n, entry).await?;
         let body = serde_json::json!({ "repositories": page.entries });
-        let response = Response::new(200).json(&body, "application/json");
-        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
+        Ok(with_next_link(response, &Route::Catalog, &page, n, &[]))
     }
 
     /// The catalog of a token that names its repositories: those of `names` that exist, in
@@ -125,8 +121,8 @@ where
             },
         };
         let body = serde_json::json!({ "repositories": page.entries });
-        let response = Response::new(200).json(&body, "application/json");
-        Ok(with_next_link(response, "/v2/_catalog", &page, n, &[]))
+        let response = Response::new(StatusCode::OK).json(&body, "application/json");
+        Ok(with_next_link(response, &Route::Catalog, &page, n, &[]))
     }
 
     /// Referrers pushed by clients that found no referrers API: an index tagged `<alg>-<hex>`
@@ -184,18 +180,13 @@ where
             }
         }
         let body = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
-        let mut response = Response::new(200).json(&body, OCI_INDEX);
+        let mut response = Response::new(StatusCode::OK).json(&body, OCI_INDEX);
         if filter.is_some() {
             response = response.header("OCI-Filters-Applied", "artifactType");
         }
         let filters: Vec<(&str, &str)> = filter.map(|t| ("artifactType", t)).into_iter().collect();
-        Ok(with_next_link(
-            response,
-            &format!("/v2/{name}/referrers/{subject}"),
-            &page,
-            n,
-            &filters,
-        ))
+        let route = Route::referrers(name, subject);
+        Ok(with_next_link(response, &route, &page, n, &filters))
     }
 }
 
@@ -206,7 +197,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::api::{Body, Method};
+    use crate::api::{Body, HeaderMap, Method};
     use crate::app::Registry;
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
@@ -258,27 +249,20 @@ mod tests {
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let request = Request {
-            method: Method::Get,
+            method: Method::GET,
             origin: "http://localhost".into(),
             host: "localhost".into(),
             path: path.into(),
             query: url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect(),
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: MemoryBody::new(b"", 1),
         };
         let before = counter.counts();
         let (response, _) = block_on(registry.handle(request));
         let after = counter.counts();
-        let header = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let link = header("Link").map(|link| {
+        let link = response.get_header("Link").map(|link| {
             let target = link.strip_prefix('<').and_then(|l| l.split_once('>'));
             let (target, rel) = target.unwrap_or_else(|| panic!("Link {link}"));
             assert_eq!(rel, "; rel=\"next\"");
@@ -289,7 +273,7 @@ mod tests {
             _ => serde_json::Value::Null,
         };
         Reply {
-            status: response.status,
+            status: response.status.as_u16(),
             json,
             link,
             ops: OpCounts {

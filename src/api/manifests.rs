@@ -4,8 +4,9 @@ use futures::future::join_all;
 use futures::Stream;
 
 use super::caching::Freshness;
+use crate::api::routes::Route;
 use crate::api::Api;
-use crate::api::{read_bounded, Body, Request, Response};
+use crate::api::{read_bounded, Body, Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
@@ -93,8 +94,8 @@ where
         }
         self.records.add_to_catalog(name).await?;
 
-        let mut response = Response::new(201)
-            .header("Location", format!("/v2/{name}/manifests/{digest}"))
+        let mut response = Response::new(StatusCode::CREATED)
+            .header("Location", Route::manifest(name, &digest).to_string())
             .header("Docker-Content-Digest", digest.to_string())
             .header("Content-Length", "0");
         if let Some(subject) = &manifest.subject {
@@ -182,7 +183,7 @@ where
         let content_type = stored
             .content_type
             .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
-        let mut response = Response::new(200)
+        let mut response = Response::new(StatusCode::OK)
             .header("Content-Type", content_type)
             .header("Content-Length", stored.size.to_string())
             .header("ETag", etag)
@@ -221,7 +222,7 @@ where
                 }
             }
         }
-        Ok(Response::new(202).header("Content-Length", "0"))
+        Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
     }
 }
 

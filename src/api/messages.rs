@@ -1,37 +1,18 @@
-//! The request and response the core works with; the platform layer converts to and from
-//! the runtime's types.
+//! The request and response the core works with, in the `http` crate's vocabulary (method,
+//! headers, status); the platform layer converts to and from the runtime's types.
 
 use futures::{Stream, StreamExt};
+pub use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderName, HeaderValue};
 
 use crate::error::Error;
 use crate::storage::body::BodyChunk;
 use crate::upload::UploadError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Patch,
-    Delete,
-    Other,
-}
-
-impl Method {
-    pub fn parse(method: &str) -> Method {
-        match method.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => Method::Other,
-        }
-    }
-}
-
+/// A request as the core reads it: the `http` crate's method and headers, and, as the handlers
+/// read them, what an `http::Request` would keep only inside its URI: the origin and host the
+/// client addressed (tokens and name limits depend on them) and the query, parsed once into
+/// pairs as the runtime's URL gives it (a parameter may repeat).
 pub struct Request<B> {
     pub method: Method,
     /// `scheme://host[:port]` as the client addressed the registry: where tokens come from.
@@ -40,17 +21,14 @@ pub struct Request<B> {
     pub host: String,
     pub path: String,
     pub query: Vec<(String, String)>,
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderMap,
     pub body: B,
 }
 
 impl<B> Request<B> {
+    /// The first value of a header, whatever the case of `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        first_text(&self.headers, name)
     }
 
     /// The first value of a parameter.
@@ -100,23 +78,37 @@ pub enum Body<O> {
     Object(O),
 }
 
+/// A response as the handlers build it: an `http` status and headers, and a [`Body`] that may
+/// be a storage object. The builder methods are infallible for the handlers, which set only
+/// headers of their own making.
 pub struct Response<O> {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Body<O>,
 }
 
 impl<O> Response<O> {
-    pub fn new(status: u16) -> Self {
+    pub fn new(status: StatusCode) -> Self {
         Response {
             status,
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: Body::Empty,
         }
     }
 
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+    /// Adds a header. Names are the handlers' own and values are made of numbers, digests,
+    /// validated names and tags, and escaped text, so an invalid one is a bug in the registry:
+    /// it panics, which the platform answers with a 500, as it answered the runtime's refusal
+    /// of such a header before.
+    pub fn header<V>(mut self, name: &str, value: V) -> Self
+    where
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: std::fmt::Debug,
+    {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+        let value = HeaderValue::try_from(value)
+            .unwrap_or_else(|e| panic!("an invalid value for header {name}: {e:?}"));
+        self.headers.append(name, value);
         self
     }
 
@@ -128,16 +120,14 @@ impl<O> Response<O> {
     pub fn bytes(mut self, bytes: Vec<u8>, content_type: &str) -> Self {
         self = self
             .header("Content-Type", content_type)
-            .header("Content-Length", bytes.len().to_string());
+            .header("Content-Length", bytes.len());
         self.body = Body::Bytes(bytes);
         self
     }
 
+    /// The first value of a header, whatever the case of `name`.
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        first_text(&self.headers, name)
     }
 
     pub fn from_error(error: &Error) -> Self {
@@ -147,6 +137,35 @@ impl<O> Response<O> {
             .into_iter()
             .fold(response, |r, (name, value)| r.header(name, value))
     }
+}
+
+/// Headers as the runtime hands them over, as text. A request whose header values hold
+/// control characters, which RFC 9110 forbids and a `HeaderMap` cannot hold, is malformed.
+pub fn header_map<N, V>(fields: impl IntoIterator<Item = (N, V)>) -> Result<HeaderMap, Error>
+where
+    N: AsRef<str>,
+    V: AsRef<str>,
+{
+    let mut headers = HeaderMap::new();
+    for (name, value) in fields {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let field = HeaderName::from_bytes(name.as_bytes())
+            .ok()
+            .zip(HeaderValue::from_str(value).ok());
+        let Some((name, value)) = field else {
+            return Err(Error::Unsupported(format!(
+                "header {name:?} is not a valid HTTP field"
+            )));
+        };
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Header values are read as text: the runtime hands them over as text, and handlers compare
+/// and parse them as such (a value outside ASCII is still read, and refused by its parser).
+fn first_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    std::str::from_utf8(headers.get(name)?.as_bytes()).ok()
 }
 
 /// Reads a body of at most `limit` bytes, failing as soon as it is longer.
@@ -163,4 +182,57 @@ where
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(fields: &[(&str, &str)]) -> Request<()> {
+        Request {
+            method: Method::GET,
+            origin: "http://localhost".into(),
+            host: "localhost".into(),
+            path: "/v2/".into(),
+            query: Vec::new(),
+            headers: header_map(fields.iter().copied()).unwrap(),
+            body: (),
+        }
+    }
+
+    #[test]
+    fn headers_are_read_whatever_their_case_and_keep_every_value() {
+        let request = request(&[("If-None-Match", "\"a\""), ("if-none-match", "\"b\"")]);
+        assert_eq!(request.header("IF-NONE-MATCH"), Some("\"a\""));
+        assert_eq!(request.headers.get_all("if-none-match").iter().count(), 2);
+        let response = Response::<()>::new(StatusCode::OK)
+            .header("Docker-Content-Digest", "sha256:abc")
+            .header("OCI-Tag", "a")
+            .header("OCI-Tag", "b");
+        assert_eq!(
+            response.get_header("docker-content-digest"),
+            Some("sha256:abc")
+        );
+        assert_eq!(response.headers.get_all("oci-tag").iter().count(), 2);
+    }
+
+    /// The runtime hands header values over as text: text beyond ASCII is read as it came,
+    /// and a control character, which no HTTP field may hold, makes the request malformed.
+    #[test]
+    fn header_values_are_text_without_control_characters() {
+        assert_eq!(
+            request(&[("authorization", "Basic é")]).header("authorization"),
+            Some("Basic é")
+        );
+        for value in ["a\u{1}b", "a\nb", "\u{7f}"] {
+            let refused = header_map([("authorization", value)]).unwrap_err();
+            assert_eq!(
+                (refused.status(), refused.code()),
+                (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+                "{value:?}"
+            );
+        }
+        assert!(header_map([("bad name", "v")]).is_err());
+        assert_eq!(request(&[("range", "a\tb")]).header("range"), Some("a\tb"));
+    }
 }

@@ -13,7 +13,7 @@ mod token;
 mod uploads;
 
 pub(crate) use messages::read_bounded;
-pub use messages::{Body, Method, Request, Response};
+pub use messages::{header_map, Body, HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::auth::{Actions, Auth};
 use crate::config::Config;
@@ -58,41 +58,40 @@ where
             self.authorize(&caller, &name, need, &realm)?;
             Ok::<_, Error>(name)
         };
-        use Method::*;
         let (pull, push, delete) = (Actions::PULL, Actions::PUSH, Actions::DELETE);
-        match (route, request.method) {
-            (Route::Base, Get | Head) => {
+        match (route, request.method.clone()) {
+            (Route::Base, Method::GET | Method::HEAD) => {
                 self.require_login(&caller, &realm)?;
-                Ok(Response::new(200)
+                Ok(Response::new(StatusCode::OK)
                     .header("Docker-Distribution-API-Version", "registry/2.0")
                     .bytes(b"{}".to_vec(), "application/json"))
             }
-            (Route::Catalog, Get) => match self.token_catalog(&caller) {
+            (Route::Catalog, Method::GET) => match self.token_catalog(&caller) {
                 Some(names) => self.catalog_of(&request, names).await,
                 None => {
                     let entry = |repository: &str| self.catalog_entry(&caller, repository);
                     self.catalog(&request, entry).await
                 }
             },
-            (Route::Tags { name: n }, Get) => self.tags(&name(&n, pull)?, &request).await,
-            (Route::Referrers { name: n, digest }, Get) => {
+            (Route::Tags { name: n }, Method::GET) => self.tags(&name(&n, pull)?, &request).await,
+            (Route::Referrers { name: n, digest }, Method::GET) => {
                 self.referrers(&name(&n, pull)?, &parse_digest(&digest)?, &request)
                     .await
             }
-            (Route::Blob { name: n, digest }, method @ (Get | Head)) => {
+            (Route::Blob { name: n, digest }, method @ (Method::GET | Method::HEAD)) => {
                 self.get_blob(
                     &name(&n, pull)?,
                     &parse_digest(&digest)?,
                     &request,
-                    method == Head,
+                    method == Method::HEAD,
                 )
                 .await
             }
-            (Route::Blob { name: n, digest }, Delete) => {
+            (Route::Blob { name: n, digest }, Method::DELETE) => {
                 self.delete_blob(&name(&n, delete)?, &parse_digest(&digest)?)
                     .await
             }
-            (Route::UploadStart { name: n }, Post) => {
+            (Route::UploadStart { name: n }, Method::POST) => {
                 let name = name(&n, push)?;
                 let may_pull = |repository: &RepositoryName| {
                     self.may_mount_from(&caller, &name, repository, &realm)
@@ -102,24 +101,24 @@ where
             (Route::Upload { name: n, id }, method) => {
                 let name = name(&n, push)?;
                 match method {
-                    Get => self.upload_status(&name, &id).await,
-                    Patch => self.patch_upload(&name, &id, request).await,
-                    Put => self.finish_upload(&name, &id, request).await,
-                    Delete => self.cancel_upload(&name, &id).await,
+                    Method::GET => self.upload_status(&name, &id).await,
+                    Method::PATCH => self.patch_upload(&name, &id, request).await,
+                    Method::PUT => self.finish_upload(&name, &id, request).await,
+                    Method::DELETE => self.cancel_upload(&name, &id).await,
                     _ => Err(Error::MethodNotAllowed),
                 }
             }
             (Route::Manifest { name: n, reference }, method) => match method {
-                Get | Head => {
+                Method::GET | Method::HEAD => {
                     let name = name(&n, pull)?;
-                    self.get_manifest(&name, &reference, &request, method == Head)
+                    self.get_manifest(&name, &reference, &request, method == Method::HEAD)
                         .await
                 }
-                Put => {
+                Method::PUT => {
                     self.put_manifest(&name(&n, push)?, &reference, request)
                         .await
                 }
-                Delete => self.delete_manifest(&name(&n, delete)?, &reference).await,
+                Method::DELETE => self.delete_manifest(&name(&n, delete)?, &reference).await,
                 _ => Err(Error::MethodNotAllowed),
             },
             _ => Err(Error::MethodNotAllowed),

@@ -1,6 +1,10 @@
 //! Path routing. Repository names contain `/`, so a path is read from its end: the last
 //! segments say which resource it is, and everything between `/v2/` and them is the name.
 
+use std::fmt;
+
+use crate::oci::{Digest, RepositoryName};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// The token endpoint, outside `/v2/` as Docker's token protocol has it.
@@ -35,15 +39,75 @@ pub enum Route {
     Maintenance,
 }
 
+/// Docker's token protocol's endpoint.
+const TOKEN_PATH: &str = "/token";
 /// Where the worker serves the blob URLs it signs itself.
 pub const SIGNED_BLOB_PREFIX: &str = "/_blobs/";
 /// Where an administrator runs maintenance on demand.
 pub const MAINTENANCE_PATH: &str = "/_maintenance";
 
+/// The routes of a repository's resources, for the URLs the registry sends.
+impl Route {
+    pub fn tags(name: &RepositoryName) -> Route {
+        Route::Tags {
+            name: name.to_string(),
+        }
+    }
+
+    pub fn manifest(name: &RepositoryName, reference: &impl fmt::Display) -> Route {
+        Route::Manifest {
+            name: name.to_string(),
+            reference: reference.to_string(),
+        }
+    }
+
+    pub fn blob(name: &RepositoryName, digest: &Digest) -> Route {
+        Route::Blob {
+            name: name.to_string(),
+            digest: digest.to_string(),
+        }
+    }
+
+    pub fn upload(name: &RepositoryName, id: &str) -> Route {
+        Route::Upload {
+            name: name.to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    pub fn referrers(name: &RepositoryName, subject: &Digest) -> Route {
+        Route::Referrers {
+            name: name.to_string(),
+            digest: subject.to_string(),
+        }
+    }
+}
+
+/// A route's path, the inverse of [`parse`]: the registry builds the URLs it sends (upload and
+/// content locations, next-page links) from the route they name. [`Route::SignedBlob`] keeps
+/// no object key and prints as its prefix.
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Token => f.write_str(TOKEN_PATH),
+            Route::SignedBlob => f.write_str(SIGNED_BLOB_PREFIX),
+            Route::Maintenance => f.write_str(MAINTENANCE_PATH),
+            Route::Base => f.write_str("/v2/"),
+            Route::Catalog => f.write_str("/v2/_catalog"),
+            Route::Tags { name } => write!(f, "/v2/{name}/tags/list"),
+            Route::Manifest { name, reference } => write!(f, "/v2/{name}/manifests/{reference}"),
+            Route::Blob { name, digest } => write!(f, "/v2/{name}/blobs/{digest}"),
+            Route::UploadStart { name } => write!(f, "/v2/{name}/blobs/uploads/"),
+            Route::Upload { name, id } => write!(f, "/v2/{name}/blobs/uploads/{id}"),
+            Route::Referrers { name, digest } => write!(f, "/v2/{name}/referrers/{digest}"),
+        }
+    }
+}
+
 pub fn parse(path: &str) -> Option<Route> {
     // Some clients escape the ':' of a digest.
     let path = path.replace("%3A", ":").replace("%3a", ":");
-    if path == "/token" {
+    if path == TOKEN_PATH {
         return Some(Route::Token);
     }
     if path.starts_with(SIGNED_BLOB_PREFIX) {
@@ -116,10 +180,10 @@ mod tests {
         s.to_string()
     }
 
-    #[test]
-    fn routes_every_endpoint() {
+    /// Paths of every endpoint, with the route each is.
+    fn cases() -> Vec<(&'static str, Route)> {
         let d = "sha256:abc";
-        let cases = [
+        vec![
             ("/token", Route::Token),
             ("/_blobs/data/abc", Route::SignedBlob),
             ("/v2/", Route::Base),
@@ -182,9 +246,56 @@ mod tests {
                     name: name("x/blobs"),
                 },
             ),
-        ];
-        for (path, route) in cases {
+        ]
+    }
+
+    #[test]
+    fn routes_every_endpoint() {
+        for (path, route) in cases() {
             assert_eq!(parse(path), Some(route), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_route_s_path_routes_to_it() {
+        for (path, route) in cases() {
+            assert_eq!(parse(&route.to_string()), Some(route), "{path}");
+        }
+    }
+
+    /// The URLs the registry sends, as clients have always been given them.
+    #[test]
+    fn locations_are_the_v2_paths() {
+        let name = RepositoryName::parse("team/app", "").unwrap();
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let id = "0".repeat(32);
+        let cases = [
+            (Route::tags(&name), "/v2/team/app/tags/list".to_string()),
+            (
+                Route::manifest(&name, &digest),
+                format!("/v2/team/app/manifests/{digest}"),
+            ),
+            (
+                Route::manifest(&name, &"latest"),
+                "/v2/team/app/manifests/latest".to_string(),
+            ),
+            (
+                Route::blob(&name, &digest),
+                format!("/v2/team/app/blobs/{digest}"),
+            ),
+            (
+                Route::upload(&name, &id),
+                format!("/v2/team/app/blobs/uploads/{id}"),
+            ),
+            (
+                Route::referrers(&name, &digest),
+                format!("/v2/team/app/referrers/{digest}"),
+            ),
+            (Route::Catalog, "/v2/_catalog".to_string()),
+            (Route::Token, "/token".to_string()),
+        ];
+        for (route, path) in cases {
+            assert_eq!(route.to_string(), path);
         }
     }
 

@@ -9,7 +9,7 @@ use futures::Stream;
 
 use super::access::Realm;
 use crate::api::Api;
-use crate::api::{read_bounded, Method, Request, Response};
+use crate::api::{read_bounded, Method, Request, Response, StatusCode};
 use crate::auth::scope::{CATALOG, REGISTRY, REPOSITORY};
 use crate::auth::token::rfc3339;
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, Scope, TokenClaims, User};
@@ -67,8 +67,8 @@ where
     {
         let realm = Realm::of(&request);
         let asked = match request.method {
-            Method::Get => query_request(&request, &realm)?,
-            Method::Post => form_request(request).await?,
+            Method::GET => query_request(&request, &realm)?,
+            Method::POST => form_request(request).await?,
             _ => return Err(Error::MethodNotAllowed),
         };
         if let Some(service) = asked.service.as_deref().filter(|s| *s != realm.service) {
@@ -117,7 +117,7 @@ where
                 .issue(refresh, now_ms, self.auth.refresh_ttl_seconds)
                 .into();
         }
-        Ok(Response::new(200)
+        Ok(Response::new(StatusCode::OK)
             .header("Cache-Control", "no-store")
             .json(&body, "application/json"))
     }

@@ -14,8 +14,9 @@ use futures::Stream;
 
 use self::session::Session;
 use crate::api::parse_digest;
+use crate::api::routes::Route;
 use crate::api::Api;
-use crate::api::{Request, Response};
+use crate::api::{Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::records::{BlobRecord, Environment};
@@ -210,7 +211,7 @@ where
     ) -> Result<Response<S::Body>> {
         let session = self.load_session(name, id).await?;
         let mut response = upload_accepted(name, id, session.state.offset);
-        response.status = 204;
+        response.status = StatusCode::NO_CONTENT;
         Ok(response)
     }
 
@@ -226,21 +227,21 @@ where
         uploader.abort(&session.state).await?;
         self.save_bare_end(&mut session).await;
         self.records.forget_steps(&session.steps).await;
-        Ok(Response::new(204))
+        Ok(Response::new(StatusCode::NO_CONTENT))
     }
 }
 
 /// 202 with where the upload stands: `Range: 0-<last byte>` (`0-0` when empty, as clients expect).
 fn upload_accepted<O>(name: &RepositoryName, id: &str, offset: u64) -> Response<O> {
-    Response::new(202)
-        .header("Location", format!("/v2/{name}/blobs/uploads/{id}"))
+    Response::new(StatusCode::ACCEPTED)
+        .header("Location", Route::upload(name, id).to_string())
         .header("Range", format!("0-{}", offset.saturating_sub(1)))
         .header("Docker-Upload-UUID", id)
 }
 
 fn blob_created<O>(name: &RepositoryName, digest: &Digest) -> Response<O> {
-    Response::new(201)
-        .header("Location", format!("/v2/{name}/blobs/{digest}"))
+    Response::new(StatusCode::CREATED)
+        .header("Location", Route::blob(name, digest).to_string())
         .header("Docker-Content-Digest", digest.to_string())
         .header("Content-Length", "0")
 }
@@ -253,7 +254,7 @@ mod tests {
     use futures::FutureExt;
     use sha2::{Digest as _, Sha256};
 
-    use crate::api::{Method, Request};
+    use crate::api::{header_map, Method, Request};
     use crate::app::Registry;
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
@@ -280,7 +281,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            headers: vec![("authorization".into(), admin)],
+            headers: header_map([("authorization", admin)]).unwrap(),
             body: MemoryBody::new(body, body.len()),
         }
     }
@@ -315,21 +316,21 @@ mod tests {
         let blob = b"twenty bytes of blob";
         let digest = Digest::of(Algorithm::Sha256, blob).to_string();
         let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
-        for (finish, end_step) in [(Method::Put, 2), (Method::Delete, 3)] {
+        for (finish, end_step) in [(Method::PUT, 2), (Method::DELETE, 3)] {
             let registry = small_part_registry();
             block_on(async {
                 let (started, _) = registry
-                    .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                    .handle(request(Method::POST, "/v2/a/blobs/uploads/", &[], b""))
                     .await;
                 assert_eq!(started.status, 202);
                 let (patched, _) = registry
-                    .handle(request(Method::Patch, path, &[], blob))
+                    .handle(request(Method::PATCH, path, &[], blob))
                     .await;
                 assert_eq!(patched.status, 202);
                 let (done, _) = registry
                     .handle(request(finish, path, &[("digest", &digest)], b""))
                     .await;
-                assert!(matches!(done.status, 201 | 204), "{}", done.status);
+                assert!(matches!(done.status.as_u16(), 201 | 204), "{}", done.status);
                 let progress: Vec<String> = registry
                     .store()
                     .keys()
@@ -344,7 +345,7 @@ mod tests {
                 assert_eq!(mark.len(), 4 + record_len);
                 assert!(UploadState::decode(end_step, &mark).unwrap().is_ended());
                 assert_eq!(registry.store().open_multiparts(), 0);
-                let (after, _) = registry.handle(request(Method::Get, path, &[], b"")).await;
+                let (after, _) = registry.handle(request(Method::GET, path, &[], b"")).await;
                 assert_eq!(after.status, 404);
             });
         }
@@ -364,15 +365,17 @@ mod tests {
         let path = &format!("/v2/a/blobs/uploads/{FIXED_ID}");
         block_on(async {
             registry
-                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .handle(request(Method::POST, "/v2/a/blobs/uploads/", &[], b""))
                 .await;
             let (done, _) = registry
-                .handle(request(Method::Put, path, &[("digest", &digest)], blob))
+                .handle(request(Method::PUT, path, &[("digest", &digest)], blob))
                 .await;
             assert_eq!(done.status, 201);
-            for method in [Method::Patch, Method::Put, Method::Get] {
+            for method in [Method::PATCH, Method::PUT, Method::GET] {
                 let query = [("digest", other_digest.as_str())];
-                let (stale, _) = registry.handle(request(method, path, &query, other)).await;
+                let (stale, _) = registry
+                    .handle(request(method.clone(), path, &query, other))
+                    .await;
                 assert_eq!(stale.status, 404, "{method:?}");
             }
             let read = registry
@@ -428,14 +431,16 @@ mod tests {
         let mut costs: Vec<OpCounts> = Vec::new();
         block_on(async {
             let (started, _) = registry
-                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .handle(request(Method::POST, "/v2/a/blobs/uploads/", &[], b""))
                 .await;
             assert_eq!(started.status, 202);
             for i in 0..patches {
                 let before = counter.counts();
                 let range = format!("{i}-{i}");
-                let mut patch = request(Method::Patch, path, &[], b"x");
-                patch.headers.push(("content-range".into(), range));
+                let mut patch = request(Method::PATCH, path, &[], b"x");
+                patch
+                    .headers
+                    .insert("content-range", range.parse().unwrap());
                 let (patched, _) = registry.handle(patch).await;
                 assert_eq!(patched.status, 202, "PATCH {}", i + 1);
                 let after = counter.counts();
@@ -468,9 +473,9 @@ mod tests {
         let name = crate::oci::RepositoryName::parse("a", "").unwrap();
         block_on(async {
             registry
-                .handle(request(Method::Post, "/v2/a/blobs/uploads/", &[], b""))
+                .handle(request(Method::POST, "/v2/a/blobs/uploads/", &[], b""))
                 .await;
-            let patch = || request(Method::Patch, path, &[], b"x");
+            let patch = || request(Method::PATCH, path, &[], b"x");
             assert_eq!(registry.handle(patch()).await.0.status, 202);
             let mut stale = registry.api().load_session(&name, FIXED_ID).await.unwrap();
             for _ in 0..2 {
@@ -481,11 +486,9 @@ mod tests {
                 registry.api().save_step(&mut stale).await,
                 Err(crate::error::Error::RangeInvalid(_))
             ));
-            let (status, _) = registry.handle(request(Method::Get, path, &[], b"")).await;
+            let (status, _) = registry.handle(request(Method::GET, path, &[], b"")).await;
             assert_eq!(status.status, 204);
-            assert!(status
-                .headers
-                .contains(&("Range".to_string(), "0-2".to_string())));
+            assert_eq!(status.get_header("Range"), Some("0-2"));
             assert_eq!(progress(registry.store()).0, 1);
         });
     }

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Answer, Registry};
 use crate::api::caching::MemoryEdgeCache;
-use crate::api::{Body, Method, Request};
+use crate::api::{header_map, Body, Method, Request};
 use crate::auth::{Auth, Policy};
 use crate::config::Config;
 use crate::oci::{Algorithm, Digest};
@@ -125,7 +125,7 @@ impl Edge {
             query: url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect(),
-            headers,
+            headers: header_map(headers).unwrap(),
             body: MemoryBody::new(body, body.len()),
         };
         let (response, from_cache) =
@@ -137,16 +137,19 @@ impl Edge {
             Body::Empty => Vec::new(),
             Body::Bytes(bytes) | Body::Object(bytes) => bytes,
         };
+        let headers = response.headers.iter();
+        let headers =
+            headers.map(|(name, value)| (name.to_string(), value.to_str().unwrap().into()));
         Reply {
-            status: response.status,
-            headers: response.headers,
+            status: response.status.as_u16(),
+            headers: headers.collect(),
             body,
             from_cache,
         }
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.send(None, Method::Get, path, headers, b"")
+        self.send(None, Method::GET, path, headers, b"")
     }
 
     /// An anonymous pull, twice: the first from the registry, stored; the second a hit.
@@ -174,7 +177,7 @@ impl Edge {
     fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
         let digest = sha256(bytes);
         let path = format!("/v2/{name}/blobs/uploads/?digest={digest}");
-        let reply = self.send(Some(&basic(ADMIN)), Method::Post, &path, &[], bytes);
+        let reply = self.send(Some(&basic(ADMIN)), Method::POST, &path, &[], bytes);
         assert_eq!(reply.status, 201);
         digest
     }
@@ -198,7 +201,7 @@ impl Edge {
         let content_type = [("Content-Type", OCI_MANIFEST)];
         let reply = self.send(
             Some(&basic(ADMIN)),
-            Method::Put,
+            Method::PUT,
             &path,
             &content_type,
             manifest,
@@ -253,12 +256,12 @@ fn a_hit_is_served_only_to_callers_whose_credentials_are_valid() {
     edge.pulled_twice(&path);
     let wrong_password = basic("reader:not-the-password");
     for bad in ["Bearer not-a-token", "Basic !!", wrong_password.as_str()] {
-        let reply = edge.send(Some(bad), Method::Get, &path, &[], b"");
+        let reply = edge.send(Some(bad), Method::GET, &path, &[], b"");
         assert_eq!(reply.status, 401, "{bad}");
         assert!(!reply.from_cache, "{bad}");
     }
     for good in [basic(READER), basic(ADMIN)] {
-        let reply = edge.send(Some(&good), Method::Get, &path, &[], b"");
+        let reply = edge.send(Some(&good), Method::GET, &path, &[], b"");
         assert!(reply.from_cache, "{good}");
         assert_eq!(reply.status, 200);
     }
@@ -275,7 +278,7 @@ fn private_content_never_enters_the_cache() {
         format!("/v2/private/app/blobs/{config}"),
     ] {
         for _ in 0..2 {
-            let reply = edge.send(Some(&basic(READER)), Method::Get, &path, &[], b"");
+            let reply = edge.send(Some(&basic(READER)), Method::GET, &path, &[], b"");
             assert_eq!(reply.status, 200, "{path}");
             assert!(!reply.from_cache, "{path}");
             assert_eq!(reply.header("X-Cache"), None, "{path}");
@@ -327,7 +330,7 @@ fn heads_ranges_and_large_blobs_are_neither_served_nor_stored() {
     );
     // Before and after the manifest is stored: a HEAD goes to the registry.
     for _ in 0..2 {
-        let head = edge.send(None, Method::Head, &manifest, &[], b"");
+        let head = edge.send(None, Method::HEAD, &manifest, &[], b"");
         assert_eq!((head.status, head.from_cache), (200, false));
         assert_eq!(head.header("X-Cache"), None);
         edge.get(&manifest, &[]);
@@ -361,7 +364,7 @@ fn a_deletion_purges_every_spelling_of_its_digest() {
         let escaped = path.replace(':', "%3A");
         assert!(edge.get(&escaped, &[]).from_cache, "{escaped}");
         let lower = path.replace(':', "%3a");
-        let deleted = edge.send(Some(&basic(ADMIN)), Method::Delete, &lower, &[], b"");
+        let deleted = edge.send(Some(&basic(ADMIN)), Method::DELETE, &lower, &[], b"");
         assert_eq!(deleted.status, 202, "{lower}");
         for spelling in [path, &escaped, &lower] {
             let reply = edge.get(spelling, &[]);
@@ -395,7 +398,7 @@ fn moving_a_tag_purges_it_and_a_failed_write_purges_nothing() {
     assert!(edge.get(by_tag, &[]).from_cache);
     let refused = edge.send(
         Some(&basic(ADMIN)),
-        Method::Put,
+        Method::PUT,
         by_tag,
         &[("Content-Type", OCI_MANIFEST)],
         b"{",
@@ -403,7 +406,7 @@ fn moving_a_tag_purges_it_and_a_failed_write_purges_nothing() {
     assert_eq!(refused.status, 400);
     assert!(edge.get(by_tag, &[]).from_cache);
     // Untagging purges it.
-    let untagged = edge.send(Some(&basic(ADMIN)), Method::Delete, by_tag, &[], b"");
+    let untagged = edge.send(Some(&basic(ADMIN)), Method::DELETE, by_tag, &[], b"");
     assert_eq!(untagged.status, 202);
     let gone = edge.get(by_tag, &[]);
     assert_eq!((gone.status, gone.from_cache), (404, false));

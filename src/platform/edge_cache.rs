@@ -1,6 +1,7 @@
 //! The Workers Cache API, per data center, as the core's [`EdgeCache`]: it looks up, stores
 //! and purges what the core asks (see `api::caching`), and decides nothing.
 
+use ::http::StatusCode;
 use worker::{Cache, Context, Response, ResponseBody};
 
 use super::http;
@@ -24,7 +25,7 @@ impl EdgeCache for WorkersCache<'_> {
 
     async fn lookup(&self, key: &CacheKey) -> Option<api::Response<ResponseBody>> {
         let hit = Cache::default().get(key.as_str(), false).await.ok()??;
-        Some(into_core(hit))
+        into_core(hit).ok()
     }
 
     fn store(
@@ -46,7 +47,7 @@ impl EdgeCache for WorkersCache<'_> {
                 worker::console_warn!("edge cache put failed: {error}");
             }
         });
-        Ok(into_core(response))
+        into_core(response)
     }
 
     async fn purge(&self, key: &CacheKey) {
@@ -58,13 +59,14 @@ impl EdgeCache for WorkersCache<'_> {
 
 /// A response of the runtime's as the core's, its body still the runtime's stream. (A cached
 /// response's headers are immutable: the core's copy of them is sent instead.)
-fn into_core(response: Response) -> api::Response<ResponseBody> {
-    let status = response.status_code();
-    let headers = response.headers().entries().collect();
+fn into_core(response: Response) -> Result<api::Response<ResponseBody>> {
+    let status = StatusCode::from_u16(response.status_code())
+        .map_err(|error| Error::Internal(format!("edge cache: {error}")))?;
+    let headers = api::header_map(response.headers().entries())?;
     let (_, body) = response.into_parts();
-    api::Response {
+    Ok(api::Response {
         status,
         headers,
         body: Body::Object(body),
-    }
+    })
 }

@@ -157,14 +157,23 @@ async fn read_block(
     })
 }
 
-pub fn into_core(request: worker::Request) -> worker::Result<api::Request<CoreBody>> {
-    let url = request.url()?;
+/// The core's request; refused with the core's error if a header value is one that the
+/// core's `HeaderMap` cannot hold.
+pub fn into_core(request: worker::Request) -> Result<api::Request<CoreBody>, Error> {
+    let url = request
+        .url()
+        .map_err(|e| Error::Internal(format!("the request's URL: {e}")))?;
+    // worker's Method names the methods it knows, in upper case, and reads any other as GET,
+    // as it did before the core took http's methods.
+    let method = Method::from_bytes(request.method().as_ref().as_bytes())
+        .map_err(|e| Error::Internal(format!("the request's method: {e}")))?;
+    let headers = api::header_map(request.headers().entries())?;
     let body = CoreBody(Rc::new(RefCell::new(match request.inner().body() {
         Some(stream) => Source::Whole(stream),
         None => Source::Gone,
     })));
     Ok(api::Request {
-        method: Method::parse(request.method().as_ref()),
+        method,
         origin: url.origin().ascii_serialization(),
         host: url.host_str().unwrap_or_default().to_string(),
         path: url.path().to_string(),
@@ -172,11 +181,7 @@ pub fn into_core(request: worker::Request) -> worker::Result<api::Request<CoreBo
             .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
-        headers: request
-            .headers()
-            .entries()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
+        headers,
         body,
     })
 }
@@ -184,7 +189,8 @@ pub fn into_core(request: worker::Request) -> worker::Result<api::Request<CoreBo
 pub fn from_core(response: api::Response<ResponseBody>) -> worker::Result<Response> {
     let headers = Headers::new();
     for (name, value) in &response.headers {
-        headers.append(name, value)?;
+        let value = std::str::from_utf8(value.as_bytes()).map_err(|e| e.to_string())?;
+        headers.append(name.as_str(), value)?;
     }
     let body = match response.body {
         Body::Empty => ResponseBody::Empty,
@@ -192,7 +198,7 @@ pub fn from_core(response: api::Response<ResponseBody>) -> worker::Result<Respon
         Body::Object(body) => body,
     };
     Ok(Response::from_body(body)?
-        .with_status(response.status)
+        .with_status(response.status.as_u16())
         .with_headers(headers))
 }
 

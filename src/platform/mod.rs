@@ -165,7 +165,10 @@ async fn answer(
             return http::error_response(&error);
         }
     };
-    let request = http::into_core(request)?;
+    let request = match http::into_core(request) {
+        Ok(request) => request,
+        Err(error) => return http::error_response(&error),
+    };
     let body = request.body.clone();
     let cache = edge_cache::WorkersCache::new(ctx);
     let (response, error) = match registry.handle_with_cache(request, &cache).await {
@@ -177,7 +180,11 @@ async fn answer(
     }
     match &error {
         Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error}"),
-        Some(error) => worker::console_log!("{method} {path}: {} {}", error.status(), error.code()),
+        Some(error) => worker::console_log!(
+            "{method} {path}: {} {}",
+            error.status().as_u16(),
+            error.code()
+        ),
         None if method == "PATCH" || method == "PUT" => {
             // Uploads are where memory could grow with the blob; the log shows it does not.
             worker::console_log!("{method} {path}: {} MiB of wasm memory", wasm_memory_mib())

@@ -8,7 +8,7 @@
 //! `uploads` (sessions in KV, progress steps in the bucket); for maintenance, `walk` (listing
 //! each kind of record page by page and reading its keys back), `collect` (what garbage
 //! collection deletes and restores) and `gc` (maintenance's own state, lease and graphs).
-//! Where every key is lives in [`layout`].
+//! Where every key is lives in `layout`.
 
 mod blobs;
 mod catalog;

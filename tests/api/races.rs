@@ -21,7 +21,7 @@ type Handling<'a> = Pin<Box<dyn Future<Output = Reply> + 'a>>;
 /// A request being handled, which the test polls by hand.
 fn start<'a>(c: &'a InProcess, method: &str, path: &str, body: &[u8]) -> Handling<'a> {
     let request = c.request(Some(&common::basic("admin")), method, path, &[], body);
-    Box::pin(async move { reply(c.registry.handle(request).await.0) })
+    Box::pin(async move { Reply::from(c.registry.handle(request).await.0) })
 }
 
 /// Polls once: the in-memory store is never pending except at a gate, so `Pending` means

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use edge_registry::auth::{Actions, ResourceAccess, SigningKey, TokenClaims};
 
-use super::{basic, data, push_blob, push_image, Client, Reply};
+use super::{assert_oci_error, basic, data, push_blob, push_image, Client, Reply};
 
 #[macro_export]
 macro_rules! access_tests {
@@ -686,8 +686,7 @@ pub fn tokens_do_not_reach_other_repositories(c: &dyn Client) {
         &[],
         b"",
     );
-    assert_eq!(denied.status, 403, "{}", body(&denied));
-    assert_eq!(denied.error_code(), "DENIED");
+    assert_oci_error(&denied, 403, "DENIED");
     let anonymous = token(c, None, &["repository:team/app:pull,push"]);
     let push = c.send_as(
         Some(&bearer(&anonymous)),

@@ -249,10 +249,7 @@ pub fn maintenance_spares_blobs_pushed_before_their_manifest(c: &dyn Client) {
         &[("Content-Type", OCI_MANIFEST)],
         &late,
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "MANIFEST_BLOB_UNKNOWN".into())
-    );
+    assert_oci_error(&reply, 400, "MANIFEST_BLOB_UNKNOWN");
 }
 
 pub fn maintenance_applies_retention(c: &dyn Client) {
@@ -377,7 +374,7 @@ pub fn maintenance_is_for_the_administrator(c: &dyn Client) {
         .header("WWW-Authenticate")
         .is_some_and(|h| h.starts_with("Basic ")));
     let pusher = c.send_as(Some(&basic("pusher")), "POST", "/_maintenance", &[], b"");
-    assert_eq!((pusher.status, pusher.error_code()), (403, "DENIED".into()));
+    assert_oci_error(&pusher, 403, "DENIED");
     let get = c.send("GET", "/_maintenance", &[], b"");
     assert_eq!(get.status, 405);
 }

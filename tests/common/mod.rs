@@ -10,12 +10,32 @@ pub mod pulls;
 pub mod scenarios;
 
 use base64::Engine as _;
+use edge_registry::api::{Body, Response};
 use sha2::{Digest as _, Sha256};
 
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// The in-process registry's response, as a client would receive it.
+impl From<Response<Vec<u8>>> for Reply {
+    fn from(response: Response<Vec<u8>>) -> Reply {
+        let headers = response.headers.iter().map(|(name, value)| {
+            let value = std::str::from_utf8(value.as_bytes()).expect("text header values");
+            (name.to_string(), value.to_string())
+        });
+        let body = match response.body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(bytes) | Body::Object(bytes) => bytes,
+        };
+        Reply {
+            status: response.status.as_u16(),
+            headers: headers.collect(),
+            body,
+        }
+    }
 }
 
 impl Reply {
@@ -46,19 +66,50 @@ impl Reply {
         })
     }
 
-    /// The first OCI error code of an error body.
+    /// The code of an OCI error, which must have the distribution spec's form: a JSON body
+    /// `{"errors":[{"code","message","detail"}]}` (one error, code and message as text).
+    #[track_caller]
     pub fn error_code(&self) -> String {
+        let body = String::from_utf8_lossy(&self.body);
+        assert_eq!(
+            self.header("Content-Type"),
+            Some("application/json"),
+            "an error's content type: {body}"
+        );
         let json = self.json();
-        let error = &json["errors"][0];
+        let errors = json["errors"].as_array();
+        let error = match errors.map(Vec::as_slice) {
+            Some([error]) => error,
+            _ => panic!("not one error in {body}"),
+        };
+        let mut fields: Vec<&str> = error
+            .as_object()
+            .map(|error| error.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["code", "detail", "message"],
+            "error fields: {body}"
+        );
         assert!(
             error["message"].is_string(),
-            "error without message: {json}"
+            "error without message: {body}"
         );
         error["code"]
             .as_str()
-            .unwrap_or_else(|| panic!("no error code in {json}"))
+            .unwrap_or_else(|| panic!("no error code in {body}"))
             .to_string()
     }
+}
+
+/// Asserts that `reply` is an OCI error with `status` and `code`, in the spec's form (see
+/// [`Reply::error_code`]).
+#[track_caller]
+pub fn assert_oci_error(reply: &Reply, status: u16, code: &str) {
+    let body = String::from_utf8_lossy(&reply.body);
+    assert_eq!(reply.status, status, "{body}");
+    assert_eq!(reply.error_code(), code, "{body}");
 }
 
 pub trait Client {

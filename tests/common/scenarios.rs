@@ -38,20 +38,14 @@ pub fn unknown_paths_answer_oci_errors(c: &dyn Client) {
         assert_eq!(reply.error_code(), "UNSUPPORTED", "{path}");
     }
     let reply = c.send("POST", "/v2/_catalog", &[], b"");
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (405, "UNSUPPORTED".into())
-    );
+    assert_oci_error(&reply, 405, "UNSUPPORTED");
 }
 
 pub fn invalid_names_and_digests_are_rejected(c: &dyn Client) {
     let reply = c.send("GET", "/v2/Bad_Name/tags/list", &[], b"");
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "NAME_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "NAME_INVALID");
     let long = format!("/v2/{}/tags/list", "a".repeat(300));
-    assert_eq!(c.send("GET", &long, &[], b"").error_code(), "NAME_INVALID");
+    assert_oci_error(&c.send("GET", &long, &[], b""), 400, "NAME_INVALID");
     for digest in [
         "sha256:abc",
         "md5:d41d8cd98f00b204e9800998ecf8427e",
@@ -81,10 +75,7 @@ pub fn invalid_names_and_digests_are_rejected(c: &dyn Client) {
     }
     assert_eq!(c.send("HEAD", &bad_tag, &[], b"").status, 404);
     let reply = c.send("PUT", &bad_tag, &[("Content-Type", OCI_MANIFEST)], b"{}");
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "MANIFEST_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "MANIFEST_INVALID");
 }
 
 pub fn monolithic_upload_round_trips(c: &dyn Client) {
@@ -121,10 +112,7 @@ pub fn monolithic_upload_round_trips(c: &dyn Client) {
         &[],
         b"",
     );
-    assert_eq!(
-        (other.status, other.error_code()),
-        (404, "BLOB_UNKNOWN".into())
-    );
+    assert_oci_error(&other, 404, "BLOB_UNKNOWN");
 }
 
 /// POST, then PATCHes with Content-Range of awkward sizes, then a PUT carrying the last chunk.
@@ -241,10 +229,7 @@ pub fn out_of_order_chunks_are_rejected(c: &dyn Client) {
         .unwrap()
         .to_string();
     let skip = c.send("PATCH", &location, &[("Content-Range", "5-9")], b"01234");
-    assert_eq!(
-        (skip.status, skip.error_code()),
-        (416, "BLOB_UPLOAD_INVALID".into())
-    );
+    assert_oci_error(&skip, 416, "BLOB_UPLOAD_INVALID");
     let first = c.send("PATCH", &location, &[("Content-Range", "0-4")], b"01234");
     assert_eq!(first.status, 202);
     // Re-sending the accepted chunk to the original Location is out of order now.
@@ -300,10 +285,7 @@ pub fn digest_mismatch_leaves_nothing(c: &dyn Client) {
         &[],
         &bytes,
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "DIGEST_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "DIGEST_INVALID");
     for digest in [&wrong, &sha256(&bytes)] {
         assert_eq!(
             c.send("HEAD", &format!("/v2/{name}/blobs/{digest}"), &[], b"")
@@ -317,10 +299,7 @@ pub fn digest_mismatch_leaves_nothing(c: &dyn Client) {
         .unwrap()
         .to_string();
     let reply = c.send("PUT", &format!("{location}?digest={wrong}"), &[], b"small");
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "DIGEST_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "DIGEST_INVALID");
     assert_eq!(
         c.send("GET", &location, &[], b"").status,
         404,
@@ -428,10 +407,7 @@ pub fn chunked_sha512_uploads_announce_their_algorithm(c: &dyn Client) {
         )
     };
     let wrong = upload(&sha512(b"other bytes"));
-    assert_eq!(
-        (wrong.status, wrong.error_code()),
-        (400, "DIGEST_INVALID".into())
-    );
+    assert_oci_error(&wrong, 400, "DIGEST_INVALID");
     assert_eq!(
         c.send(
             "HEAD",
@@ -478,10 +454,7 @@ pub fn cancelled_upload_is_gone(c: &dyn Client) {
     );
     assert_eq!(c.send("DELETE", &location, &[], b"").status, 204);
     let status = c.send("GET", &location, &[], b"");
-    assert_eq!(
-        (status.status, status.error_code()),
-        (404, "BLOB_UPLOAD_UNKNOWN".into())
-    );
+    assert_oci_error(&status, 404, "BLOB_UPLOAD_UNKNOWN");
     // An upload is bound to its repository.
     let location = c
         .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"")
@@ -713,10 +686,7 @@ pub fn manifest_push_and_pull(c: &dyn Client) {
         assert!(head.body.is_empty());
     }
     let missing = c.send("GET", &format!("/v2/{name}/manifests/nope"), &[], b"");
-    assert_eq!(
-        (missing.status, missing.error_code()),
-        (404, "MANIFEST_UNKNOWN".into())
-    );
+    assert_oci_error(&missing, 404, "MANIFEST_UNKNOWN");
 }
 
 /// `PUT /v2/<name>/manifests/<digest>?tag=a&tag=b`: every tag applied, one `OCI-Tag` per
@@ -804,20 +774,14 @@ pub fn manifest_validation(c: &dyn Client) {
         &[("Content-Type", OCI_MANIFEST)],
         &missing_layer,
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "MANIFEST_BLOB_UNKNOWN".into())
-    );
+    assert_oci_error(&reply, 400, "MANIFEST_BLOB_UNKNOWN");
     let reply = c.send(
         "PUT",
         &path("t"),
         &[("Content-Type", OCI_MANIFEST)],
         b"{not json",
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "MANIFEST_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "MANIFEST_INVALID");
     let good = image_manifest((&config, 2), &[], "");
     let reply = c.send(
         "PUT",
@@ -825,10 +789,7 @@ pub fn manifest_validation(c: &dyn Client) {
         &[("Content-Type", OCI_MANIFEST)],
         &good,
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "DIGEST_INVALID".into())
-    );
+    assert_oci_error(&reply, 400, "DIGEST_INVALID");
     let too_big = vec![b' '; 4 * 1024 * 1024 + 1];
     let reply = c.send(
         "PUT",
@@ -964,10 +925,7 @@ pub fn tags_are_sorted_and_paginated(c: &dyn Client) {
         &[],
         b"",
     );
-    assert_eq!(
-        (unknown.status, unknown.error_code()),
-        (404, "NAME_UNKNOWN".into())
-    );
+    assert_oci_error(&unknown, 404, "NAME_UNKNOWN");
 }
 
 /// Any `n` is served (above the maximum it is lowered, and the rest paged with `Link`), and a
@@ -1173,10 +1131,7 @@ pub fn index_needs_children(c: &dyn Client) {
         &[("Content-Type", OCI_INDEX)],
         &index(&sha256(b"absent")),
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (400, "MANIFEST_BLOB_UNKNOWN".into())
-    );
+    assert_oci_error(&reply, 400, "MANIFEST_BLOB_UNKNOWN");
     put_manifest(c, &name, "multi", &index(&child), OCI_INDEX);
     let get = c.send("GET", &format!("/v2/{name}/manifests/multi"), &[], b"");
     assert_eq!(get.header("Content-Type"), Some(OCI_INDEX));

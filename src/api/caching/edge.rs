@@ -14,6 +14,7 @@ use crate::api::{Request, Response};
 use crate::error::Result;
 use crate::records::Environment;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use http::StatusCode;
 
 #[allow(async_fn_in_trait)] // Single-threaded by design: Workers futures are not Send.
 pub trait EdgeCache {
@@ -66,11 +67,10 @@ where
             let repeated = NOT_MODIFIED_HEADERS
                 .into_iter()
                 .filter_map(|name| Some((name, hit.get_header(name)?)));
-            return Some(
-                repeated.fold(Response::new(304), |response, (name, value)| {
-                    response.header(name, value)
-                }),
-            );
+            return Some(repeated.fold(
+                Response::new(StatusCode::NOT_MODIFIED),
+                |response, (name, value)| response.header(name, value),
+            ));
         }
         Some(hit.header("X-Cache", "HIT"))
     }

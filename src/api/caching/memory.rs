@@ -5,14 +5,17 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use http::header::CACHE_CONTROL;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
 use super::{CacheKey, EdgeCache};
 use crate::api::{Body, Response};
 use crate::error::Result;
 
 /// A stored answer, whose body is kept whole.
 struct Stored {
-    status: u16,
-    headers: Vec<(String, String)>,
+    status: StatusCode,
+    headers: HeaderMap,
     body: Vec<u8>,
 }
 
@@ -52,8 +55,8 @@ impl EdgeCache for MemoryEdgeCache {
             Body::Bytes(bytes) | Body::Object(bytes) => bytes.clone(),
         };
         let mut headers = response.headers.clone();
-        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Cache-Control"));
-        headers.push(("Cache-Control".into(), cache_control.into()));
+        let cache_control = HeaderValue::from_str(cache_control).expect("a valid Cache-Control");
+        headers.insert(CACHE_CONTROL, cache_control);
         let stored = Stored {
             status: response.status,
             headers,

@@ -22,6 +22,7 @@ use crate::api::{Method, Request, Response};
 use crate::oci::{Digest, Reference, RepositoryName, Tag};
 use crate::records::Environment;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use http::StatusCode;
 
 /// How long any cache may keep content addressed by its digest: a year, the most HTTP allows.
 const IMMUTABLE_MAX_AGE: u64 = 31_536_000;
@@ -128,7 +129,7 @@ where
         cache_control: String,
         digest: String,
     ) -> Response<O> {
-        Response::new(304)
+        Response::new(StatusCode::NOT_MODIFIED)
             .header("ETag", etag)
             .header("Cache-Control", cache_control)
             .header("Docker-Content-Digest", digest)
@@ -149,16 +150,16 @@ where
         }
         let key = |resource: &Resource| self.cache_key(&request.origin, &name, resource);
         match request.method {
-            Method::Get if request.header("range").is_none() => CachePlan {
+            Method::GET if request.header("range").is_none() => CachePlan {
                 pull: Some(Pull {
                     key: key(&resource),
                     cache_control: self.edge_cache_control(&resource.freshness()),
                 }),
                 purge: Vec::new(),
             },
-            Method::Put | Method::Delete => {
+            Method::PUT | Method::DELETE => {
                 let mut purge = vec![key(&resource)];
-                if let (Method::Put, Resource::Manifest(_)) = (request.method, &resource) {
+                if let (&Method::PUT, Resource::Manifest(_)) = (&request.method, &resource) {
                     let tags = request.query_all("tag").into_iter();
                     let tags = tags.filter_map(|tag| Tag::parse(tag).ok());
                     purge.extend(tags.map(|tag| key(&Resource::Manifest(Reference::Tag(tag)))));
@@ -186,6 +187,9 @@ where
 
 #[cfg(test)]
 mod tests {
+    use http::header::RANGE;
+    use http::{HeaderMap, HeaderValue};
+
     use super::*;
     use crate::api::routes;
     use crate::app::{test_registry, Registry};
@@ -201,7 +205,7 @@ mod tests {
             host: "registry.example.com".into(),
             path: path.into(),
             query: Vec::new(),
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: (),
         }
     }
@@ -213,7 +217,7 @@ mod tests {
     }
 
     fn cache_key(api: &TestApi, path: &str) -> Option<CacheKey> {
-        plan_of(api, &request(Method::Get, path))
+        plan_of(api, &request(Method::GET, path))
             .pull
             .map(|pull| pull.key)
     }
@@ -231,7 +235,7 @@ mod tests {
             assert!(key.is_some(), "{resource} by digest is cacheable");
             for path in &spellings {
                 assert_eq!(cache_key(&api, path), key);
-                for write in [Method::Put, Method::Delete] {
+                for write in [Method::PUT, Method::DELETE] {
                     let purged = plan_of(&api, &request(write, path)).purge;
                     assert_eq!(purged, Vec::from_iter(key.clone()));
                 }
@@ -240,7 +244,7 @@ mod tests {
         }
         let by_tag = cache_key(&api, "/v2/team/app/manifests/v1");
         assert_eq!(
-            plan_of(&api, &request(Method::Delete, "/v2/team/app/manifests/v1")).purge,
+            plan_of(&api, &request(Method::DELETE, "/v2/team/app/manifests/v1")).purge,
             Vec::from_iter(by_tag.clone())
         );
         keys.push(by_tag);
@@ -259,7 +263,7 @@ mod tests {
         let registry = test_registry("private/*");
         let api = registry.api();
         let digest = format!("sha256:{}", "cd".repeat(32));
-        let mut push = request(Method::Put, &format!("/v2/team/app/manifests/{digest}"));
+        let mut push = request(Method::PUT, &format!("/v2/team/app/manifests/{digest}"));
         push.query = vec![("tag".into(), "v1".into()), ("tag".into(), "latest".into())];
         let key = |path: &str| cache_key(&api, path).unwrap();
         assert_eq!(
@@ -280,14 +284,16 @@ mod tests {
         let manifest = format!("/v2/team/app/manifests/{digest}");
         let blob = format!("/v2/team/app/blobs/{digest}");
         for path in [&manifest, &blob, "/v2/team/app/manifests/v1"] {
-            assert!(plan_of(&api, &request(Method::Get, path)).pull.is_some());
+            assert!(plan_of(&api, &request(Method::GET, path)).pull.is_some());
         }
         let mut cases = Vec::new();
         for path in [&manifest, &blob] {
-            let mut ranged = request(Method::Get, path);
-            ranged.headers.push(("range".into(), "bytes=0-1".into()));
+            let mut ranged = request(Method::GET, path);
+            ranged
+                .headers
+                .insert(RANGE, HeaderValue::from_static("bytes=0-1"));
             cases.push(ranged);
-            for method in [Method::Head, Method::Post, Method::Patch, Method::Other] {
+            for method in [Method::HEAD, Method::POST, Method::PATCH, Method::OPTIONS] {
                 cases.push(request(method, path));
             }
         }
@@ -311,12 +317,12 @@ mod tests {
             "/unknown",
         ];
         for path in invalid.into_iter().chain(other_routes) {
-            for method in [Method::Get, Method::Put, Method::Delete] {
+            for method in [Method::GET, Method::PUT, Method::DELETE] {
                 cases.push(request(method, path));
             }
         }
         for request in cases {
-            let (method, path) = (request.method, &request.path);
+            let (method, path) = (&request.method, &request.path);
             assert_eq!(
                 plan_of(&api, &request),
                 CachePlan::default(),
@@ -357,7 +363,7 @@ mod tests {
             );
             let api = registry.api();
             let edge_cache_control = |path: &str| {
-                plan_of(&api, &request(Method::Get, path))
+                plan_of(&api, &request(Method::GET, path))
                     .pull
                     .unwrap()
                     .cache_control
@@ -382,7 +388,7 @@ mod tests {
                 .starts_with(&format!("https://registry.example.com{path}?private=")),
             "{key:?}"
         );
-        let mut elsewhere = request(Method::Get, &path);
+        let mut elsewhere = request(Method::GET, &path);
         elsewhere.origin = "http://localhost:8787".into();
         let elsewhere = plan_of(&registry.api(), &elsewhere).pull.unwrap().key;
         assert_ne!(elsewhere, key);
