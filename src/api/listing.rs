@@ -197,7 +197,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::api::{Body, HeaderMap, Method};
+    use crate::api::{Body, Method};
     use crate::app::Registry;
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
@@ -245,20 +245,7 @@ mod tests {
     /// An anonymous GET of `path_and_query` (or of a `Link` target), with the storage
     /// operations it cost.
     fn get(registry: &Metered2, counter: &OpCounter, path_and_query: &str) -> Reply {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let request = Request {
-            method: Method::GET,
-            origin: "http://localhost".into(),
-            host: "localhost".into(),
-            path: path.into(),
-            query: url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-            headers: HeaderMap::new(),
-            body: MemoryBody::new(b"", 1),
-        };
+        let request = Request::local(Method::GET, path_and_query, &[], MemoryBody::new(b"", 1));
         let before = counter.counts();
         let (response, _) = block_on(registry.handle(request));
         let after = counter.counts();

@@ -185,19 +185,37 @@ where
 }
 
 #[cfg(test)]
+impl<B> Request<B> {
+    /// `path_and_query` as a client of `http://localhost` sends it, for unit tests.
+    pub(crate) fn local(
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: B,
+    ) -> Self {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        Request {
+            method,
+            origin: "http://localhost".into(),
+            host: "localhost".into(),
+            path: path.into(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers: header_map(headers.iter().copied()).unwrap(),
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(fields: &[(&str, &str)]) -> Request<()> {
-        Request {
-            method: Method::GET,
-            origin: "http://localhost".into(),
-            host: "localhost".into(),
-            path: "/v2/".into(),
-            query: Vec::new(),
-            headers: header_map(fields.iter().copied()).unwrap(),
-            body: (),
-        }
+        Request::local(Method::GET, "/v2/", fields, ())
     }
 
     #[test]

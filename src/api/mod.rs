@@ -1,5 +1,5 @@
 //! The distribution API: path routing, access checks, and one handler per resource over the
-//! records layer. Requests and responses are plain Rust ([`messages`]).
+//! records layer. Requests and responses are plain Rust (`messages`).
 
 pub(crate) mod access;
 mod blobs;

@@ -254,7 +254,7 @@ mod tests {
     use futures::FutureExt;
     use sha2::{Digest as _, Sha256};
 
-    use crate::api::{header_map, Method, Request};
+    use crate::api::{Method, Request};
     use crate::app::Registry;
     use crate::auth::{Auth, Policy};
     use crate::config::Config;
@@ -272,18 +272,13 @@ mod tests {
         body: &[u8],
     ) -> Request<MemoryBody> {
         let admin = format!("Basic {}", STANDARD.encode("admin:pw"));
-        Request {
-            method,
-            origin: "http://localhost".into(),
-            host: "localhost".into(),
-            path: path.into(),
-            query: query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            headers: header_map([("authorization", admin)]).unwrap(),
-            body: MemoryBody::new(body, body.len()),
-        }
+        let body = MemoryBody::new(body, body.len());
+        let mut request = Request::local(method, path, &[("authorization", &admin)], body);
+        request.query = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        request
     }
 
     /// A registry with parts of `part_size` bytes, administered by [`request`]'s credentials.

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Answer, Registry};
 use crate::api::caching::MemoryEdgeCache;
-use crate::api::{header_map, Body, Method, Request};
+use crate::api::{Body, Method, Request};
 use crate::auth::{Auth, Policy};
 use crate::config::Config;
 use crate::oci::{Algorithm, Digest};
@@ -109,25 +109,10 @@ impl Edge {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let mut headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        headers.extend(authorization.map(|a| ("authorization".into(), a.into())));
-        let request = Request {
-            method,
-            origin: "http://localhost".into(),
-            host: "localhost".into(),
-            path: path.into(),
-            query: url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-            headers: header_map(headers).unwrap(),
-            body: MemoryBody::new(body, body.len()),
-        };
+        let mut headers = headers.to_vec();
+        headers.extend(authorization.map(|a| ("authorization", a)));
+        let body = MemoryBody::new(body, body.len());
+        let request = Request::local(method, path_and_query, &headers, body);
         let (response, from_cache) =
             match block_on(self.registry.handle_with_cache(request, &self.cache)) {
                 Answer::FromEdgeCache(response) => (response, true),

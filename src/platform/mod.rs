@@ -196,7 +196,7 @@ async fn answer(
         let ops = counter.counts();
         worker::console_log!(
             "storage ops {method} {path} {}: class_a={} class_b={} kv_reads={} kv_writes={}",
-            response.status,
+            response.status.as_u16(),
             ops.class_a,
             ops.class_b,
             ops.kv_reads,

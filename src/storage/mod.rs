@@ -3,7 +3,8 @@
 //! [`ObjectStore`] and [`MultipartStore`] are R2's semantics (strong consistency,
 //! conditional puts, multipart parts of equal size); [`SessionStore`] is KV's (records
 //! written once, with a time to live). The platform layer implements them over the Workers
-//! bindings, [`memory`] in plain Rust for native tests. Where keys go is [`layout`].
+//! bindings, [`memory`] in plain Rust for native tests. Where keys go is the records layer's
+//! business (`records::layout`).
 
 pub mod body;
 #[cfg(not(target_arch = "wasm32"))]

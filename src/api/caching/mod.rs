@@ -2,8 +2,8 @@
 //! a tag may move at any moment; private content never enters a shared cache.
 //!
 //! Clients and proxies learn it from `Cache-Control`. The platform's edge cache (the Workers
-//! Cache API, per data center) is one seam: per request, [`Api::cache_plan`] draws from the
-//! route what the cache may do, and [`edge`] carries the plan out over an injected
+//! Cache API, per data center) is one seam: per request, `Api::cache_plan` draws from the
+//! route what the cache may do, and `edge` carries the plan out over an injected
 //! [`EdgeCache`] that only looks up, stores and purges. The platform decides nothing, and
 //! every decision is tested in process over an in-memory cache.
 
@@ -35,7 +35,7 @@ pub(crate) enum Freshness {
 }
 
 /// Where the edge cache keeps the answer to a pull of one public manifest or blob: a URL, as
-/// the Cache API wants. Built only by [`Api::cache_key`], from the parsed name and reference,
+/// the Cache API wants. Built only by `Api::cache_key`, from the parsed name and reference,
 /// so that every spelling of a digest (`:`, `%3A`, `%3a`) has one key and a purge after a
 /// write reaches whatever a pull kept.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
