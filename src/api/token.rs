@@ -137,7 +137,7 @@ where
 
     /// What of `scopes` the caller gets: one entry per repository asked for, with no actions
     /// where nothing was granted, so that the token records what was asked (a mount's
-    /// challenge depends on it: see `Registry::may_mount_from`).
+    /// challenge depends on it: see `Api::may_mount_from`).
     fn grant(&self, user: Option<&User>, scopes: &[Scope]) -> Vec<ResourceAccess> {
         let mut repositories: BTreeMap<&str, Actions> = BTreeMap::new();
         let mut catalog = false;

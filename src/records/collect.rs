@@ -13,7 +13,7 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// The blob's record, `None` once it is gone; [`StorageError::Corrupt`] if it does not
+    /// The blob's record, `None` once it is gone; [`crate::storage::StorageError::Corrupt`] if it does not
     /// decode.
     pub(crate) async fn blob_record(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         self.read_record(&layout::blob(digest)).await
