@@ -2,6 +2,7 @@
 //!
 //! Plain Rust with no Workers types; the platform layer feeds it layer contents and stores what
 //! it returns. [`packages`] recognises and parses the files that name an image's operating
-//! system and packages.
+//! system and packages, and [`purl`] names each package as a package URL.
 
 pub mod packages;
+pub mod purl;
