@@ -1,0 +1,1 @@
+//! OSV advisories and the evaluation of their ranges.
