@@ -199,7 +199,7 @@ impl Bound {
         }
     }
 
-    fn cmp(&self, other: &Bound) -> Ordering {
+    fn cmp_bound(&self, other: &Bound) -> Ordering {
         match (self, other) {
             (Bound::Zero, Bound::Zero) => Ordering::Equal,
             (Bound::Zero, Bound::At(_)) => Ordering::Less,
@@ -254,7 +254,7 @@ impl Range {
             };
             sorted.push((bound, kind, text.clone()));
         }
-        sorted.sort_by(|(a, a_kind, _), (b, b_kind, _)| a.cmp(b).then(a_kind.cmp(b_kind)));
+        sorted.sort_by(|(a, a_kind, _), (b, b_kind, _)| a.cmp_bound(b).then(a_kind.cmp(b_kind)));
         Some(Events {
             scheme,
             sorted,

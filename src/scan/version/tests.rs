@@ -342,6 +342,19 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Three valid versions of one scheme, from small alphabets so that ties and near-ties occur.
+fn versions_of_a_scheme() -> impl Strategy<Value = (Scheme, Vec<String>)> {
+    schemes().prop_flat_map(|scheme| {
+        let pattern = match scheme {
+            Scheme::Dpkg => "([0-2]:)?[0-9][0-9ab.~+]{0,5}(-[0-9ab.~+]{1,4})?",
+            Scheme::Apk => "[0-9]{1,2}(\\.[0-9]{1,2}){0,2}[ab]?(_(alpha|rc|p)[0-9]?)?(~[0-9a-f]{1,2})?(-r[0-9])?",
+            Scheme::Pep440 => "([01]!)?[0-9](\\.[0-9]){0,2}((a|b|rc)[0-9])?(\\.post[0-9])?(\\.dev[0-9])?(\\+[a-z0-9]{1,2})?",
+            Scheme::SemVer => "[0-2]\\.[0-2]\\.[0-2](-(alpha|[1-9]|beta)(\\.(alpha|[1-9])){0,2})?(\\+[a-z0-9]{1,2})?",
+        };
+        (Just(scheme), proptest::collection::vec(proptest::string::string_regex(pattern).expect("valid pattern"), 3))
+    })
+}
+
 proptest! {
     #[test]
     fn comparison_never_panics_and_is_antisymmetric(scheme in schemes(), a in text(), b in text()) {
@@ -349,6 +362,21 @@ proptest! {
         prop_assert_eq!(forward, scheme.compare(&b, &a).map(Ordering::reverse));
         if forward.is_some() {
             prop_assert_eq!(scheme.compare(&a, &a), Some(Ordering::Equal));
+        }
+    }
+
+    #[test]
+    fn comparison_is_a_total_order((scheme, versions) in versions_of_a_scheme()) {
+        for x in &versions {
+            prop_assert_eq!(scheme.compare(x, x), Some(Ordering::Equal), "{} parses", x);
+            for y in &versions {
+                for z in &versions {
+                    let (xy, yz) = (scheme.compare(x, y), scheme.compare(y, z));
+                    if xy != Some(Ordering::Greater) && yz != Some(Ordering::Greater) {
+                        prop_assert_eq!(scheme.compare(x, z), xy.min(yz), "{} {} {}", x, y, z);
+                    }
+                }
+            }
         }
     }
 }
