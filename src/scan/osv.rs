@@ -151,8 +151,9 @@ impl Affected {
     }
 
     /// The schema's algorithm: affected if any range includes the version, or the `versions`
-    /// list names it exactly (then the fixed version is the next `fixed` event above it). A range whose events or version do not parse in its order is not
-    /// evaluated (a guess would be either a false alarm or a missed one).
+    /// list names it exactly (then the fixed version is the next `fixed` event above it). A
+    /// range whose events or version do not parse in its order is not evaluated: a guess would
+    /// be either a false alarm or a missed one.
     fn evaluate(&self, installed: &Installed) -> Option<Finding> {
         let mut fixed_above = None;
         for range in &self.ranges {
@@ -184,7 +185,21 @@ enum EventKind {
     Limit,
 }
 
-/// An event's version; `introduced: "0"` is before every version.
+impl Event {
+    fn kind_and_version(&self) -> Option<(EventKind, &str)> {
+        [
+            (EventKind::Introduced, &self.introduced),
+            (EventKind::Fixed, &self.fixed),
+            (EventKind::LastAffected, &self.last_affected),
+            (EventKind::Limit, &self.limit),
+        ]
+        .into_iter()
+        .find_map(|(kind, version)| Some((kind, version.as_deref()?)))
+    }
+}
+
+/// An event's version; `introduced: "0"` is before every version. All of a range's versions
+/// are parsed in one scheme, so comparing them always has an answer.
 #[derive(Debug, Clone)]
 enum Bound {
     Zero,
@@ -227,24 +242,10 @@ impl Range {
         let mut sorted = Vec::with_capacity(self.events.len());
         let mut unlimited = false;
         for event in &self.events {
-            let (kind, text) = match event {
-                Event {
-                    introduced: Some(text),
-                    ..
-                } => (EventKind::Introduced, text),
-                Event {
-                    fixed: Some(text), ..
-                } => (EventKind::Fixed, text),
-                Event {
-                    last_affected: Some(text),
-                    ..
-                } => (EventKind::LastAffected, text),
-                Event {
-                    limit: Some(text), ..
-                } => (EventKind::Limit, text),
-                _ => continue,
+            let Some((kind, text)) = event.kind_and_version() else {
+                continue;
             };
-            let bound = match (kind, text.as_str()) {
+            let bound = match (kind, text) {
                 (EventKind::Introduced, "0") => Bound::Zero,
                 (EventKind::Limit, "*") => {
                     unlimited = true;
@@ -252,7 +253,7 @@ impl Range {
                 }
                 _ => Bound::At(scheme.parse(text).ok()?),
             };
-            sorted.push((bound, kind, text.clone()));
+            sorted.push((bound, kind, text.to_owned()));
         }
         sorted.sort_by(|(a, a_kind, _), (b, b_kind, _)| a.cmp_bound(b).then(a_kind.cmp(b_kind)));
         Some(Events {
