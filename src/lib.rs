@@ -5,7 +5,9 @@
 //!
 //! 1. The vocabulary and the rules, depending on nothing else of ours:
 //!    [`oci`] (repository names, references, digests, manifests), [`auth`] (users, grants,
-//!    scopes, tokens), [`presign`] (SigV4 presigned URLs and their verifier).
+//!    scopes, tokens), [`presign`] (SigV4 presigned URLs and their verifier), [`scan`]
+//!    (scanning's pure core: package databases, purls and CycloneDX SBOMs; each ecosystem's
+//!    version order, OSV advisories and their ranges).
 //! 2. [`storage`]: what the registry needs from storage, as small traits (objects, multipart
 //!    uploads, sessions, request bodies); an in-memory store with R2's rules for tests.
 //! 3. [`upload`]: the upload state machine over storage: resumable hashing, re-blocking a

@@ -1,10 +1,13 @@
-//! Scanning's pure core: what an image's files say it contains, and the documents made of it.
+//! Vulnerability scanning's pure core: what an image contains and which advisories affect it,
+//! in plain Rust with no Workers types (the queue consumer and the records come on top).
 //!
-//! Plain Rust with no Workers types; the platform layer feeds it layer contents and stores what
-//! it returns. [`packages`] recognises and parses the files that name an image's operating
-//! system and packages, [`purl`] names each package as a package URL, and [`cyclonedx`] writes
-//! the inventory as a CycloneDX SBOM.
+//! [`packages`] recognises and parses the files that name an image's operating system and
+//! packages, [`purl`] names each package as a package URL, and [`cyclonedx`] writes the
+//! inventory as a CycloneDX SBOM; [`version`] orders each ecosystem's versions, and [`osv`]
+//! reads OSV advisories and decides which installed versions they affect.
 
 pub mod cyclonedx;
+pub mod osv;
 pub mod packages;
 pub mod purl;
+pub mod version;
