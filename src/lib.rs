@@ -31,6 +31,7 @@ pub mod maintenance;
 pub mod oci;
 pub mod presign;
 pub mod records;
+pub mod scan;
 pub mod storage;
 pub mod upload;
 
