@@ -49,7 +49,9 @@ impl<V: EntryVisitor> LayerReader<V> {
             decompressed: 0,
             failure: None,
         };
-        LayerReader { decoder: Decoder::start(compression, sink) }
+        LayerReader {
+            decoder: Decoder::start(compression, sink),
+        }
     }
 
     /// The next bytes of the layer.
@@ -72,12 +74,14 @@ impl<V: EntryVisitor> LayerReader<V> {
             }
             Decoder::Plain(sink) => sink,
             Decoder::Gzip(mut gzip) => {
-                let finished = gzip.try_finish();
-                let mut sink = gzip.finish().map_err(gzip_error)?;
-                if let Err(error) = finished {
-                    return Err(sink.failure.take().unwrap_or_else(|| gzip_error(error)));
+                if let Err(error) = gzip.try_finish() {
+                    return Err(gzip
+                        .get_mut()
+                        .failure
+                        .take()
+                        .unwrap_or_else(|| gzip_error(error)));
                 }
-                sink
+                gzip.finish().map_err(gzip_error)?
             }
             Decoder::Zstd(sink, zstd) => {
                 zstd.finish()?;
@@ -115,7 +119,9 @@ impl<V: EntryVisitor> Decoder<V> {
                 }
                 let compression = detect(start);
                 let taken = std::mem::replace(self, Decoder::Failed(LayerError::Truncated("")));
-                let Decoder::Detect(sink, start) = taken else { return Ok(()) };
+                let Decoder::Detect(sink, start) = taken else {
+                    return Ok(());
+                };
                 *self = Decoder::start(compression, sink);
                 self.push(&start)
             }
@@ -127,7 +133,11 @@ impl<V: EntryVisitor> Decoder<V> {
                 gzip.get_mut().compressed += chunk.len() as u64;
                 match gzip.write_all(chunk) {
                     Ok(()) => Ok(()),
-                    Err(error) => Err(gzip.get_mut().failure.take().unwrap_or_else(|| gzip_error(error))),
+                    Err(error) => Err(gzip
+                        .get_mut()
+                        .failure
+                        .take()
+                        .unwrap_or_else(|| gzip_error(error))),
                 }
             }
             Decoder::Zstd(sink, zstd) => {

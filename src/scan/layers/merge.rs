@@ -37,12 +37,20 @@ impl<T: Clone> Merged<T> {
         wanted: impl Fn(&str) -> Option<usize> + 'static,
         parse: impl Fn(&str, &[u8]) -> Option<T> + 'static,
     ) -> Merged<T> {
-        Merged { wanted: Box::new(wanted), parse: Box::new(parse), files: BTreeMap::new() }
+        Merged {
+            wanted: Box::new(wanted),
+            parse: Box::new(parse),
+            files: BTreeMap::new(),
+        }
     }
 
     /// A reader for the next layer. Its changes apply when the caller commits what
     /// [`LayerReader::finish`] returns; a layer that fails changes nothing.
-    pub fn layer(&mut self, compression: Compression, limits: Limits) -> LayerReader<LayerChanges<'_, T>> {
+    pub fn layer(
+        &mut self,
+        compression: Compression,
+        limits: Limits,
+    ) -> LayerReader<LayerChanges<'_, T>> {
         let changes = LayerChanges {
             merged: self,
             removed: Vec::new(),

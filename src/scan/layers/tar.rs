@@ -17,7 +17,11 @@ pub(super) struct TarParser {
 
 enum State {
     Header,
-    Body { remaining: u64, padding: u64, body: Body },
+    Body {
+        remaining: u64,
+        padding: u64,
+        body: Body,
+    },
     Padding(u64),
     /// After the end-of-archive block: whatever follows is ignored.
     End,
@@ -26,8 +30,14 @@ enum State {
 enum Body {
     Skip,
     /// A file's content, kept when wanted and within its cap.
-    File { path: String, kept: Option<Vec<u8>> },
-    Extension { kind: u8, bytes: Vec<u8> },
+    File {
+        path: String,
+        kept: Option<Vec<u8>>,
+    },
+    Extension {
+        kind: u8,
+        bytes: Vec<u8>,
+    },
 }
 
 /// What long-name and pax entries say about the entry that follows them.
@@ -67,13 +77,18 @@ impl TarParser {
                         self.header.clear();
                     }
                 }
-                State::Body { remaining, body, .. } => {
-                    let take = data.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                State::Body {
+                    remaining, body, ..
+                } => {
+                    let take = data
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                     let (head, rest) = data.split_at(take);
                     match body {
-                        Body::File { kept: Some(kept), .. } | Body::Extension { bytes: kept, .. } => {
-                            kept.extend_from_slice(head)
+                        Body::File {
+                            kept: Some(kept), ..
                         }
+                        | Body::Extension { bytes: kept, .. } => kept.extend_from_slice(head),
                         Body::File { kept: None, .. } | Body::Skip => {}
                     }
                     *remaining -= take as u64;
@@ -83,7 +98,9 @@ impl TarParser {
                     }
                 }
                 State::Padding(remaining) => {
-                    let take = data.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    let take = data
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                     *remaining -= take as u64;
                     data = &data[take..];
                     if *remaining == 0 {
@@ -132,7 +149,9 @@ impl TarParser {
         }
         let extensions = std::mem::take(&mut self.pending);
         let raw_path = extensions.path.unwrap_or_else(|| ustar_path(header));
-        let raw_link = extensions.link.unwrap_or_else(|| field_text(&header[157..257]));
+        let raw_link = extensions
+            .link
+            .unwrap_or_else(|| field_text(&header[157..257]));
         size = extensions.size.unwrap_or(size);
         let Some(path) = normalise(&raw_path) else {
             return self.start_body(size, Body::Skip, visitor);
@@ -178,7 +197,11 @@ impl TarParser {
         visitor: &mut dyn EntryVisitor,
     ) -> Result<(), LayerError> {
         let padding = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
-        self.state = State::Body { remaining: size, padding, body };
+        self.state = State::Body {
+            remaining: size,
+            padding,
+            body,
+        };
         if size == 0 {
             self.end_body(visitor)?;
         }
@@ -208,7 +231,10 @@ impl TarParser {
     fn read_pax(&mut self, mut records: &[u8]) -> Result<(), LayerError> {
         let corrupt = || LayerError::Tar("malformed pax header".into());
         while !records.is_empty() {
-            let space = records.iter().position(|&b| b == b' ').ok_or_else(corrupt)?;
+            let space = records
+                .iter()
+                .position(|&b| b == b' ')
+                .ok_or_else(corrupt)?;
             let length: usize = std::str::from_utf8(&records[..space])
                 .ok()
                 .and_then(|digits| digits.parse().ok())
@@ -246,7 +272,11 @@ fn verify_checksum(header: &[u8]) -> Result<(), LayerError> {
     let stored = parse_number(&header[148..156])?;
     let (mut unsigned, mut signed) = (0u64, 0i64);
     for (index, &byte) in header.iter().enumerate() {
-        let byte = if (148..156).contains(&index) { b' ' } else { byte };
+        let byte = if (148..156).contains(&index) {
+            b' '
+        } else {
+            byte
+        };
         unsigned += u64::from(byte);
         signed += i64::from(byte as i8);
     }

@@ -23,13 +23,23 @@ enum State {
     FrameStart,
     /// Inside a skippable frame: bytes still to skip.
     Skipping(u64),
-    Blocks { decoder: Box<FrameDecoder>, checksum: bool },
-    Checksum { decoder: Box<FrameDecoder> },
+    Blocks {
+        decoder: Box<FrameDecoder>,
+        checksum: bool,
+    },
+    Checksum {
+        decoder: Box<FrameDecoder>,
+    },
 }
 
 impl ZstdStream {
     pub(super) fn new(max_window: u64) -> ZstdStream {
-        ZstdStream { max_window, pending: Vec::new(), state: State::FrameStart, output: Vec::new() }
+        ZstdStream {
+            max_window,
+            pending: Vec::new(),
+            state: State::FrameStart,
+            output: Vec::new(),
+        }
     }
 
     /// Decodes every whole block `input` completes, passing the output to `out`.
@@ -68,10 +78,14 @@ impl ZstdStream {
         let input = &self.pending[at..];
         match &mut self.state {
             State::FrameStart => {
-                let Some(magic) = input.get(..4) else { return Ok(None) };
+                let Some(magic) = input.get(..4) else {
+                    return Ok(None);
+                };
                 let magic = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
                 if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
-                    let Some(size) = input.get(4..8) else { return Ok(None) };
+                    let Some(size) = input.get(4..8) else {
+                        return Ok(None);
+                    };
                     let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
                     self.state = State::Skipping(u64::from(size));
                     return Ok(Some(8));
@@ -79,7 +93,9 @@ impl ZstdStream {
                 if magic != FRAME_MAGIC {
                     return Err(LayerError::Zstd("not a zstd frame".into()));
                 }
-                let Some(header) = frame_header(input, self.max_window)? else { return Ok(None) };
+                let Some(header) = frame_header(input, self.max_window)? else {
+                    return Ok(None);
+                };
                 let mut decoder = Box::new(FrameDecoder::new());
                 let (read, _) = decoder
                     .decode_from_to(&input[..header.length], &mut [])
@@ -87,14 +103,19 @@ impl ZstdStream {
                 if read != header.length {
                     return Err(LayerError::Zstd("unreadable frame header".into()));
                 }
-                self.state = State::Blocks { decoder, checksum: header.checksum };
+                self.state = State::Blocks {
+                    decoder,
+                    checksum: header.checksum,
+                };
                 Ok(Some(read))
             }
             State::Skipping(remaining) => {
                 if input.is_empty() && *remaining > 0 {
                     return Ok(None);
                 }
-                let take = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                let take = input
+                    .len()
+                    .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                 *remaining -= take as u64;
                 if *remaining == 0 {
                     self.state = State::FrameStart;
@@ -102,7 +123,9 @@ impl ZstdStream {
                 Ok(Some(take))
             }
             State::Blocks { decoder, checksum } => {
-                let Some(header) = input.get(..3) else { return Ok(None) };
+                let Some(header) = input.get(..3) else {
+                    return Ok(None);
+                };
                 let header = u32::from_le_bytes([header[0], header[1], header[2], 0]);
                 let last = header & 1 == 1;
                 let size = (header >> 3) as usize;
@@ -114,7 +137,9 @@ impl ZstdStream {
                     1 => 1,
                     _ => return Err(LayerError::Zstd("reserved block type".into())),
                 };
-                let Some(block) = input.get(..3 + body) else { return Ok(None) };
+                let Some(block) = input.get(..3 + body) else {
+                    return Ok(None);
+                };
                 decode_and_drain(decoder, block, &mut self.output, out)?;
                 if last {
                     let decoder = std::mem::replace(decoder, Box::new(FrameDecoder::new()));
@@ -127,7 +152,9 @@ impl ZstdStream {
                 Ok(Some(block.len()))
             }
             State::Checksum { decoder } => {
-                let Some(stored) = input.get(..4) else { return Ok(None) };
+                let Some(stored) = input.get(..4) else {
+                    return Ok(None);
+                };
                 decode_and_drain(decoder, stored, &mut self.output, out)?;
                 if decoder.get_checksum_from_data() != decoder.get_calculated_checksum() {
                     return Err(LayerError::Zstd("content checksum mismatch".into()));
@@ -170,9 +197,13 @@ struct FrameHeader {
 /// Reads a frame header (RFC 8878, 3.1.1.1), refusing windows over `max_window`; `None`
 /// when `input` does not hold all of it yet.
 fn frame_header(input: &[u8], max_window: u64) -> Result<Option<FrameHeader>, LayerError> {
-    let Some(&descriptor) = input.get(4) else { return Ok(None) };
+    let Some(&descriptor) = input.get(4) else {
+        return Ok(None);
+    };
     if descriptor & 0x08 != 0 {
-        return Err(LayerError::Zstd("reserved bit set in the frame header".into()));
+        return Err(LayerError::Zstd(
+            "reserved bit set in the frame header".into(),
+        ));
     }
     let single_segment = descriptor & 0x20 != 0;
     let window_length = usize::from(!single_segment);
@@ -184,7 +215,9 @@ fn frame_header(input: &[u8], max_window: u64) -> Result<Option<FrameHeader>, La
         _ => 8,
     };
     let length = 5 + window_length + dictionary_length + content_size_length;
-    let Some(header) = input.get(..length) else { return Ok(None) };
+    let Some(header) = input.get(..length) else {
+        return Ok(None);
+    };
     let window = if single_segment {
         let field = &header[length - content_size_length..];
         let mut size = [0u8; 8];
@@ -205,5 +238,8 @@ fn frame_header(input: &[u8], max_window: u64) -> Result<Option<FrameHeader>, La
             "a zstd window of {window} bytes (limit {max_window})"
         )));
     }
-    Ok(Some(FrameHeader { length, checksum: descriptor & 0x04 != 0 }))
+    Ok(Some(FrameHeader {
+        length,
+        checksum: descriptor & 0x04 != 0,
+    }))
 }
