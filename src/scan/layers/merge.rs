@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::path::{is_within, join, split_parent};
+use super::path::{join, split_parent};
 use super::{Compression, EntryKind, EntryVisitor, LayerReader, Limits};
 
 const WHITEOUT: &str = ".wh.";
@@ -72,13 +72,18 @@ impl<T: Clone> Merged<T> {
         self.below(dir).next().is_some()
     }
 
-    /// The paths strictly below `dir`.
-    fn below<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+    /// The paths strictly below `dir`: those starting `dir/` (which sort together, while
+    /// siblings like `dir.txt` sort between `dir` and them).
+    fn below(&self, dir: &str) -> impl Iterator<Item = &String> + '_ {
+        let prefix = if dir == "/" {
+            dir.to_owned()
+        } else {
+            format!("{dir}/")
+        };
         self.files
-            .range::<str, _>((Bound::Excluded(dir), Bound::Unbounded))
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
             .map(|(path, _)| path)
-            .take_while(move |path| is_within(path, dir))
-            .filter(move |path| path.as_str() != dir)
+            .take_while(move |path| path.starts_with(&prefix))
     }
 }
 

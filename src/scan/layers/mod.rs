@@ -111,7 +111,8 @@ pub enum EntryKind<'a> {
     Symlink(&'a str),
     /// The normalised path of the earlier entry of the same layer it links to.
     HardLink(&'a str),
-    /// Devices, FIFOs and other kinds: they occupy their path and nothing more.
+    /// Devices, FIFOs, hard links to refused paths and other kinds: they occupy their path
+    /// and nothing more.
     Other,
 }
 

@@ -41,11 +41,3 @@ pub(super) fn join(parent: &str, name: &str) -> String {
         format!("{parent}/{name}")
     }
 }
-
-/// Whether `path` is `dir` or below it.
-pub(super) fn is_within(path: &str, dir: &str) -> bool {
-    dir == "/"
-        || path
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}

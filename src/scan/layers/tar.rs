@@ -169,8 +169,9 @@ impl TarParser {
                 Body::File { path, kept }
             }
             b'1' => {
-                if let Some(target) = normalise(&raw_link) {
-                    visitor.entry(&path, EntryKind::HardLink(&target));
+                match normalise(&raw_link) {
+                    Some(target) => visitor.entry(&path, EntryKind::HardLink(&target)),
+                    None => visitor.entry(&path, EntryKind::Other),
                 }
                 Body::Skip
             }

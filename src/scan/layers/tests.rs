@@ -243,6 +243,8 @@ fn later_layers_replace_and_whiteouts_delete() {
             Item::File("dir/a.txt", b"a"),
             Item::File("dir/sub/b.txt", b"b"),
             Item::File("dirish.txt", b"not below dir"),
+            Item::File("dir-x.txt", b"sorts between dir and dir/"),
+            Item::File("dir.txt", b"sorts between dir and dir/"),
             Item::File("opaque/old.txt", b"old"),
             Item::File("linked.txt", b"target"),
         ]),
@@ -262,6 +264,8 @@ fn later_layers_replace_and_whiteouts_delete() {
         contents(&merged),
         BTreeMap::from([
             ("/copy.txt", "target"),
+            ("/dir-x.txt", "sorts between dir and dir/"),
+            ("/dir.txt", "sorts between dir and dir/"),
             ("/dirish.txt", "not below dir"),
             ("/keep.txt", "kept"),
             ("/linked.txt", "target"),
