@@ -349,3 +349,24 @@ fn paths_are_normalised() {
         assert_eq!(normalise(raw).as_deref(), normal, "{raw:?}");
     }
 }
+
+#[test]
+fn zstd_frames_and_skippable_frames_are_read_in_turn() {
+    let first = layer(&[Item::File("one.txt", b"1")]);
+    let second = layer(&[Item::File("two.txt", b"2")]);
+    let mut bytes = zstd(&first[..1024]);
+    bytes.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+    bytes.extend(zstd(&second));
+    for chunk in [1, 4, 9, usize::MAX] {
+        assert_eq!(
+            list(Compression::Zstd, &bytes, chunk).unwrap(),
+            ["/one.txt = 1", "/two.txt = 2"]
+        );
+    }
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    assert_eq!(
+        list(Compression::Zstd, &bytes, 9),
+        Err(LayerError::Zstd("content checksum mismatch".into()))
+    );
+}
