@@ -1,12 +1,14 @@
 //! Vulnerability scanning's pure core: what an image contains and which advisories affect it,
 //! in plain Rust with no Workers types (the queue consumer and the records come on top).
 //!
-//! [`packages`] recognises and parses the files that name an image's operating system and
-//! packages, [`purl`] names each package as a package URL, and [`cyclonedx`] writes the
-//! inventory as a CycloneDX SBOM; [`version`] orders each ecosystem's versions, and [`osv`]
-//! reads OSV advisories and decides which installed versions they affect.
+//! [`layers`] reads image layers as streams (gzip, zstd or plain tar) with flat memory and
+//! merges them with their whiteouts; [`packages`] recognises and parses the files that name an
+//! image's operating system and packages, [`purl`] names each package as a package URL, and
+//! [`cyclonedx`] writes the inventory as a CycloneDX SBOM; [`version`] orders each ecosystem's
+//! versions, and [`osv`] reads OSV advisories and decides which installed versions they affect.
 
 pub mod cyclonedx;
+pub mod layers;
 pub mod osv;
 pub mod packages;
 pub mod purl;
