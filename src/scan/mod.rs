@@ -13,3 +13,6 @@ pub mod osv;
 pub mod packages;
 pub mod purl;
 pub mod version;
+
+#[cfg(test)]
+mod tests;
