@@ -11,7 +11,7 @@ use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
-use edge_registry::records::Environment;
+use edge_registry::records::ClockedEnvironment;
 use edge_registry::storage::memory::{Call, Clock, MemoryBody, MemoryStore, When};
 use edge_registry::storage::{SessionStore, StorageError, StorageResult};
 use futures::executor::block_on;
@@ -23,24 +23,7 @@ use common::{assert_oci_error, Client, Reply};
 const PART_SIZE: usize = 1024;
 const ORIGIN: &str = "http://localhost";
 
-struct TestEnvironment {
-    next_id: Cell<u64>,
-    /// Shared with the store, which stamps objects with it.
-    clock: Clock,
-}
-
 const START_MS: u64 = 1_700_000_000_000;
-
-impl Environment for TestEnvironment {
-    fn now_ms(&self) -> u64 {
-        self.clock.get()
-    }
-
-    fn new_id(&self) -> String {
-        self.next_id.set(self.next_id.get() + 1);
-        format!("{:032x}", self.next_id.get())
-    }
-}
 
 /// The access configuration of tests/access.env, as the worker under test has it.
 fn auth() -> Auth {
@@ -58,7 +41,7 @@ fn auth() -> Auth {
     }
 }
 
-fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
+fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, ClockedEnvironment> {
     registry_on(
         MemoryStore::with_min_part(config.part_size as usize),
         config,
@@ -68,15 +51,12 @@ fn registry(config: Config) -> Registry<MemoryStore, MemoryStore, TestEnvironmen
 fn registry_on(
     store: MemoryStore,
     config: Config,
-) -> Registry<MemoryStore, MemoryStore, TestEnvironment> {
+) -> Registry<MemoryStore, MemoryStore, ClockedEnvironment> {
     let clock: Clock = Rc::new(Cell::new(START_MS));
     Registry::new(
         store.with_clock(clock.clone()),
         MemoryStore::new(),
-        TestEnvironment {
-            next_id: Cell::new(0),
-            clock,
-        },
+        ClockedEnvironment::new(clock),
         config,
         auth(),
     )
@@ -93,7 +73,7 @@ fn maintenance() -> MaintenanceConfig {
 }
 
 struct InProcess {
-    registry: Registry<MemoryStore, MemoryStore, TestEnvironment>,
+    registry: Registry<MemoryStore, MemoryStore, ClockedEnvironment>,
 }
 
 /// Redirects to the registry's own signed URLs (local mode, as under scripts/dev).
@@ -633,10 +613,7 @@ fn rate_limited_storage_answers_429_with_retry_after() {
     let registry = Registry::new(
         MemoryStore::new().with_clock(clock.clone()),
         Throttled,
-        TestEnvironment {
-            next_id: Cell::new(0),
-            clock,
-        },
+        ClockedEnvironment::new(clock),
         Config::default(),
         auth(),
     );

@@ -21,7 +21,7 @@ use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
 use edge_registry::error::Error;
 use edge_registry::oci::{manifest, Digest, Reference, RepositoryName, Tag};
 use edge_registry::presign::{Credentials as UrlCredentials, Signer};
-use edge_registry::records::{is_id, Environment};
+use edge_registry::records::{is_id, ClockedEnvironment};
 use edge_registry::storage::memory::{Clock, MemoryBody, MemoryStore};
 
 use common::access::access_env;
@@ -305,23 +305,7 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
-struct Ids {
-    next: Cell<u64>,
-    clock: Clock,
-}
-
-impl Environment for Ids {
-    fn now_ms(&self) -> u64 {
-        self.clock.get()
-    }
-
-    fn new_id(&self) -> String {
-        self.next.set(self.next.get() + 1);
-        format!("{:032x}", self.next.get())
-    }
-}
-
-type TestRegistry = Registry<MemoryStore, MemoryStore, Ids>;
+type TestRegistry = Registry<MemoryStore, MemoryStore, ClockedEnvironment>;
 
 /// A registry holding a blob, a tagged manifest and an open upload in `team/app`, as the
 /// worker under test is configured (tests/access.env, its own signed blob URLs).
@@ -347,10 +331,7 @@ fn seeded_registry() -> (TestRegistry, Seed) {
     let registry = Registry::new(
         MemoryStore::with_min_part(64).with_clock(clock.clone()),
         MemoryStore::new(),
-        Ids {
-            next: Cell::new(0),
-            clock,
-        },
+        ClockedEnvironment::new(clock),
         config,
         Auth {
             policy,

@@ -18,7 +18,7 @@ use super::{Maintenance, MaintenanceConfig, Report};
 use crate::auth::Policy;
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::{Algorithm, Digest, RepositoryName};
-use crate::records::{layout, BlobRecord, Environment, Records, DIGEST_META};
+use crate::records::{layout, BlobRecord, ClockedEnvironment, Environment, Records, DIGEST_META};
 use crate::storage::memory::{Clock, MemoryStore};
 use crate::storage::{ObjectInfo, ObjectStore, PutOptions};
 
@@ -28,25 +28,8 @@ const UPLOAD_TTL_SECONDS: u64 = 600;
 /// Small parts keep uploads' data small while still crossing part boundaries.
 const PART_SIZE: usize = 16;
 
-/// The clock the store stamps objects with, and ids counted up.
-struct Clocked {
-    clock: Clock,
-    next_id: Cell<u64>,
-}
-
-impl Environment for Clocked {
-    fn now_ms(&self) -> u64 {
-        self.clock.get()
-    }
-
-    fn new_id(&self) -> String {
-        self.next_id.set(self.next_id.get() + 1);
-        format!("{:032x}", self.next_id.get())
-    }
-}
-
 struct Fixture {
-    records: Records<MemoryStore, MemoryStore, Clocked>,
+    records: Records<MemoryStore, MemoryStore, ClockedEnvironment>,
     config: MaintenanceConfig,
     policy: Policy,
 }
@@ -55,10 +38,7 @@ impl Fixture {
     fn new() -> Self {
         let clock: Clock = Rc::new(Cell::new(START_MS));
         let store = MemoryStore::with_min_part(PART_SIZE).with_clock(clock.clone());
-        let env = Clocked {
-            clock,
-            next_id: Cell::new(0),
-        };
+        let env = ClockedEnvironment::new(clock);
         Fixture {
             records: Records::new(store, None, MemoryStore::new(), env),
             config: MaintenanceConfig {
@@ -79,7 +59,7 @@ impl Fixture {
         self
     }
 
-    fn maintenance(&self) -> Maintenance<'_, MemoryStore, MemoryStore, Clocked> {
+    fn maintenance(&self) -> Maintenance<'_, MemoryStore, MemoryStore, ClockedEnvironment> {
         Maintenance {
             records: &self.records,
             config: &self.config,

@@ -118,6 +118,37 @@ where
     }
 }
 
+/// The clock a memory store stamps objects with, and ids counted up from 1: a deterministic
+/// environment for tests over [`crate::storage::memory`] (native only, like that store).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct ClockedEnvironment {
+    /// Shared with the store; tests move it to let time pass.
+    pub clock: crate::storage::memory::Clock,
+    next_id: std::cell::Cell<u64>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ClockedEnvironment {
+    pub fn new(clock: crate::storage::memory::Clock) -> Self {
+        ClockedEnvironment {
+            clock,
+            next_id: std::cell::Cell::new(0),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Environment for ClockedEnvironment {
+    fn now_ms(&self) -> u64 {
+        self.clock.get()
+    }
+
+    fn new_id(&self) -> String {
+        self.next_id.set(self.next_id.get() + 1);
+        format!("{:032x}", self.next_id.get())
+    }
+}
+
 /// The one id [`FixedEnvironment`] makes, in the form of the registry's ids.
 #[cfg(test)]
 pub(crate) const FIXED_ID: &str = "0123456789abcdef0123456789abcdef";

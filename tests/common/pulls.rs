@@ -43,6 +43,13 @@ fn redirect_target(c: &dyn Client, reply: &Reply) -> String {
     target.to_string()
 }
 
+/// Where the administrator's pull of blob `digest` of `name` is redirected: a signed URL.
+fn signed_url(c: &dyn Client, name: &str, digest: &str) -> String {
+    let path = format!("/v2/{name}/blobs/{digest}");
+    let reply = c.send_once(Some(&basic("admin")), "GET", &path, &[], b"");
+    redirect_target(c, &reply)
+}
+
 pub fn large_blobs_redirect_to_signed_urls(c: &dyn Client) {
     let name = "team/pulls-redirect";
     let bytes = large(c, 1100);
@@ -113,14 +120,7 @@ pub fn redirects_keep_ranges_and_skip_head(c: &dyn Client) {
 pub fn signed_urls_refuse_tampering_and_expiry(c: &dyn Client) {
     let name = "team/pulls-signed";
     let digest = push_blob(c, name, &large(c, 1300));
-    let reply = c.send_once(
-        Some(&basic("admin")),
-        "GET",
-        &format!("/v2/{name}/blobs/{digest}"),
-        &[],
-        b"",
-    );
-    let target = redirect_target(c, &reply);
+    let target = signed_url(c, name, &digest);
     let (path, _) = target.split_once('?').unwrap();
     let refused = |url: &str, what: &str| {
         let reply = c.send_once(None, "GET", url, &[], b"");
@@ -178,14 +178,7 @@ pub fn signed_url_dates_never_crash(c: &dyn Client) {
     let name = "team/pulls-dates";
     let bytes = large(c, 1350);
     let digest = push_blob(c, name, &bytes);
-    let reply = c.send_once(
-        Some(&basic("admin")),
-        "GET",
-        &format!("/v2/{name}/blobs/{digest}"),
-        &[],
-        b"",
-    );
-    let target = redirect_target(c, &reply);
+    let target = signed_url(c, name, &digest);
     let date = target
         .split('&')
         .find_map(|param| param.strip_prefix("X-Amz-Date="))
