@@ -37,6 +37,16 @@ pub enum Route {
     },
     /// One maintenance run on demand (`POST`, administrator only).
     Maintenance,
+    /// An image's scan report (`/v2/<name>/_scan/<digest>`).
+    Scan {
+        name: String,
+        digest: String,
+    },
+    /// The advisories' load status (`/_advisories`), or one ecosystem's advisories
+    /// (`/_advisories/<ecosystem>`, to load them).
+    Advisories {
+        ecosystem: Option<String>,
+    },
 }
 
 /// Docker's token protocol's endpoint.
@@ -45,6 +55,8 @@ const TOKEN_PATH: &str = "/token";
 pub const SIGNED_BLOB_PREFIX: &str = "/_blobs/";
 /// Where an administrator runs maintenance on demand.
 pub const MAINTENANCE_PATH: &str = "/_maintenance";
+/// Where an administrator loads advisories and sees how their loads went.
+const ADVISORIES_PATH: &str = "/_advisories";
 
 /// The routes of a repository's resources, for the URLs the registry sends.
 impl Route {
@@ -100,6 +112,11 @@ impl fmt::Display for Route {
             Route::UploadStart { name } => write!(f, "/v2/{name}/blobs/uploads/"),
             Route::Upload { name, id } => write!(f, "/v2/{name}/blobs/uploads/{id}"),
             Route::Referrers { name, digest } => write!(f, "/v2/{name}/referrers/{digest}"),
+            Route::Scan { name, digest } => write!(f, "/v2/{name}/_scan/{digest}"),
+            Route::Advisories { ecosystem: None } => f.write_str(ADVISORIES_PATH),
+            Route::Advisories {
+                ecosystem: Some(ecosystem),
+            } => write!(f, "{ADVISORIES_PATH}/{ecosystem}"),
         }
     }
 }
@@ -115,6 +132,17 @@ pub fn parse(path: &str) -> Option<Route> {
     }
     if path == MAINTENANCE_PATH {
         return Some(Route::Maintenance);
+    }
+    if let Some(rest) = path.strip_prefix(ADVISORIES_PATH) {
+        return match rest.strip_prefix('/') {
+            None if rest.is_empty() => Some(Route::Advisories { ecosystem: None }),
+            Some(ecosystem) if !ecosystem.is_empty() && !ecosystem.contains('/') => {
+                Some(Route::Advisories {
+                    ecosystem: Some(ecosystem.to_string()),
+                })
+            }
+            _ => None,
+        };
     }
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
@@ -165,6 +193,12 @@ pub fn parse(path: &str) -> Option<Route> {
     }
     if n >= 3 && last(2) == "referrers" {
         return Some(Route::Referrers {
+            name: name_before(2)?,
+            digest: last(1).to_string(),
+        });
+    }
+    if n >= 3 && last(2) == "_scan" {
+        return Some(Route::Scan {
             name: name_before(2)?,
             digest: last(1).to_string(),
         });
@@ -231,6 +265,20 @@ mod tests {
                 Route::Referrers {
                     name: name("a"),
                     digest: name(d),
+                },
+            ),
+            (
+                "/v2/a/b/_scan/sha256:abc",
+                Route::Scan {
+                    name: name("a/b"),
+                    digest: name(d),
+                },
+            ),
+            ("/_advisories", Route::Advisories { ecosystem: None }),
+            (
+                "/_advisories/Debian",
+                Route::Advisories {
+                    ecosystem: Some(name("Debian")),
                 },
             ),
             // Names may contain the words the routes use.

@@ -25,7 +25,11 @@ mod tags;
 mod uploads;
 pub mod walk;
 
+use std::cell::RefCell;
+
 use serde::Deserialize;
+
+use crate::scan::Job;
 
 use crate::storage::{
     ListOptions, MultipartStore, ObjectInfo, ObjectStore, SessionStore, StorageError,
@@ -64,6 +68,9 @@ pub struct Records<S, K, E> {
     pub(crate) public_blobs: Option<S>,
     pub(crate) sessions: K,
     pub(crate) env: E,
+    /// Jobs for the queue, which the platform sends once the request or job that made them
+    /// is done: the core never talks to the queue itself.
+    outbox: RefCell<Vec<Job>>,
 }
 
 impl<S, K, E> Records<S, K, E>
@@ -78,7 +85,18 @@ where
             public_blobs,
             sessions,
             env,
+            outbox: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Queues `job` to be sent when the current request or job is done.
+    pub(crate) fn enqueue(&self, job: Job) {
+        self.outbox.borrow_mut().push(job);
+    }
+
+    /// The jobs queued so far, for the platform to send; the outbox is left empty.
+    pub fn take_jobs(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.outbox.borrow_mut())
     }
 
     /// Reads a small JSON record of ours.

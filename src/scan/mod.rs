@@ -6,13 +6,17 @@
 //! image's operating system and packages, [`purl`] names each package as a package URL, and
 //! [`cyclonedx`] writes the inventory as a CycloneDX SBOM; [`version`] orders each ecosystem's
 //! versions, and [`osv`] reads OSV advisories and decides which installed versions they affect.
+//! [`Job`] is the queued work built on them.
 
 pub mod cyclonedx;
+mod job;
 pub mod layers;
 pub mod osv;
 pub mod packages;
 pub mod purl;
 pub mod version;
+
+pub use job::Job;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,20 @@
+//! The work that goes through the queue: one message per job, as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// One unit of asynchronous work. Each is idempotent: a job delivered twice, or retried after
+/// it partly ran, leaves the records as one run would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Catalogue an image manifest of a repository (its SBOM), then match it.
+    Scan { repository: String, digest: String },
+    /// Match an image's stored SBOM against the advisories again; no layer is read.
+    Match { repository: String, digest: String },
+    /// The next bounded step of indexing an ecosystem's loaded advisories.
+    IndexAdvisories { ecosystem: String, load: String },
+    /// The next bounded step of the sweep over every repository's manifests, which scans
+    /// images that have no scan yet (a backfill) and matches again those matched before the
+    /// advisories last changed; `after` is where the previous step stopped.
+    Sweep { after: Option<String> },
+}
