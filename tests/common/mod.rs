@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of the helpers.
 
 pub mod access;
+pub mod http;
 pub mod maintenance;
 pub mod public_bucket;
 pub mod pulls;
