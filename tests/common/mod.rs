@@ -8,6 +8,7 @@ pub mod http;
 pub mod maintenance;
 pub mod public_bucket;
 pub mod pulls;
+pub mod scan;
 pub mod scenarios;
 
 use base64::Engine as _;
