@@ -8,9 +8,11 @@
   WASM                                   the built wasm module
   WORK                                   a scratch directory
   RUNS                                   runs per throughput figure (median), default 3
+  SCAN_LAYOUT, SYFT                      the Debian image's OCI layout and syft, from
+                                         scripts/setup (tests/.tools/scan), for the scan stage
   ONLY                                   optional: the stages to run, comma-separated
                                          (throughput, requests_per_second,
-                                         storage_operations)
+                                         storage_operations, scan)
 
 Prints every figure as a Markdown table, with the ratios ours/ceiling and ours/reference.
 """
@@ -19,6 +21,7 @@ import base64
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -82,9 +85,10 @@ def comm(pid):
         return f.read().strip()
 
 
-def cpu_seconds(server):
+def cpu_seconds(server, pids=None):
+    """CPU seconds (user and system) of a server's processes so far, or of `pids` only."""
     total = 0
-    for pid in server_pids(server):
+    for pid in server_pids(server) if pids is None else pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
@@ -492,6 +496,125 @@ def storage_operations(results):
         results["cost", name] = cost * 1000
 
 
+# --- scanning ----------------------------------------------------------------------------
+
+def layout_image(layout):
+    """The one image of an OCI layout: (manifest bytes, its digest, [(blob path, digest)] of
+    its config and layers, the layers' compressed and uncompressed sizes)."""
+    with open(os.path.join(layout, "index.json")) as f:
+        digest = json.load(f)["manifests"][0]["digest"]
+    path = lambda d: os.path.join(layout, "blobs", *d.split(":"))
+    with open(path(digest), "rb") as f:
+        manifest = f.read()
+    parsed = json.loads(manifest)
+    layers = [layer["digest"] for layer in parsed["layers"]]
+    blobs = [(path(d), d) for d in [parsed["config"]["digest"], *layers]]
+    compressed = sum(os.path.getsize(path(d)) for d in layers)
+    uncompressed = 0
+    for d in layers:
+        with gzip.open(path(d)) as f:
+            while chunk := f.read(MIB):
+                uncompressed += len(chunk)
+    return manifest, digest, blobs, compressed, uncompressed
+
+
+def deb_packages(cyclonedx):
+    return sum(1 for c in cyclonedx.get("components", []) if c.get("purl", "").startswith("pkg:deb/"))
+
+
+def syft_run(layout):
+    """One `syft scan oci-dir:` of the layout: wall seconds, CPU seconds and peak RSS (MiB) of
+    the syft process (its own rusage, from wait4), and the deb packages it found."""
+    out = os.path.join(WORK, "syft.json")
+    start = time.monotonic()
+    child = subprocess.Popen([os.environ["SYFT"], "scan", "-q", "-o", f"cyclonedx-json={out}",
+                              f"oci-dir:{layout}"], env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"})
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - start
+    assert child.returncode == 0, f"syft exited {child.returncode}"
+    with open(out) as f:
+        packages = deb_packages(json.load(f))
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, packages
+
+
+# A scan of the Debian image takes seconds; one not complete after this has stalled.
+SCAN_TIMEOUT = 600
+
+
+def registry_scan(repo, manifest, digest, blobs):
+    """Pushes the image's blobs (not timed), then its manifest, which enqueues the scan, and
+    polls GET /v2/<repo>/_scan/<digest> until the report is complete: the seconds from the
+    manifest PUT to the complete report, workerd's CPU seconds over that time (the queue
+    consumer, and the polls), its peak RSS (MiB), and the report's component count. The
+    worker's CPU cannot be told apart from the R2 simulator's, which runs in the same workerd."""
+    for path, blob in blobs:
+        push_whole(OURS, repo, path, blob)
+    workerd = runtime_pids(OURS)
+    reset_peak_rss(OURS)
+    before = cpu_seconds(OURS, workerd)
+    start = time.monotonic()
+    response, body = request(OURS, "PUT", f"/v2/{repo}/manifests/v1", body=manifest,
+                             headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status == 201, (response.status, body[:200])
+    while True:
+        response, body = request(OURS, "GET", f"/v2/{repo}/_scan/{digest}")
+        assert response.status == 200, (response.status, body[:300])
+        report = json.loads(body)
+        if report["status"] == "complete":
+            break
+        assert report["status"] in ("queued", "scanning"), report
+        assert time.monotonic() - start < SCAN_TIMEOUT, f"no complete report after {SCAN_TIMEOUT} s: {report}"
+        time.sleep(0.25)
+    wall = time.monotonic() - start
+    return wall, cpu_seconds(OURS, workerd) - before, peak_rss_mib(OURS), report["components"]
+
+
+def scan(results):
+    """Cataloguing the same image, scripts/setup's debootstrap Debian (one layer), with syft
+    and with the registry (push to complete report, through its queue), RUNS times each."""
+    layout = os.environ["SCAN_LAYOUT"]
+    manifest, digest, blobs, compressed, uncompressed = layout_image(layout)
+    results["scan image",] = (compressed, uncompressed)
+    version = subprocess.run([os.environ["SYFT"], "version"], check=True, capture_output=True, text=True).stdout
+    results["scan syft version",] = re.search(r"^Version:\s+(\S+)", version, re.M).group(1)
+    summary = lambda figures: (statistics.median(f[0] for f in figures), statistics.median(f[1] for f in figures),
+                               max(f[2] for f in figures), figures[0][3], len(figures))
+    syft_runs = []
+    for i in range(RUNS):
+        log(f"scan: syft, run {i + 1}")
+        syft_runs.append(syft_run(layout))
+    results["scan", "syft"] = summary(syft_runs)
+    ours_runs = []
+    for i in range(RUNS):
+        # A scan is done once per repository and digest: each run pushes to a new repository.
+        log(f"scan: ours, run {i + 1}")
+        ours_runs.append(registry_scan(f"bench/scan-{i}", manifest, digest, blobs))
+    results["scan", OURS] = summary(ours_runs)
+
+
+def scan_table(results):
+    compressed, uncompressed = results["scan image",]
+    gib = uncompressed / (1024 * MIB)
+    out = [f"Cataloguing the Debian bookworm minbase image of the scan tests (debootstrap; one layer, "
+           f"{compressed / MIB:.0f} MiB gzip, {uncompressed / MIB:.0f} MiB of tar), median of {RUNS} runs; "
+           f"ours from the manifest PUT to a complete report, through the queue:", ""]
+    out.append("| cataloguer | wall s | CPU s | CPU s per GiB of tar | peak RSS MiB | packages |")
+    out.append("|---|---|---|---|---|---|")
+    syft = f"syft {results['scan syft version',]} (`scan oci-dir:`)"
+    for name, label in (("syft", syft), (OURS, "ours (queue consumer, workerd)")):
+        figures = results.get(("scan", name))
+        if figures is None:
+            out.append(f"| {label} | - | - | - | - | - |")
+            continue
+        wall, cpu, peak, packages, _ = figures
+        out.append(f"| {label} | {wall:.1f} | {cpu:.1f} | {cpu / gib:.1f} | {peak:.0f} | {packages} |")
+    ours, syft = results.get(("scan", OURS), (None, None)), results["scan", "syft"]
+    out.append(f"| ours/syft | {fmt_ratio(ours[0], syft[0])} | {fmt_ratio(ours[1], syft[1])} | | | |")
+    out.append("")
+    return out
+
+
 def fmt_ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
@@ -512,6 +635,8 @@ def report(results):
         out += resource_table(results)
     if has("ops"):
         out += operations_table(results)
+    if ("scan", "syft") in results:
+        out += scan_table(results)
     return "\n".join(out)
 
 
@@ -613,7 +738,7 @@ def operations_table(results):
 def main():
     results = {}
     failed = False
-    stages = [throughput, requests_per_second, storage_operations]
+    stages = [throughput, requests_per_second, storage_operations, scan]
     only = os.environ.get("ONLY")
     for stage in stages:
         if only and stage.__name__ not in only.split(","):
