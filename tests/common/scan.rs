@@ -1,7 +1,7 @@
 //! What the scan tests (tests/scan.rs) make and read: image layers built here (tar, gzip) and
 //! pushed through the registry API, OSV exports zipped, the scan report awaited while the
 //! queue consumer works, and the documents it attaches fetched through the referrers API.
-//! The fixtures scripts/setup prepares (a debootstrap rootfs, its OCI layout, syft) are found
+//! The fixtures tests/scan-fixtures/setup prepares (a debootstrap rootfs, its OCI layout, syft) are found
 //! under tests/.tools/scan.
 
 use std::collections::BTreeMap;
@@ -25,12 +25,12 @@ pub const TAR_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 /// the Debian image (50 MB of layer) on two cores shared with other work.
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A fixture of scripts/setup, or of this repository's tests/scan-fixtures.
+/// A fixture of tests/scan-fixtures/setup, or of this repository's tests/scan-fixtures.
 pub fn fixture(path: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
     assert!(
         path.exists(),
-        "{} is missing: run scripts/setup",
+        "{} is missing: run tests/scan-fixtures/setup",
         path.display()
     );
     path
