@@ -9,8 +9,10 @@
 //! [`Job`] is the queued work built on them.
 
 pub mod cyclonedx;
+pub mod image;
 mod job;
 pub mod layers;
+pub mod matching;
 pub mod osv;
 pub mod packages;
 pub mod purl;
