@@ -14,6 +14,7 @@ pub mod layers;
 pub mod osv;
 pub mod packages;
 pub mod purl;
+pub mod severity;
 pub mod version;
 
 pub use job::Job;
