@@ -11,6 +11,7 @@
 pub mod cyclonedx;
 mod job;
 pub mod layers;
+pub mod matching;
 pub mod osv;
 pub mod packages;
 pub mod purl;

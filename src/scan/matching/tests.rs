@@ -1,0 +1,567 @@
+use serde_json::{json, Value};
+
+use super::*;
+use crate::scan::packages::SourcePackage;
+
+fn component(
+    ecosystem: packages::Ecosystem,
+    name: &str,
+    version: &str,
+    source: Option<(&str, &str)>,
+) -> Component {
+    Component {
+        ecosystem,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        arch: None,
+        source: source.map(|(name, version)| SourcePackage {
+            name: name.to_owned(),
+            version: version.to_owned(),
+        }),
+    }
+}
+
+fn deb(name: &str, version: &str, source: (&str, &str)) -> Component {
+    component(packages::Ecosystem::Deb, name, version, Some(source))
+}
+
+fn image(os: Option<(&str, &str)>, components: Vec<Component>) -> Inventory {
+    Inventory {
+        os: os.map(|(id, version_id)| Os {
+            id: id.to_owned(),
+            version_id: Some(version_id.to_owned()),
+            version_codename: None,
+            pretty_name: None,
+        }),
+        components,
+    }
+}
+
+fn advisory(id: &str, affected: Value) -> Advisory {
+    advisory_with(id, affected, json!({}))
+}
+
+/// An advisory whose fields are `extra`'s, with `id` and `affected`.
+fn advisory_with(id: &str, affected: Value, mut extra: Value) -> Advisory {
+    extra["id"] = json!(id);
+    extra["affected"] = affected;
+    Advisory::from_json(extra.to_string().as_bytes()).expect("advisory parses")
+}
+
+/// One `affected` entry with one ECOSYSTEM range.
+fn range(ecosystem: &str, name: &str, events: Value) -> Value {
+    json!({
+        "package": {"ecosystem": ecosystem, "name": name},
+        "ranges": [{"type": "ECOSYSTEM", "events": events}]
+    })
+}
+
+fn fixed_at(ecosystem: &str, name: &str, fixed: &str) -> Value {
+    json!([range(
+        ecosystem,
+        name,
+        json!([{"introduced": "0"}, {"fixed": fixed}])
+    )])
+}
+
+/// (id, package, source_package, installed, fixed) of each finding, in order.
+fn summarise(found: &[Vulnerability]) -> Vec<(&str, &str, Option<&str>, &str, Option<&str>)> {
+    found
+        .iter()
+        .map(|finding| {
+            (
+                finding.id.as_str(),
+                finding.package.as_str(),
+                finding.source_package.as_deref(),
+                finding.installed.as_str(),
+                finding.fixed.as_deref(),
+            )
+        })
+        .collect()
+}
+
+fn bookworm() -> Inventory {
+    image(
+        Some(("debian", "12")),
+        vec![
+            deb("bash", "5.2.15-2+b8", ("bash", "5.2.15-2")),
+            deb("libc-bin", "2.36-9+deb12u4", ("glibc", "2.36-9+deb12u4")),
+            deb("libc6", "2.36-9+deb12u4", ("glibc", "2.36-9+deb12u4")),
+        ],
+    )
+}
+
+#[test]
+fn every_debian_binary_of_an_affected_source_package_is_reported() {
+    let advisories = [advisory(
+        "DSA-5678-1",
+        fixed_at("Debian:12", "glibc", "2.36-9+deb12u7"),
+    )];
+    let found = match_inventory(&bookworm(), &advisories);
+    assert_eq!(
+        summarise(&found),
+        [
+            (
+                "DSA-5678-1",
+                "libc-bin",
+                Some("glibc"),
+                "2.36-9+deb12u4",
+                Some("2.36-9+deb12u7")
+            ),
+            (
+                "DSA-5678-1",
+                "libc6",
+                Some("glibc"),
+                "2.36-9+deb12u4",
+                Some("2.36-9+deb12u7")
+            ),
+        ]
+    );
+    assert_eq!(
+        found[1].purl,
+        "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?distro=debian-12"
+    );
+}
+
+#[test]
+fn debian_advisories_compare_the_source_version_not_the_binarys() {
+    // gcc-defaults 1.203 builds the `gcc` binary at 4:12.2.0-3: by its own version, the binary
+    // would be far above a fix in 1.204.
+    let inventory = image(
+        Some(("debian", "12")),
+        vec![deb("gcc", "4:12.2.0-3", ("gcc-defaults", "1.203"))],
+    );
+    let advisories = [advisory(
+        "DEBIAN-CVE-2024-0001",
+        fixed_at("Debian:12", "gcc-defaults", "1.204"),
+    )];
+    assert_eq!(
+        summarise(&match_inventory(&inventory, &advisories)),
+        [(
+            "DEBIAN-CVE-2024-0001",
+            "gcc",
+            Some("gcc-defaults"),
+            "4:12.2.0-3",
+            Some("1.204")
+        )]
+    );
+}
+
+#[test]
+fn a_package_at_or_above_the_fixed_version_is_not_reported() {
+    for fixed in ["2.36-9+deb12u4", "2.36-9+deb12u3", "2.36-9"] {
+        let advisories = [advisory("DSA-1", fixed_at("Debian:12", "glibc", fixed))];
+        assert_eq!(match_inventory(&bookworm(), &advisories), [], "{fixed}");
+    }
+}
+
+#[test]
+fn an_advisory_for_another_release_is_not_reported() {
+    let advisories = [advisory(
+        "DLA-1",
+        fixed_at("Debian:11", "glibc", "2.36-9+deb12u7"),
+    )];
+    assert_eq!(match_inventory(&bookworm(), &advisories), []);
+
+    // One advisory, one entry per release: the image's release gives the fixed version.
+    let advisories = [advisory(
+        "DEBIAN-CVE-2024-0002",
+        json!([
+            range(
+                "Debian:11",
+                "glibc",
+                json!([{"introduced": "0"}, {"fixed": "2.31-13+deb11u9"}])
+            ),
+            range(
+                "Debian:12",
+                "glibc",
+                json!([{"introduced": "0"}, {"fixed": "2.36-9+deb12u5"}])
+            ),
+        ]),
+    )];
+    let found = match_inventory(&bookworm(), &advisories);
+    assert_eq!(found.len(), 2);
+    assert!(found
+        .iter()
+        .all(|finding| finding.fixed.as_deref() == Some("2.36-9+deb12u5")));
+}
+
+#[test]
+fn ubuntu_images_match_ubuntu_advisories_of_their_release() {
+    let inventory = image(
+        Some(("ubuntu", "22.04")),
+        vec![deb(
+            "libssl3",
+            "3.0.2-0ubuntu1.10",
+            ("openssl", "3.0.2-0ubuntu1.10"),
+        )],
+    );
+    let advisories = [
+        advisory(
+            "UBUNTU-CVE-2024-0001",
+            fixed_at("Ubuntu:22.04:LTS", "openssl", "3.0.2-0ubuntu1.15"),
+        ),
+        // Another release, another product and another distribution: none of them apply.
+        advisory(
+            "UBUNTU-CVE-2024-0002",
+            fixed_at("Ubuntu:20.04:LTS", "openssl", "3.0.2-0ubuntu1.15"),
+        ),
+        advisory(
+            "UBUNTU-CVE-2024-0003",
+            fixed_at("Ubuntu:Pro:22.04:LTS", "openssl", "3.0.2-0ubuntu1.15"),
+        ),
+        advisory("DSA-2", fixed_at("Debian:12", "openssl", "3.0.3")),
+    ];
+    assert_eq!(
+        summarise(&match_inventory(&inventory, &advisories)),
+        [(
+            "UBUNTU-CVE-2024-0001",
+            "libssl3",
+            Some("openssl"),
+            "3.0.2-0ubuntu1.10",
+            Some("3.0.2-0ubuntu1.15")
+        )]
+    );
+}
+
+#[test]
+fn dpkg_packages_of_other_or_unknown_distributions_are_not_looked_up() {
+    let components = vec![deb("libc6", "2.36-9", ("glibc", "2.36-9"))];
+    let advisories = [advisory("DSA-3", fixed_at("Debian:12", "glibc", "2.36-10"))];
+    for inventory in [
+        image(Some(("kali", "12")), components.clone()),
+        image(None, components),
+    ] {
+        assert_eq!(lookups(&inventory), []);
+        assert_eq!(queries(&inventory), []);
+        assert_eq!(match_inventory(&inventory, &advisories), []);
+    }
+}
+
+#[test]
+fn alpine_packages_are_matched_by_origin_on_their_branch() {
+    let inventory = image(
+        Some(("alpine", "3.20.3")),
+        vec![
+            component(
+                packages::Ecosystem::Apk,
+                "libcrypto3",
+                "3.3.2-r0",
+                Some(("openssl", "3.3.2-r0")),
+            ),
+            component(
+                packages::Ecosystem::Apk,
+                "musl",
+                "1.2.5-r0",
+                Some(("musl", "1.2.5-r0")),
+            ),
+        ],
+    );
+    let advisories = [
+        advisory(
+            "ALPINE-CVE-2024-0001",
+            fixed_at("Alpine:v3.20", "openssl", "3.3.2-r1"),
+        ),
+        advisory(
+            "ALPINE-CVE-2024-0002",
+            fixed_at("Alpine:v3.19", "openssl", "3.3.2-r1"),
+        ),
+        advisory(
+            "ALPINE-CVE-2024-0003",
+            fixed_at("Alpine:v3.20", "musl", "1.2.5-r0"),
+        ),
+    ];
+    assert_eq!(
+        summarise(&match_inventory(&inventory, &advisories)),
+        [(
+            "ALPINE-CVE-2024-0001",
+            "libcrypto3",
+            Some("openssl"),
+            "3.3.2-r0",
+            Some("3.3.2-r1")
+        )]
+    );
+    let lookups = lookups(&inventory);
+    assert_eq!(lookups[0].release, Some("3.20.3"));
+    assert_eq!(lookups[0].name, "openssl");
+}
+
+#[test]
+fn python_packages_are_matched_by_their_normalised_name() {
+    let inventory = image(
+        Some(("debian", "12")),
+        vec![component(packages::Ecosystem::Pypi, "Foo_Bar", "1.0", None)],
+    );
+    let advisories = [
+        advisory("PYSEC-2024-1", fixed_at("PyPI", "foo-bar", "1.1")),
+        advisory("PYSEC-2024-2", fixed_at("PyPI", "FOO.bar", "1.0")),
+    ];
+    assert_eq!(
+        summarise(&match_inventory(&inventory, &advisories)),
+        [("PYSEC-2024-1", "Foo_Bar", None, "1.0", Some("1.1"))]
+    );
+    assert_eq!(
+        queries(&inventory),
+        [Query {
+            ecosystem: Ecosystem::PyPI,
+            names: BTreeSet::from(["foo-bar".to_owned()]),
+        }]
+    );
+}
+
+#[test]
+fn npm_packages_follow_semver_precedence() {
+    let advisories = [advisory(
+        "GHSA-aaaa-bbbb-cccc",
+        json!([{
+            "package": {"ecosystem": "npm", "name": "@scope/name"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"fixed": "1.2.4"}]}]
+        }]),
+    )];
+    for (version, affected) in [
+        ("0.9.9", false),
+        ("1.0.0", true),
+        ("1.2.3", true),
+        // A pre-release of the fix precedes it.
+        ("1.2.4-beta.1", true),
+        ("1.2.4", false),
+        ("1.10.0", false),
+    ] {
+        let inventory = image(
+            None,
+            vec![component(
+                packages::Ecosystem::Npm,
+                "@scope/name",
+                version,
+                None,
+            )],
+        );
+        let found = match_inventory(&inventory, &advisories);
+        assert_eq!(found.len(), usize::from(affected), "{version}");
+        if affected {
+            assert_eq!(found[0].purl, format!("pkg:npm/%40scope/name@{version}"));
+        }
+    }
+}
+
+#[test]
+fn last_affected_includes_that_version_and_gives_no_fix() {
+    let advisories = [advisory(
+        "GHSA-last-affected",
+        json!([range(
+            "PyPI",
+            "requests",
+            json!([{"introduced": "2.0"}, {"last_affected": "2.31.0"}])
+        )]),
+    )];
+    for (version, expected) in [("2.31.0", 1), ("2.0", 1), ("2.31.1", 0), ("1.9", 0)] {
+        let inventory = image(
+            None,
+            vec![component(
+                packages::Ecosystem::Pypi,
+                "requests",
+                version,
+                None,
+            )],
+        );
+        let found = match_inventory(&inventory, &advisories);
+        assert_eq!(found.len(), expected, "{version}");
+        assert!(found.iter().all(|finding| finding.fixed.is_none()));
+    }
+}
+
+#[test]
+fn a_versions_list_names_the_affected_versions_exactly() {
+    let advisories = [advisory(
+        "GHSA-versions",
+        json!([{
+            "package": {"ecosystem": "npm", "name": "left-pad"},
+            "versions": ["1.0.0", "1.0.1"]
+        }]),
+    )];
+    for (version, expected) in [("1.0.1", 1), ("1.0.0", 1), ("1.0.2", 0), ("1.0.1-rc.1", 0)] {
+        let inventory = image(
+            None,
+            vec![component(
+                packages::Ecosystem::Npm,
+                "left-pad",
+                version,
+                None,
+            )],
+        );
+        assert_eq!(
+            match_inventory(&inventory, &advisories).len(),
+            expected,
+            "{version}"
+        );
+    }
+}
+
+fn rated(id: &str, database_severity: &str) -> Advisory {
+    advisory_with(
+        id,
+        fixed_at("Debian:12", "glibc", "2.36-9+deb12u7"),
+        json!({"database_specific": {"severity": database_severity}}),
+    )
+}
+
+#[test]
+fn findings_are_ordered_by_severity_then_id_then_package_whatever_the_input_order() {
+    let advisories = vec![
+        rated("DEBIAN-CVE-2024-0003", "low"),
+        rated("DEBIAN-CVE-2024-0001", "high"),
+        rated("DEBIAN-CVE-2024-0002", "high"),
+        rated("DEBIAN-CVE-2024-0004", "not yet assigned"),
+        rated("DEBIAN-CVE-2024-0005", "critical"),
+    ];
+    let expected = [
+        ("DEBIAN-CVE-2024-0005", "libc-bin", Severity::Critical),
+        ("DEBIAN-CVE-2024-0005", "libc6", Severity::Critical),
+        ("DEBIAN-CVE-2024-0001", "libc-bin", Severity::High),
+        ("DEBIAN-CVE-2024-0001", "libc6", Severity::High),
+        ("DEBIAN-CVE-2024-0002", "libc-bin", Severity::High),
+        ("DEBIAN-CVE-2024-0002", "libc6", Severity::High),
+        ("DEBIAN-CVE-2024-0003", "libc-bin", Severity::Low),
+        ("DEBIAN-CVE-2024-0003", "libc6", Severity::Low),
+        ("DEBIAN-CVE-2024-0004", "libc-bin", Severity::Unknown),
+        ("DEBIAN-CVE-2024-0004", "libc6", Severity::Unknown),
+    ];
+    let mut inventory = bookworm();
+    let mut reversed = advisories.clone();
+    reversed.reverse();
+    // The same advisory given twice is reported once.
+    reversed.push(advisories[0].clone());
+    for advisories in [advisories, reversed] {
+        let found = match_inventory(&inventory, &advisories);
+        let order: Vec<_> = found
+            .iter()
+            .map(|finding| {
+                (
+                    finding.id.as_str(),
+                    finding.package.as_str(),
+                    finding.severity,
+                )
+            })
+            .collect();
+        assert_eq!(order, expected);
+    }
+    inventory.components.reverse();
+    let order: Vec<_> = match_inventory(&inventory, &[rated("DSA-9", "high")])
+        .into_iter()
+        .map(|finding| finding.package)
+        .collect();
+    assert_eq!(order, ["libc-bin", "libc6"]);
+}
+
+#[test]
+fn queries_name_each_ecosystems_packages_once_as_advisories_name_them() {
+    let mut inventory = bookworm();
+    inventory.components.extend([
+        component(packages::Ecosystem::Pypi, "Foo_Bar", "1.0", None),
+        component(packages::Ecosystem::Pypi, "foo.bar", "2.0", None),
+        component(packages::Ecosystem::Npm, "@scope/name", "1.0.0", None),
+    ]);
+    let names = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
+    assert_eq!(
+        queries(&inventory),
+        [
+            Query {
+                ecosystem: Ecosystem::Debian,
+                names: names(&["bash", "glibc"]),
+            },
+            Query {
+                ecosystem: Ecosystem::PyPI,
+                names: names(&["foo-bar"]),
+            },
+            Query {
+                ecosystem: Ecosystem::Npm,
+                names: names(&["@scope/name"]),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_package_entrys_own_severity_rates_an_advisory_without_one() {
+    let advisories = [advisory(
+        "GHSA-per-package",
+        json!([{
+            "package": {"ecosystem": "Debian:12", "name": "glibc"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]
+        }, {
+            "package": {"ecosystem": "Debian:12", "name": "bash"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+            "database_specific": {"severity": "low"}
+        }]),
+    )];
+    let found = match_inventory(&bookworm(), &advisories);
+    let ratings: Vec<_> = found
+        .iter()
+        .map(|finding| (finding.package.as_str(), finding.severity))
+        .collect();
+    assert_eq!(
+        ratings,
+        [
+            ("libc-bin", Severity::High),
+            ("libc6", Severity::High),
+            ("bash", Severity::Low),
+        ]
+    );
+    assert_eq!(found[0].cvss.as_ref().unwrap().score, 7.5);
+}
+
+#[test]
+fn the_summary_falls_back_to_the_details_first_line_cut_by_characters() {
+    let long = "é".repeat(SUMMARY_CAP + 10);
+    let table = [
+        (
+            json!({"summary": " heap overflow "}),
+            Some("heap overflow".to_owned()),
+        ),
+        (
+            json!({"summary": "", "details": "\n\nfirst line\nsecond"}),
+            Some("first line".to_owned()),
+        ),
+        (
+            json!({"details": long}),
+            Some(format!("{}…", "é".repeat(SUMMARY_CAP))),
+        ),
+        (json!({}), None),
+    ];
+    for (fields, expected) in table {
+        let advisories = [advisory_with(
+            "DSA-4",
+            fixed_at("Debian:12", "bash", "5.2.15-3"),
+            fields,
+        )];
+        let found = match_inventory(&bookworm(), &advisories);
+        assert_eq!(found[0].summary, expected);
+    }
+}
+
+#[test]
+fn a_finding_serialises_as_the_report_spells_it() {
+    let advisories = [advisory_with(
+        "DSA-5",
+        fixed_at("Debian:12", "bash", "5.2.15-3"),
+        json!({"aliases": ["CVE-2024-0005"], "summary": "a flaw"}),
+    )];
+    let found = match_inventory(&bookworm(), &advisories);
+    assert_eq!(
+        serde_json::to_value(&found).unwrap(),
+        json!([{
+            "id": "DSA-5",
+            "aliases": ["CVE-2024-0005"],
+            "package": "bash",
+            "installed": "5.2.15-2+b8",
+            "fixed": "5.2.15-3",
+            "severity": "unknown",
+            "summary": "a flaw",
+            "purl": "pkg:deb/debian/bash@5.2.15-2%2Bb8?distro=debian-12"
+        }])
+    );
+    let round_trip: Vec<Vulnerability> =
+        serde_json::from_value(serde_json::to_value(&found).unwrap()).unwrap();
+    assert_eq!(round_trip, found);
+}
