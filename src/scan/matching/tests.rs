@@ -64,8 +64,10 @@ fn fixed_at(ecosystem: &str, name: &str, fixed: &str) -> Value {
     )])
 }
 
-/// (id, package, source_package, installed, fixed) of each finding, in order.
-fn summarise(found: &[Vulnerability]) -> Vec<(&str, &str, Option<&str>, &str, Option<&str>)> {
+/// (id, package, source_package, installed, fixed) of a finding.
+type Summary<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
+
+fn summarise(found: &[Vulnerability]) -> Vec<Summary<'_>> {
     found
         .iter()
         .map(|finding| {
