@@ -130,8 +130,9 @@ pub fn queries(inventory: &Inventory) -> Vec<Query> {
     queries
 }
 
-/// Every (advisory, installed package) pair where the advisory affects the package, most severe
-/// first, then by advisory id, package name and purl. `advisories` may hold any ecosystems'
+/// Every (advisory, installed package) pair where the advisory affects the package (advisories
+/// that alias each other counted once per package), most severe first, then by advisory id,
+/// package name and purl. `advisories` may hold any ecosystems'
 /// advisories, and more than the inventory needs: each package is judged only by the
 /// advisories that name it, so the work grows with the matches, not with the product.
 pub fn match_inventory(inventory: &Inventory, advisories: &[Advisory]) -> Vec<Vulnerability> {
@@ -169,6 +170,7 @@ pub fn match_inventory(inventory: &Inventory, advisories: &[Advisory]) -> Vec<Vu
             }
         }
     }
+    let mut found = merge_aliases(found);
     found.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -176,9 +178,52 @@ pub fn match_inventory(inventory: &Inventory, advisories: &[Advisory]) -> Vec<Vu
             .then_with(|| a.package.cmp(&b.package))
             .then_with(|| a.purl.cmp(&b.purl))
     });
-    // The same advisory given twice, or one package found twice under one purl.
-    found.dedup_by(|a, b| a.id == b.id && a.purl == b.purl);
     found
+}
+
+/// Databases publish one flaw under several ids that name each other as aliases (GitHub's
+/// GHSA and PyPA's PYSEC records of one PyPI flaw): per package, such findings are reported
+/// once, under the most severe one's id (then the first id), with the others' ids among its
+/// aliases. The same advisory given twice is reported once too.
+fn merge_aliases(mut found: Vec<Vulnerability>) -> Vec<Vulnerability> {
+    found.sort_by(|a, b| {
+        a.purl
+            .cmp(&b.purl)
+            .then(b.severity.cmp(&a.severity))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut merged: Vec<Vulnerability> = Vec::with_capacity(found.len());
+    // The current package's findings, by each of their ids and aliases.
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for finding in found {
+        if merged.last().is_some_and(|last| last.purl != finding.purl) {
+            by_name.clear();
+        }
+        let names: Vec<String> = std::iter::once(&finding.id)
+            .chain(&finding.aliases)
+            .cloned()
+            .collect();
+        let position = names
+            .iter()
+            .find_map(|name| by_name.get(name).copied())
+            .unwrap_or(merged.len());
+        if position == merged.len() {
+            merged.push(finding);
+        } else {
+            let kept = &mut merged[position];
+            kept.aliases
+                .extend(names.iter().filter(|name| **name != kept.id).cloned());
+            kept.fixed = kept.fixed.take().or(finding.fixed);
+        }
+        for name in names {
+            by_name.insert(name, position);
+        }
+    }
+    for finding in &mut merged {
+        finding.aliases.sort();
+        finding.aliases.dedup();
+    }
+    merged
 }
 
 /// The advisories naming each (ecosystem, normalised package name), each advisory once.

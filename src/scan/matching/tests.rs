@@ -567,3 +567,63 @@ fn a_finding_serialises_as_the_report_spells_it() {
         serde_json::from_value(serde_json::to_value(&found).unwrap()).unwrap();
     assert_eq!(round_trip, found);
 }
+
+#[test]
+fn advisories_aliasing_each_other_are_one_finding_per_package() {
+    let inventory = image(
+        None,
+        vec![
+            component(packages::Ecosystem::Pypi, "jinja2", "2.10", None),
+            component(packages::Ecosystem::Pypi, "markupsafe", "1.0", None),
+        ],
+    );
+    let advisories = [
+        advisory_with(
+            "PYSEC-2019-217",
+            fixed_at("PyPI", "jinja2", "2.10.1"),
+            json!({"aliases": ["CVE-2019-10906", "GHSA-462w-v97r-4m45"]}),
+        ),
+        advisory_with(
+            "GHSA-462w-v97r-4m45",
+            fixed_at("PyPI", "jinja2", "2.10.1"),
+            json!({
+                "aliases": ["CVE-2019-10906"],
+                "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:N/A:N"}]
+            }),
+        ),
+        // Linked to the others only through the CVE, without a fix of its own.
+        advisory_with(
+            "OSV-2019-1",
+            json!([range("PyPI", "jinja2", json!([{"introduced": "0"}]))]),
+            json!({"aliases": ["CVE-2019-10906"]}),
+        ),
+        // Another flaw of the same package, and the same flaw's advisory for another package.
+        advisory("PYSEC-2020-1", fixed_at("PyPI", "jinja2", "2.11")),
+        advisory_with(
+            "PYSEC-2019-300",
+            fixed_at("PyPI", "markupsafe", "1.1"),
+            json!({"aliases": ["CVE-2019-10906"]}),
+        ),
+    ];
+    let found = match_inventory(&inventory, &advisories);
+    assert_eq!(
+        summarise(&found),
+        [
+            (
+                "GHSA-462w-v97r-4m45",
+                "jinja2",
+                None,
+                "2.10",
+                Some("2.10.1")
+            ),
+            ("PYSEC-2019-300", "markupsafe", None, "1.0", Some("1.1")),
+            ("PYSEC-2020-1", "jinja2", None, "2.10", Some("2.11")),
+        ]
+    );
+    assert_eq!(found[0].severity, Severity::High);
+    assert_eq!(
+        found[0].aliases,
+        ["CVE-2019-10906", "OSV-2019-1", "PYSEC-2019-217"]
+    );
+    assert_eq!(found[1].aliases, ["CVE-2019-10906"]);
+}
