@@ -90,13 +90,16 @@ fn lookup<'a>(component: &'a Component, os: Option<&'a Os>) -> Option<Lookup<'a>
         packages::Ecosystem::Pypi => (Ecosystem::PyPI, None),
         packages::Ecosystem::Npm => (Ecosystem::Npm, None),
     };
+    // Distributions' advisories name source packages (Alpine's origins carry their
+    // subpackages' version: apk builds them at once).
     let (name, version) = match &component.source {
-        Some(source) if matches!(ecosystem, Ecosystem::Debian | Ecosystem::Ubuntu) => {
+        Some(source)
+            if matches!(
+                ecosystem,
+                Ecosystem::Debian | Ecosystem::Ubuntu | Ecosystem::Alpine
+            ) =>
+        {
             (source.name.as_str(), source.version.as_str())
-        }
-        // An origin's subpackages share its version.
-        Some(source) if ecosystem == Ecosystem::Alpine => {
-            (source.name.as_str(), component.version.as_str())
         }
         _ => (component.name.as_str(), component.version.as_str()),
     };
@@ -132,9 +135,9 @@ pub fn queries(inventory: &Inventory) -> Vec<Query> {
 
 /// Every (advisory, installed package) pair where the advisory affects the package (advisories
 /// that alias each other counted once per package), most severe first, then by advisory id,
-/// package name and purl. `advisories` may hold any ecosystems'
-/// advisories, and more than the inventory needs: each package is judged only by the
-/// advisories that name it, so the work grows with the matches, not with the product.
+/// package name and purl. `advisories` may hold any ecosystems' advisories, and more than the
+/// inventory needs: each package is judged only by the advisories that name it, so the work
+/// grows with the matches, not with packages times advisories.
 pub fn match_inventory(inventory: &Inventory, advisories: &[Advisory]) -> Vec<Vulnerability> {
     let naming = index(advisories);
     let os = inventory.os.as_ref();

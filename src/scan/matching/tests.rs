@@ -627,3 +627,41 @@ fn advisories_aliasing_each_other_are_one_finding_per_package() {
     );
     assert_eq!(found[1].aliases, ["CVE-2019-10906"]);
 }
+
+#[test]
+fn an_alpine_database_is_looked_up_by_the_origins_it_records() {
+    let found = [
+        ("/etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
+        (
+            "/lib/apk/db/installed",
+            "P:libssl3\nV:3.3.2-r0\nA:x86_64\no:openssl\n\nP:busybox\nV:1.36.1-r29\nA:x86_64\n",
+        ),
+    ]
+    .map(|(path, text)| packages::parse(path, text.as_bytes()).unwrap());
+    let inventory = packages::inventory(found);
+    let named: Vec<_> = lookups(&inventory)
+        .into_iter()
+        .map(|lookup| (lookup.component.name.as_str(), lookup.name, lookup.version))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("busybox", "busybox".to_owned(), "1.36.1-r29"),
+            ("libssl3", "openssl".to_owned(), "3.3.2-r0"),
+        ]
+    );
+    let advisories = [advisory(
+        "ALPINE-CVE-2024-0004",
+        fixed_at("Alpine:v3.20", "openssl", "3.3.2-r1"),
+    )];
+    assert_eq!(
+        summarise(&match_inventory(&inventory, &advisories)),
+        [(
+            "ALPINE-CVE-2024-0004",
+            "libssl3",
+            Some("openssl"),
+            "3.3.2-r0",
+            Some("3.3.2-r1")
+        )]
+    );
+}
