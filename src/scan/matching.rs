@@ -297,3 +297,5 @@ fn summary(advisory: &Advisory) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_findings;
