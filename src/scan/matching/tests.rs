@@ -1,3 +1,5 @@
+//! Packages looked up as each ecosystem's advisories name them, and matched by version and release.
+
 use serde_json::{json, Value};
 
 use super::*;
