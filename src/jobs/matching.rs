@@ -58,8 +58,8 @@ where
         };
         let updated = records.advisories_updated_at().await?;
         let mut advisories = Vec::new();
-        for (ecosystem, names) in matching::lookups(inventory) {
-            advisories.extend(records.advisories_for(ecosystem, &names).await?);
+        for query in matching::queries(inventory) {
+            advisories.extend(records.advisories_for(query.ecosystem, &query.names).await?);
         }
         let vulnerabilities = matching::match_inventory(inventory, &advisories);
         let now = records.env.now_ms();
@@ -71,7 +71,7 @@ where
             let timestamp = DateTime::from_timestamp_millis(now as i64).unwrap_or_default();
             let serial = report_serial(records.env.new_id());
             let document =
-                matching::report(subject, inventory, &vulnerabilities, serial, timestamp);
+                cyclonedx::report(subject, inventory, &vulnerabilities, serial, timestamp);
             let artifact = Artifact {
                 artifact_type: REPORT_ARTIFACT_TYPE,
                 media_type: cyclonedx::MEDIA_TYPE,
