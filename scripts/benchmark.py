@@ -524,8 +524,9 @@ def deb_packages(cyclonedx):
 
 
 def syft_run(layout):
-    """One `syft scan oci-dir:` of the layout: wall seconds, CPU seconds and peak RSS (MiB) of
-    the syft process (its own rusage, from wait4), and the deb packages it found."""
+    """One `syft scan oci-dir:` of the layout: wall seconds, CPU seconds and peak RSS (MiB, and
+    0 before it started) of the syft process (its own rusage, from wait4), and the deb
+    packages it found."""
     out = os.path.join(WORK, "syft.json")
     start = time.monotonic()
     child = subprocess.Popen([os.environ["SYFT"], "scan", "-q", "-o", f"cyclonedx-json={out}",
@@ -536,7 +537,7 @@ def syft_run(layout):
     assert child.returncode == 0, f"syft exited {child.returncode}"
     with open(out) as f:
         packages = deb_packages(json.load(f))
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, packages
+    return wall, usage.ru_utime + usage.ru_stime, (usage.ru_maxrss / 1024, 0), packages
 
 
 # A scan of the Debian image takes seconds; one not complete after this has stalled.
@@ -547,12 +548,15 @@ def registry_scan(repo, manifest, digest, blobs):
     """Pushes the image's blobs (not timed), then its manifest, which enqueues the scan, and
     polls GET /v2/<repo>/_scan/<digest> until the report is complete: the seconds from the
     manifest PUT to the complete report, workerd's CPU seconds over that time (the queue
-    consumer, and the polls), its peak RSS (MiB), and the report's component count. The
+    consumer, and the polls), its peak and prior resident memory (MiB: workerd holds the R2
+    and KV simulators and the runtime too), and the report's component count. The
     worker's CPU cannot be told apart from the R2 simulator's, which runs in the same workerd."""
     for path, blob in blobs:
         push_whole(OURS, repo, path, blob)
     workerd = runtime_pids(OURS)
     reset_peak_rss(OURS)
+    # Right after the reset, the peak is the resident memory before the scan.
+    resident = peak_rss_mib(OURS)
     before = cpu_seconds(OURS, workerd)
     start = time.monotonic()
     response, body = request(OURS, "PUT", f"/v2/{repo}/manifests/v1", body=manifest,
@@ -568,7 +572,7 @@ def registry_scan(repo, manifest, digest, blobs):
         assert time.monotonic() - start < SCAN_TIMEOUT, f"no complete report after {SCAN_TIMEOUT} s: {report}"
         time.sleep(0.25)
     wall = time.monotonic() - start
-    return wall, cpu_seconds(OURS, workerd) - before, peak_rss_mib(OURS), report["components"]
+    return wall, cpu_seconds(OURS, workerd) - before, (peak_rss_mib(OURS), resident), report["components"]
 
 
 def scan(results):
@@ -580,7 +584,7 @@ def scan(results):
     version = subprocess.run([os.environ["SYFT"], "version"], check=True, capture_output=True, text=True).stdout
     results["scan syft version",] = re.search(r"^Version:\s+(\S+)", version, re.M).group(1)
     summary = lambda figures: (statistics.median(f[0] for f in figures), statistics.median(f[1] for f in figures),
-                               max(f[2] for f in figures), figures[0][3], len(figures))
+                               max(f[2] for f in figures), figures[0][3], len(figures))  # the largest peak
     syft_runs = []
     for i in range(RUNS):
         log(f"scan: syft, run {i + 1}")
@@ -588,9 +592,10 @@ def scan(results):
     results["scan", "syft"] = summary(syft_runs)
     ours_runs = []
     for i in range(RUNS):
-        # A scan is done once per repository and digest: each run pushes to a new repository.
+        # A scan is done once per repository and digest: each run pushes to a new repository,
+        # whatever the registry held before.
         log(f"scan: ours, run {i + 1}")
-        ours_runs.append(registry_scan(f"bench/scan-{i}", manifest, digest, blobs))
+        ours_runs.append(registry_scan(f"bench/scan-{time.time_ns()}", manifest, digest, blobs))
     results["scan", OURS] = summary(ours_runs)
 
 
@@ -600,7 +605,7 @@ def scan_table(results):
     out = [f"Cataloguing the Debian bookworm minbase image of the scan tests (debootstrap; one layer, "
            f"{compressed / MIB:.0f} MiB gzip, {uncompressed / MIB:.0f} MiB of tar), median of {RUNS} runs; "
            f"ours from the manifest PUT to a complete report, through the queue:", ""]
-    out.append("| cataloguer | wall s | CPU s | CPU s per GiB of tar | peak RSS MiB | packages |")
+    out.append("| cataloguer | wall s | CPU s | CPU s per GiB of tar | peak RSS MiB (growth) | packages |")
     out.append("|---|---|---|---|---|---|")
     syft = f"syft {results['scan syft version',]} (`scan oci-dir:`)"
     for name, label in (("syft", syft), (OURS, "ours (queue consumer, workerd)")):
@@ -609,7 +614,9 @@ def scan_table(results):
             out.append(f"| {label} | - | - | - | - | - |")
             continue
         wall, cpu, peak, packages, _ = figures
-        out.append(f"| {label} | {wall:.1f} | {cpu:.1f} | {cpu / gib:.1f} | {peak:.0f} | {packages} |")
+        peak, resident = peak
+        out.append(f"| {label} | {wall:.1f} | {cpu:.1f} | {cpu / gib:.1f} | {peak:.0f} (+{peak - resident:.0f}) "
+                   f"| {packages} |")
     ours, syft = results.get(("scan", OURS), (None, None)), results["scan", "syft"]
     out.append(f"| ours/syft | {fmt_ratio(ours[0], syft[0])} | {fmt_ratio(ours[1], syft[1])} | | | |")
     out.append("")
