@@ -382,6 +382,93 @@ fn distroless_status_d_packages_are_catalogued() {
     );
 }
 
+#[test]
+fn each_image_of_an_index_is_scanned() {
+    let c = client();
+    let name = "scan/index";
+    let debian = tar(&[
+        Entry::File("etc/os-release", DEBIAN_12),
+        Entry::File("var/lib/dpkg/status", &stanza("bash", "5.2.15-2+b7", None)),
+    ]);
+    let alpine = tar(&[
+        Entry::File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
+        Entry::File("lib/apk/db/installed", APK_INSTALLED),
+    ]);
+    let children = [
+        (
+            "amd64",
+            push_layers(&c, name, "amd64", &[Layer::gzip(&debian)]),
+        ),
+        (
+            "arm64",
+            push_layers(&c, name, "arm64", &[Layer::gzip(&alpine)]),
+        ),
+    ];
+    let manifests: Vec<Value> = children
+        .iter()
+        .map(|(arch, digest)| {
+            let size = c
+                .send(
+                    "GET",
+                    &format!("/v2/{name}/manifests/{digest}"),
+                    &[("Accept", common::OCI_MANIFEST)],
+                    b"",
+                )
+                .body
+                .len();
+            json!({"mediaType": common::OCI_MANIFEST, "digest": digest, "size": size,
+                   "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": common::OCI_INDEX, "manifests": manifests});
+    common::put_manifest(
+        &c,
+        name,
+        "v1",
+        index.to_string().as_bytes(),
+        common::OCI_INDEX,
+    );
+    let os: Vec<Value> = children
+        .iter()
+        .map(|(_, digest)| wait_for_complete_scan(&c, name, digest)["os"]["id"].clone())
+        .collect();
+    assert_eq!(os, [json!("debian"), json!("alpine")]);
+}
+
+#[test]
+fn a_second_tag_does_not_rescan_and_sboms_are_not_images() {
+    let c = client();
+    let name = "scan/retagged";
+    let layer = tar(&[
+        Entry::File("etc/os-release", DEBIAN_12),
+        Entry::File("var/lib/dpkg/status", &stanza("bash", "5.2.15-2+b7", None)),
+    ]);
+    let digest = push_layers(&c, name, "v1", &[Layer::gzip(&layer)]);
+    let first = wait_for_complete_scan(&c, name, &digest);
+    let manifest = c.send(
+        "GET",
+        &format!("/v2/{name}/manifests/{digest}"),
+        &[("Accept", common::OCI_MANIFEST)],
+        b"",
+    );
+    common::put_manifest(&c, name, "again", &manifest.body, common::OCI_MANIFEST);
+    let after = scan_report(&c, name, &digest);
+    assert_eq!(after["status"], "complete", "{after}");
+    assert_eq!(after["scanned_at"], first["scanned_at"], "{after}");
+    assert_eq!(after["sbom_digest"], first["sbom_digest"], "{after}");
+    sbom(&c, name, &digest, &after);
+
+    // The SBOM is an artifact, not an image: its own scan says so, and attaches nothing.
+    let sbom_digest = first["sbom_digest"].as_str().unwrap();
+    let its_scan = wait_for_scan(&c, name, sbom_digest);
+    assert_eq!(its_scan["status"], "unsupported", "{its_scan}");
+    assert!(
+        its_scan["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{its_scan}"
+    );
+    assert_eq!(referrers(&c, name, sbom_digest, None), Vec::<Value>::new());
+}
+
 /// An OSV advisory (ossf.github.io/osv-schema) on the Debian source package `package` of
 /// `release`, fixed in `fixed`; as an all.zip entry (name, content).
 fn advisory(id: &str, release: &str, package: &str, fixed: &str) -> (String, String) {
