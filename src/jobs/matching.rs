@@ -59,7 +59,11 @@ where
         let updated = records.advisories_updated_at().await?;
         let mut advisories = Vec::new();
         for query in matching::queries(inventory) {
-            advisories.extend(records.advisories_for(query.ecosystem, &query.names).await?);
+            advisories.extend(
+                records
+                    .advisories_for(query.ecosystem, &query.names)
+                    .await?,
+            );
         }
         let vulnerabilities = matching::match_inventory(inventory, &advisories);
         let now = records.env.now_ms();
