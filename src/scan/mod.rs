@@ -10,6 +10,7 @@
 
 pub mod cyclonedx;
 mod job;
+pub mod zip;
 pub mod layers;
 pub mod osv;
 pub mod packages;
