@@ -29,6 +29,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod maintenance;
 pub mod oci;
 pub mod presign;

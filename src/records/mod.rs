@@ -10,6 +10,7 @@
 //! collection deletes and restores) and `gc` (maintenance's own state, lease and graphs).
 //! Where every key is lives in `layout`.
 
+pub mod advisories;
 mod blobs;
 mod catalog;
 pub mod collect;

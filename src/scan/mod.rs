@@ -10,12 +10,12 @@
 
 pub mod cyclonedx;
 mod job;
-pub mod zip;
 pub mod layers;
 pub mod osv;
 pub mod packages;
 pub mod purl;
 pub mod version;
+pub mod zip;
 
 pub use job::Job;
 

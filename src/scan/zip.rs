@@ -49,7 +49,7 @@ pub const CENTRAL_ENTRY_MAX: u64 = CENTRAL_LEN as u64 + 3 * 0xFFFF;
 pub const TAIL_MAX: u64 = (ZIP64_LOCATOR_LEN + EOCD_LEN + 0xFFFF) as u64;
 
 /// Where the central directory is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Directory {
     pub offset: u64,
     pub size: u64,
@@ -103,7 +103,9 @@ pub fn find_end(tail: &[u8], archive_len: u64) -> Result<End, ZipError> {
             .ok_or_else(|| ZipError("a zip64 archive without its zip64 locator".into()))?;
         let end_at = u64_at(locator, 8);
         if end_at.saturating_add(ZIP64_EOCD_LEN) > tail_offset + at as u64 {
-            return Err(ZipError("the zip64 end record is outside the archive".into()));
+            return Err(ZipError(
+                "the zip64 end record is outside the archive".into(),
+            ));
         }
         return Ok(End::Zip64At(end_at));
     }
@@ -141,7 +143,9 @@ fn check_directory(directory: Directory, end_at: u64) -> Result<End, ZipError> {
         .checked_add(directory.size)
         .is_some_and(|end| end <= end_at);
     if !fits {
-        return Err(ZipError("the central directory is outside the archive".into()));
+        return Err(ZipError(
+            "the central directory is outside the archive".into(),
+        ));
     }
     if directory.entries.saturating_mul(CENTRAL_LEN as u64) > directory.size {
         return Err(ZipError(
@@ -178,7 +182,9 @@ pub fn directory_entry(bytes: &[u8]) -> Result<Option<(Entry, usize)>, ZipError>
         return Ok(None);
     }
     if u32_at(bytes, 0) != CENTRAL_SIGNATURE {
-        return Err(ZipError("a central directory entry has a wrong signature".into()));
+        return Err(ZipError(
+            "a central directory entry has a wrong signature".into(),
+        ));
     }
     let name_len = usize::from(u16_at(bytes, 28));
     let extra_len = usize::from(u16_at(bytes, 30));
@@ -234,18 +240,25 @@ fn apply_zip64_extra(entry: &mut Entry, mut extra: &[u8]) -> Result<(), ZipError
         }
         extra = &extra[4 + len..];
     }
-    Err(ZipError("an entry needs a zip64 extra field it lacks".into()))
+    Err(ZipError(
+        "an entry needs a zip64 extra field it lacks".into(),
+    ))
 }
 
 /// Where an entry's data starts, counted from its local header, given that header's first
 /// [`LOCAL_HEADER_LEN`] bytes: the local name and extra field may differ from the directory's.
 pub fn data_start(local_header: &[u8]) -> Result<u64, EntryError> {
-    if local_header.len() < LOCAL_HEADER_LEN as usize
-        || u32_at(local_header, 0) != LOCAL_SIGNATURE
+    if local_header.len() < LOCAL_HEADER_LEN as usize || u32_at(local_header, 0) != LOCAL_SIGNATURE
     {
-        return Err(EntryError::Malformed("no local header where the directory says".into()));
+        return Err(EntryError::Malformed(
+            "no local header where the directory says".into(),
+        ));
     }
-    Ok(LOCAL_HEADER_LEN + u64::from(u16_at(local_header, 26)) + u64::from(u16_at(local_header, 28)))
+    Ok(
+        LOCAL_HEADER_LEN
+            + u64::from(u16_at(local_header, 26))
+            + u64::from(u16_at(local_header, 28)),
+    )
 }
 
 /// Limits on what one entry may inflate to.
@@ -281,7 +294,9 @@ pub fn check_entry(entry: &Entry, limits: Limits) -> Result<(), EntryError> {
 pub fn extract(entry: &Entry, data: &[u8], limits: Limits) -> Result<Vec<u8>, EntryError> {
     check_entry(entry, limits)?;
     if data.len() as u64 != entry.compressed {
-        return Err(EntryError::Malformed("the entry's data is cut short".into()));
+        return Err(EntryError::Malformed(
+            "the entry's data is cut short".into(),
+        ));
     }
     let content = match entry.method {
         0 => data.to_vec(),

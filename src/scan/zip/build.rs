@@ -122,7 +122,11 @@ pub fn archive(members: &[Member], zip64: bool) -> Vec<u8> {
     let (entries, size, offset) = if zip64 {
         (u16::MAX, u32::MAX, u32::MAX)
     } else {
-        (count as u16, directory.len() as u32, directory_offset as u32)
+        (
+            count as u16,
+            directory.len() as u32,
+            directory_offset as u32,
+        )
     };
     out.extend(entries.to_le_bytes());
     out.extend(entries.to_le_bytes());
