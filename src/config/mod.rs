@@ -1,8 +1,10 @@
 //! A deployment's settings: what the API and maintenance are configured with ([`Config`]),
 //! and, in [`settings`], how each is parsed and checked from the worker's vars and secrets.
 
+mod advisories;
 pub mod settings;
 
+pub use advisories::AdvisorySource;
 pub use settings::{ConfigError, Settings, Switches};
 
 use crate::maintenance::MaintenanceConfig;
@@ -34,6 +36,8 @@ pub struct Config {
     pub edge_cache_seconds: u64,
     /// Upload expiry, retention and garbage collection.
     pub maintenance: MaintenanceConfig,
+    /// `ADVISORY_SOURCES`: the OSV exports the Cron Trigger refreshes advisories from.
+    pub advisory_sources: Vec<AdvisorySource>,
 }
 
 /// The store that presigned URLs point at.
@@ -87,6 +91,7 @@ impl Default for Config {
             tag_cache_seconds: DEFAULT_TAG_CACHE_SECONDS,
             edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
             maintenance: MaintenanceConfig::default(),
+            advisory_sources: Vec::new(),
         }
     }
 }
