@@ -1,6 +1,7 @@
 //! The Workers platform layer (wasm32 only): the fetch entry point, the bindings and vars
 //! (parsed by `config`), and the R2 / KV adapters. No protocol logic lives here.
 
+mod advisories;
 mod edge_cache;
 mod guard;
 mod http;
@@ -95,22 +96,41 @@ fn start() {
     guard::install();
 }
 
-/// The Cron Trigger: one maintenance run, summarised in the log.
+/// The Cron Trigger: one maintenance run and a refresh of the advisory sources, each
+/// summarised in the log.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // A run under way keeps the instance from being reinitialised after a request panicked.
     let _in_flight = guard::InFlight::enter();
     let counter = OpCounter::default();
-    let outcome = match registry(&env, &counter) {
-        Ok((registry, switches)) => registry.maintain(switches.maintenance_dry_run).await,
-        Err(error) => Err(error),
+    let (registry, switches) = match registry(&env, &counter) {
+        Ok(registry) => registry,
+        Err(error) => {
+            worker::console_error!("maintenance failed: {error}");
+            return;
+        }
     };
-    match outcome {
+    match registry.maintain(switches.maintenance_dry_run).await {
         Ok(report) => worker::console_log!(
             "maintenance: {}",
             serde_json::to_string(&report).expect("report serialises")
         ),
         Err(error) => worker::console_error!("maintenance failed: {error}"),
+    }
+    let refreshed = crate::jobs::advisories::refresh(
+        &registry.records,
+        &registry.config.advisory_sources,
+        registry.config.part_size,
+        advisories::fetch_export,
+    )
+    .await;
+    match refreshed {
+        Ok(report) if report.is_empty() => {}
+        Ok(report) => worker::console_log!(
+            "advisories: {}",
+            serde_json::to_string(&report).expect("report serialises")
+        ),
+        Err(error) => worker::console_error!("refreshing advisories failed: {error}"),
     }
 }
 

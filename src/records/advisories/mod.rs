@@ -22,8 +22,8 @@ use crate::scan::zip::Directory;
 use crate::scan::Job;
 use crate::storage::body::RequestBody;
 use crate::storage::{
-    MultipartStore, ObjectStore, PutMode, PutOptions, SessionStore, StorageError, StorageResult,
-    MAX_SINGLE_PUT,
+    MultipartStore, ObjectInfo, ObjectStore, PutMode, PutOptions, SessionStore, StorageError,
+    StorageResult, MAX_SINGLE_PUT,
 };
 use crate::upload::{UploadError, UploadState, Uploader, MAX_SEGMENT_PARTS};
 
@@ -35,6 +35,10 @@ pub const ECOSYSTEMS: [Ecosystem; 5] = [
     Ecosystem::PyPI,
     Ecosystem::Npm,
 ];
+
+/// How long a load's record may stand still before the cron queues its next step again; a
+/// step takes seconds.
+pub const STALLED_MS: u64 = 15 * 60 * 1000;
 
 /// The source of an export sent with `PUT /_advisories/<ecosystem>`.
 pub const UPLOAD_SOURCE: &str = "upload";
@@ -211,17 +215,57 @@ where
     K: SessionStore,
     E: Environment,
 {
+    /// The ecosystem's record and the etag to swap it at (`None`: no record yet).
     async fn ecosystem_record(
         &self,
         ecosystem: &str,
     ) -> StorageResult<(Option<String>, EcosystemRecord)> {
+        let (info, record) = self.stored_ecosystem_record(ecosystem).await?;
+        Ok((info.map(|info| info.etag), record))
+    }
+
+    async fn stored_ecosystem_record(
+        &self,
+        ecosystem: &str,
+    ) -> StorageResult<(Option<ObjectInfo>, EcosystemRecord)> {
         let key = layout::advisories_status(ecosystem);
         let Some((info, bytes)) = self.store.get_bytes(&key).await? else {
             return Ok((None, EcosystemRecord::default()));
         };
         let record = serde_json::from_slice(&bytes)
             .map_err(|e| StorageError::Corrupt(format!("{key}: {e}")))?;
-        Ok((Some(info.etag), record))
+        Ok((Some(info), record))
+    }
+
+    /// Queues again the next step of each load (or deletion) whose record has not moved for
+    /// [`STALLED_MS`]: its message was lost, or dead-lettered during a storage outage. A step
+    /// that was only slow runs twice, which steps allow. Answers how many were queued.
+    pub async fn resume_stalled_advisories(&self) -> StorageResult<usize> {
+        let now = self.env.now_ms();
+        let mut resumed = 0;
+        for ecosystem in ECOSYSTEMS {
+            let name = ecosystem_name(ecosystem);
+            let (Some(info), record) = self.stored_ecosystem_record(name).await? else {
+                continue;
+            };
+            if now.saturating_sub(info.uploaded_ms) < STALLED_MS {
+                continue;
+            }
+            let deleting = !record.retired.is_empty();
+            let load = match (&record.load, &record.current) {
+                (Some(load), _) if deleting || !matches!(load.stage, Stage::Failed { .. }) => {
+                    load.id.clone()
+                }
+                (None, Some(current)) if deleting => current.load.clone(),
+                _ => continue,
+            };
+            self.enqueue(Job::IndexAdvisories {
+                ecosystem: name.into(),
+                load,
+            });
+            resumed += 1;
+        }
+        Ok(resumed)
     }
 
     /// Writes the record if it is still at `etag` (absent if `None`): `Ok(false)` if not.
