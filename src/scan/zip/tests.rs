@@ -6,8 +6,11 @@ const LIMITS: Limits = Limits {
     max_ratio: 1000,
 };
 
+/// Each entry's name and what reading it gave.
+type Read = Vec<(String, Result<Vec<u8>, EntryError>)>;
+
 /// Reads `zip` as range reads would: its tail, then the directory, then each entry's data.
-fn read_all(zip: &[u8]) -> Result<Vec<(String, Result<Vec<u8>, EntryError>)>, ZipError> {
+fn read_all(zip: &[u8]) -> Result<Read, ZipError> {
     let len = zip.len() as u64;
     let tail = &zip[len.saturating_sub(TAIL_MAX) as usize..];
     let directory = match find_end(tail, len)? {
