@@ -6,18 +6,44 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::api::{Body, Method, Request, Response, StatusCode};
-use crate::app::Registry;
+use crate::api::{routes, Api, Body, Method, Request, Response, StatusCode};
 use crate::auth::{Auth, Policy};
 use crate::config::Config;
-use crate::records::ClockedEnvironment;
+use crate::records::{ClockedEnvironment, Records};
 use crate::scan::zip::build::{archive, Member};
 use crate::scan::Job;
 use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
 
-type TestRegistry = Registry<MemoryStore, MemoryStore, ClockedEnvironment>;
+/// The API's parts over memory stores, administered by `admin:pw`.
+struct Registry {
+    records: Records<MemoryStore, MemoryStore, ClockedEnvironment>,
+    config: Config,
+    auth: Auth,
+}
 
-fn registry() -> TestRegistry {
+impl Registry {
+    fn handle(
+        &self,
+        request: Request<MemoryBody>,
+    ) -> (Response<Vec<u8>>, Option<crate::error::Error>) {
+        let api = Api {
+            records: &self.records,
+            config: &self.config,
+            auth: &self.auth,
+        };
+        let route = routes::parse(&request.path).unwrap();
+        match block_on(api.serve(route, request)) {
+            Ok(response) => (response, None),
+            Err(error) => (Response::from_error(&error), Some(error)),
+        }
+    }
+
+    fn store(&self) -> &MemoryStore {
+        &self.records.store
+    }
+}
+
+fn registry() -> Registry {
     let admin = format!("admin {}", hex::encode(Sha256::digest(b"pw")));
     let auth = Auth {
         policy: Policy::parse("", Some(&admin), "").unwrap(),
@@ -25,13 +51,17 @@ fn registry() -> TestRegistry {
     };
     // 2026-12-02T10:00:00Z
     let clock: Clock = Rc::new(Cell::new(1_796_205_600_000));
-    Registry::new(
-        MemoryStore::new().with_clock(clock.clone()),
-        MemoryStore::new(),
-        ClockedEnvironment::new(clock),
-        Config::default(),
+    let store = MemoryStore::new().with_clock(clock.clone());
+    Registry {
+        records: Records::new(
+            store,
+            None,
+            MemoryStore::new(),
+            ClockedEnvironment::new(clock),
+        ),
+        config: Config::default(),
         auth,
-    )
+    }
 }
 
 fn request(method: Method, path: &str, user: Option<&str>, body: &[u8]) -> Request<MemoryBody> {
@@ -73,7 +103,7 @@ fn export() -> Vec<u8> {
 fn the_administrator_loads_advisories_and_sees_how_they_stand() {
     let registry = registry();
     let admin = Some("admin:pw");
-    let (response, _) = block_on(registry.handle(request(Method::GET, "/_advisories", admin, b"")));
+    let (response, _) = registry.handle(request(Method::GET, "/_advisories", admin, b""));
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(
         json_of(&response),
@@ -81,7 +111,7 @@ fn the_administrator_loads_advisories_and_sees_how_they_stand() {
     );
 
     let put = request(Method::PUT, "/_advisories/Debian", admin, &export());
-    let (response, error) = block_on(registry.handle(put));
+    let (response, error) = registry.handle(put);
     assert_eq!(response.status, StatusCode::ACCEPTED, "{error:?}");
     assert_eq!(
         json_of(&response),
@@ -104,7 +134,7 @@ fn the_administrator_loads_advisories_and_sees_how_they_stand() {
             }
         }
     }
-    let (response, _) = block_on(registry.handle(request(Method::GET, "/_advisories", admin, b"")));
+    let (response, _) = registry.handle(request(Method::GET, "/_advisories", admin, b""));
     assert_eq!(
         json_of(&response),
         json!({
@@ -122,22 +152,15 @@ fn others_and_unknown_ecosystems_are_refused() {
         (Method::GET, "/_advisories"),
         (Method::PUT, "/_advisories/Debian"),
     ] {
-        let (response, _) = block_on(registry.handle(request(method, path, None, &export())));
+        let (response, _) = registry.handle(request(method, path, None, &export()));
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
         assert!(response.headers.contains_key("www-authenticate"));
     }
     let wrong = request(Method::PUT, "/_advisories/Debian", Some("admin:nope"), b"x");
-    assert_eq!(
-        block_on(registry.handle(wrong)).0.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(registry.handle(wrong).0.status, StatusCode::UNAUTHORIZED);
     let admin = Some("admin:pw");
-    let (response, _) = block_on(registry.handle(request(
-        Method::PUT,
-        "/_advisories/Gentoo",
-        admin,
-        &export(),
-    )));
+    let gentoo = request(Method::PUT, "/_advisories/Gentoo", admin, &export());
+    let (response, _) = registry.handle(gentoo);
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     let body = json_of(&response);
     assert_eq!(body["errors"][0]["code"], "UNSUPPORTED");
@@ -148,7 +171,7 @@ fn others_and_unknown_ecosystems_are_refused() {
         (Method::DELETE, "/_advisories/Debian"),
         (Method::PUT, "/_advisories"),
     ] {
-        let (response, _) = block_on(registry.handle(request(method, path, admin, b"")));
+        let (response, _) = registry.handle(request(method, path, admin, b""));
         assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     }
     assert!(registry.records.take_jobs().is_empty());
