@@ -378,9 +378,12 @@ where
             if !segments.is_empty() {
                 let mut joined = Vec::new();
                 for segment in &segments {
-                    if let Some((_, bytes)) = self.store.get_bytes(&segment.key).await? {
-                        joined.extend_from_slice(&bytes);
-                    }
+                    let Some((_, bytes)) = self.store.get_bytes(&segment.key).await? else {
+                        // Another delivery of this step joined the bucket and deleted its
+                        // segments meanwhile: what is left would be part of the bucket.
+                        return Ok(bucket);
+                    };
+                    joined.extend_from_slice(&bytes);
                 }
                 let key = layout::advisories_bucket(ecosystem, load, bucket);
                 self.store.put(&key, joined, PutOptions::default()).await?;

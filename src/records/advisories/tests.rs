@@ -461,3 +461,126 @@ fn summaries_are_cut_on_a_character_boundary() {
     let found = block_on(records.advisories_for(Ecosystem::Npm, &names(&["left-pad"]))).unwrap();
     assert_eq!(found[0].summary.as_deref(), Some("é".repeat(512).as_str()));
 }
+
+/// Archives made by real writers, with their sizes in data descriptors after each entry:
+/// Go's archive/zip (which writes OSV's own exports) and Python's zipfile on a stream.
+#[test]
+fn exports_of_real_zip_writers_are_read() {
+    let (records, _, _) = records();
+    load(
+        &records,
+        Ecosystem::Alpine,
+        include_bytes!("testdata/go-archive-zip.zip"),
+        true,
+    );
+    load(
+        &records,
+        Ecosystem::Debian,
+        include_bytes!("testdata/python-streamed.zip"),
+        true,
+    );
+    run_jobs(&records);
+    let alpine = names(&["openssl", "musl"]);
+    let found = block_on(records.advisories_for(Ecosystem::Alpine, &alpine)).unwrap();
+    assert_eq!(ids(&found), ["ALPINE-CVE-2024-1", "ALPINE-CVE-2024-2"]);
+    let debian = names(&["openssl", "glibc", "zlib"]);
+    let found = block_on(records.advisories_for(Ecosystem::Debian, &debian)).unwrap();
+    assert_eq!(
+        ids(&found),
+        [
+            "DEBIAN-CVE-2024-1",
+            "DEBIAN-CVE-2024-2",
+            "DEBIAN-CVE-2024-3"
+        ]
+    );
+    assert_eq!(
+        found[2].affected[0].ranges[0].events[1].fixed.as_deref(),
+        Some("1:1.2.13.dfsg-1")
+    );
+}
+
+/// Two deliveries of one compacting step interleave: the first is held while reading the
+/// segments the second then joins and deletes. The first must not write the part it read.
+#[test]
+fn a_compacting_step_delivered_twice_at_once_keeps_the_whole_bucket() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    use crate::storage::memory::{Call, When};
+
+    let (records, _, _) = records();
+    let count = ENTRIES_PER_STEP * 2 + 10;
+    load(&records, Ecosystem::PyPI, &many(count, "P"), true);
+    // Open and read, up to the first compacting step.
+    let compacting = loop {
+        let Job::IndexAdvisories { ecosystem, load } = records.take_jobs().remove(0) else {
+            panic!("an indexing step")
+        };
+        let (_, record) = block_on(records.ecosystem_record(&ecosystem)).unwrap();
+        if matches!(record.load.unwrap().stage, Stage::Compacting { .. }) {
+            break (ecosystem, load);
+        }
+        block_on(records.index_advisories_step(&ecosystem, &load)).unwrap();
+    };
+    let held =
+        records
+            .store
+            .inner()
+            .pause(When::Before, Call::Get, |key| key.contains("/seg/00/"), 2);
+    let mut first = Box::pin(records.index_advisories_step(&compacting.0, &compacting.1));
+    let mut context = Context::from_waker(futures::task::noop_waker_ref());
+    assert!(first.as_mut().poll(&mut context).is_pending());
+    assert!(held.reached());
+    block_on(records.index_advisories_step(&compacting.0, &compacting.1)).unwrap();
+    held.release();
+    assert!(matches!(
+        first.as_mut().poll(&mut context),
+        Poll::Ready(Ok(()))
+    ));
+    run_jobs(&records);
+    let every: BTreeSet<String> = (0..count).map(|i| format!("package-{i}")).collect();
+    let found = block_on(records.advisories_for(Ecosystem::PyPI, &every)).unwrap();
+    assert_eq!(found.len(), count);
+}
+
+/// A reading step of load A is under way when load B replaces A and is indexed to the end,
+/// deleting what A had written: the step's own late segments are deleted too.
+#[test]
+fn a_step_that_finishes_after_its_load_was_replaced_deletes_what_it_wrote() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    use crate::storage::memory::{Call, When};
+
+    let (records, _, _) = records();
+    load(&records, Ecosystem::PyPI, &many(20, "A"), true);
+    let Job::IndexAdvisories { ecosystem, load: a } = records.take_jobs().remove(0) else {
+        panic!("an indexing step")
+    };
+    block_on(records.index_advisories_step(&ecosystem, &a)).unwrap();
+    records.take_jobs();
+    let held = records
+        .store
+        .inner()
+        .pause(When::Before, Call::Put, |key| key.contains("/seg/"), 1);
+    let mut reading = Box::pin(records.index_advisories_step(&ecosystem, &a));
+    let mut context = Context::from_waker(futures::task::noop_waker_ref());
+    assert!(reading.as_mut().poll(&mut context).is_pending());
+    assert!(held.reached());
+    load(&records, Ecosystem::PyPI, &many(3, "B"), true);
+    run_jobs(&records);
+    held.release();
+    assert!(matches!(
+        reading.as_mut().poll(&mut context),
+        Poll::Ready(Ok(()))
+    ));
+    assert!(records.take_jobs().is_empty());
+    let left: Vec<String> = keys(&records)
+        .into_iter()
+        .filter(|key| key.contains(&a))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let every: BTreeSet<String> = (0..20).map(|i| format!("package-{i}")).collect();
+    let found = block_on(records.advisories_for(Ecosystem::PyPI, &every)).unwrap();
+    assert_eq!(ids(&found), ["B-0", "B-1", "B-2"]);
+}
