@@ -40,6 +40,9 @@ pub const ECOSYSTEMS: [Ecosystem; 5] = [
 /// step takes seconds.
 pub const STALLED_MS: u64 = 15 * 60 * 1000;
 
+/// Compare-and-swaps of the status record a load's start tries before it gives up.
+const SWAP_ATTEMPTS: usize = 5;
+
 /// The source of an export sent with `PUT /_advisories/<ecosystem>`.
 pub const UPLOAD_SOURCE: &str = "upload";
 
@@ -314,16 +317,23 @@ where
             advisories: 0,
             skipped: 0,
         };
-        // Another writer (a step, another load) may move the record meanwhile: try again.
-        let record = loop {
+        // Another writer (a step, another load) may move the record meanwhile: try again, a
+        // few times; past them the export is deleted and the client may retry.
+        let mut started = None;
+        for _ in 0..SWAP_ATTEMPTS {
             let (etag, mut record) = self.ecosystem_record(name).await?;
             record.start(name, load.clone());
             if fetched.is_some() {
                 record.fetched.clone_from(&fetched);
             }
             if self.swap_ecosystem_record(name, etag, &record).await? {
-                break record;
+                started = Some(record);
+                break;
             }
+        }
+        let Some(record) = started else {
+            self.store.delete(&[key]).await?;
+            return Err(StorageError::TooManyRequests.into());
         };
         self.enqueue(Job::IndexAdvisories {
             ecosystem: name.into(),
@@ -350,7 +360,10 @@ where
         }
         let uploader = Uploader::new(&self.store, key, part_size, MAX_SEGMENT_PARTS);
         let mut state = UploadState::new(crate::oci::Algorithm::Sha256);
-        uploader.append(&mut state, body).await?;
+        if let Err(error) = uploader.append(&mut state, body).await {
+            uploader.abort(&state).await?;
+            return Err(error);
+        }
         let digest = state.digest();
         let segments = uploader.seal(state, &digest).await?;
         if segments.len() > 1 {

@@ -584,3 +584,49 @@ fn a_step_that_finishes_after_its_load_was_replaced_deletes_what_it_wrote() {
     let found = block_on(records.advisories_for(Ecosystem::PyPI, &every)).unwrap();
     assert_eq!(ids(&found), ["B-0", "B-1", "B-2"]);
 }
+
+/// A body that breaks off after `good` bytes, and cannot be handed over whole.
+struct BrokenBody(Vec<crate::storage::body::BodyChunk>);
+
+impl futures::Stream for BrokenBody {
+    type Item = crate::storage::body::BodyChunk;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = (!self.0.is_empty()).then(|| self.0.remove(0));
+        std::task::Poll::Ready(next)
+    }
+}
+
+impl crate::storage::body::RequestBody for BrokenBody {
+    type Whole = Vec<u8>;
+
+    fn take_whole(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+#[test]
+fn an_upload_that_breaks_off_leaves_nothing() {
+    use crate::storage::body::BodyReadError;
+
+    let (records, _, _) = records();
+    let body = BrokenBody(vec![
+        Ok(vec![0; PART + PART / 2]),
+        Err(BodyReadError("connection reset".into())),
+    ]);
+    let loaded = block_on(records.load_advisories(
+        Ecosystem::Debian,
+        UPLOAD_SOURCE,
+        None,
+        body,
+        None,
+        PART as u64,
+    ));
+    assert!(matches!(loaded, Err(UploadError::Read(_))));
+    assert_eq!(records.store.inner().open_multiparts(), 0);
+    assert!(keys(&records).is_empty());
+    assert!(records.take_jobs().is_empty());
+}
