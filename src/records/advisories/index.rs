@@ -143,7 +143,7 @@ where
                     } else if load.advisories == 0 {
                         Stage::Failed {
                             error: format!(
-                                "the export holds no readable {ecosystem} advisory ({} entries skipped)",
+                                "the export holds no readable {ecosystem} advisory ({} skipped)",
                                 load.skipped
                             ),
                         }
