@@ -1,4 +1,4 @@
-//! The registry: the API and maintenance wired over one deployment's records. A request in,
+//! The registry: the API, maintenance and the queue's jobs wired over one deployment's records. A request in,
 //! a response out, over injected stores, clock and ids.
 
 use crate::api::access::Realm;
@@ -8,8 +8,10 @@ use crate::api::{Api, Body, Method, Request, Response, StatusCode};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::jobs::Jobs;
 use crate::maintenance::{Maintenance, Report};
 use crate::records::{Environment, Records};
+use crate::scan::Job;
 use crate::storage::body::RequestBody;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
@@ -68,6 +70,17 @@ where
         }
         .run(dry_run)
         .await
+    }
+
+    pub fn jobs(&self) -> Jobs<'_, S, K, E> {
+        Jobs {
+            records: &self.records,
+        }
+    }
+
+    /// The jobs the last request or job queued, for the platform to send.
+    pub fn take_jobs(&self) -> Vec<Job> {
+        self.records.take_jobs()
     }
 
     /// Answers any request; failures become OCI error responses here and nowhere else.
@@ -180,5 +193,7 @@ pub(crate) fn test_registry(
     )
 }
 
+#[cfg(test)]
+mod scanning_tests;
 #[cfg(test)]
 mod tests;

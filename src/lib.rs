@@ -17,12 +17,16 @@
 //!    state), and the key layout, which nothing above it sees.
 //! 5. [`error`]: the wire error; each layer's error converts into it, and one table gives
 //!    every error its OCI code, HTTP status and message.
-//! 6. [`maintenance`]: scheduled upload expiry, retention and garbage collection, over records.
+//! 6. [`maintenance`]: scheduled upload expiry, retention and garbage collection, over records;
+//!    [`jobs`]: the queue's work over records (scanning images, matching them against the
+//!    advisories, indexing advisories, the sweep that keeps every image's scan current).
 //! 7. [`config`]: the deployment's settings, parsed and checked from the worker's vars.
 //! 8. [`api`]: the distribution API over records: requests and responses, routing, access
-//!    checks, the edge cache's policy, one handler per resource.
-//! 9. [`app`]: the registry, wiring the API and maintenance over one deployment's records.
-//! 10. `platform` (wasm32 only): the Workers entry points, the R2, KV and Cache API adapters.
+//!    checks, the edge cache's policy, one handler per resource (scan reports and advisory
+//!    loads among them).
+//! 9. [`app`]: the registry, wiring the API, maintenance and jobs over one deployment's records.
+//! 10. `platform` (wasm32 only): the Workers entry points (fetch, cron, queue), the R2, KV,
+//!     Queues and Cache API adapters.
 
 pub mod api;
 pub mod app;

@@ -58,6 +58,12 @@ where
             }
             (Some(name), &Method::PUT) => {
                 self.require_administrator(caller, realm)?;
+                if !self.config.scanning {
+                    // Indexing goes through the queue: without it the load would never end.
+                    return Err(Error::Unsupported(
+                        "loading advisories: scanning is off (no JOBS queue bound)".into(),
+                    ));
+                }
                 let ecosystem = parse_ecosystem(&name).ok_or_else(|| {
                     let known: Vec<&str> = ECOSYSTEMS.into_iter().map(ecosystem_name).collect();
                     Error::Unsupported(format!(

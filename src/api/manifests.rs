@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
 use crate::records::Environment;
+use crate::scan::image;
 use crate::storage::body::BodyChunk;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
@@ -59,6 +60,7 @@ where
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &bytes),
         };
         self.check_references(name, &manifest, false).await?;
+        let scannable = image::layers(&bytes).map(|_| ());
 
         let media_type = manifest.media_type.as_str();
         self.records
@@ -93,6 +95,7 @@ where
                 .await?;
         }
         self.records.add_to_catalog(name).await?;
+        self.queue_scan(name, &digest, scannable).await?;
 
         let mut response = Response::new(StatusCode::CREATED)
             .header("Location", Route::manifest(name, &digest).to_string())

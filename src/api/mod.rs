@@ -10,6 +10,7 @@ mod manifests;
 mod messages;
 mod public_blobs;
 pub mod routes;
+mod scans;
 mod token;
 mod uploads;
 
@@ -80,6 +81,10 @@ where
             (Route::Tags { name: n }, Method::GET) => self.tags(&name(&n, pull)?, &request).await,
             (Route::Referrers { name: n, digest }, Method::GET) => {
                 self.referrers(&name(&n, pull)?, &parse_digest(&digest)?, &request)
+                    .await
+            }
+            (Route::Scan { name: n, digest }, Method::GET) => {
+                self.scan_report(&name(&n, pull)?, &parse_digest(&digest)?)
                     .await
             }
             (Route::Blob { name: n, digest }, method @ (Method::GET | Method::HEAD)) => {

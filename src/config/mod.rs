@@ -36,6 +36,8 @@ pub struct Config {
     pub edge_cache_seconds: u64,
     /// Upload expiry, retention and garbage collection.
     pub maintenance: MaintenanceConfig,
+    /// Whether pushed images are scanned: the platform turns it off when no queue is bound.
+    pub scanning: bool,
     /// `ADVISORY_SOURCES`: the OSV exports the Cron Trigger refreshes advisories from.
     pub advisory_sources: Vec<AdvisorySource>,
 }
@@ -91,6 +93,7 @@ impl Default for Config {
             tag_cache_seconds: DEFAULT_TAG_CACHE_SECONDS,
             edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
             maintenance: MaintenanceConfig::default(),
+            scanning: true,
             advisory_sources: Vec::new(),
         }
     }

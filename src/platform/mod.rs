@@ -6,11 +6,14 @@ mod edge_cache;
 mod guard;
 mod http;
 mod kv;
+mod queue;
 mod r2;
 
 use std::time::Duration;
 
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
+};
 
 use crate::app::{Answer, Registry};
 use crate::config::{ConfigError, Settings, Switches};
@@ -49,7 +52,8 @@ type WorkerRegistry = Registry<Metered<r2::R2Store>, Metered<kv::KvSessions>, Wo
 /// The registry over this request's bindings, and the platform's own switches; `counter` sees
 /// every storage operation. Any invalid setting refuses the request (see `config`).
 fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches), Error> {
-    let settings = Settings::parse(|name| text_var(env, name))?;
+    let mut settings = Settings::parse(|name| text_var(env, name))?;
+    settings.config.scanning = env.queue(queue::JOBS_BINDING).is_ok();
     let public_base_url = settings
         .config
         .blob_urls
@@ -96,8 +100,8 @@ fn start() {
     guard::install();
 }
 
-/// The Cron Trigger: one maintenance run and a refresh of the advisory sources, each
-/// summarised in the log.
+/// The Cron Trigger: one maintenance run, summarised in the log; then, with scanning on, a
+/// refresh of the advisory sources and the scans' sweep when one is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // A run under way keeps the instance from being reinitialised after a request panicked.
@@ -105,10 +109,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let counter = OpCounter::default();
     let (registry, switches) = match registry(&env, &counter) {
         Ok(registry) => registry,
-        Err(error) => {
-            worker::console_error!("maintenance failed: {error}");
-            return;
-        }
+        Err(error) => return worker::console_error!("maintenance failed: {error}"),
     };
     match registry.maintain(switches.maintenance_dry_run).await {
         Ok(report) => worker::console_log!(
@@ -117,6 +118,51 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ),
         Err(error) => worker::console_error!("maintenance failed: {error}"),
     }
+    if registry.config.scanning {
+        refresh_advisories(&registry).await;
+        if let Err(error) = registry.jobs().start_sweep_if_due().await {
+            worker::console_error!("scans' sweep: {error}");
+        }
+        send_jobs(&env, &registry).await;
+    }
+}
+
+/// The queue's consumer: scans, matching, advisory indexing and sweeps (see `jobs`).
+#[event(queue)]
+async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let _in_flight = guard::InFlight::enter();
+    let counter = OpCounter::default();
+    let (registry, _) = match registry(&env, &counter) {
+        Ok(registry) => registry,
+        Err(error) => {
+            // Retried: the settings may be fixed before the retries run out.
+            worker::console_error!("jobs: {error}");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let jobs = env.queue(queue::JOBS_BINDING)?;
+    queue::consume(batch, &registry, &jobs).await;
+    Ok(())
+}
+
+/// Sends what the registry queued. A job lost here is found again by the sweep.
+async fn send_jobs(env: &Env, registry: &WorkerRegistry) {
+    let jobs = registry.take_jobs();
+    if jobs.is_empty() {
+        return;
+    }
+    let sent = match env.queue(queue::JOBS_BINDING) {
+        Ok(queue) => queue::send(&queue, jobs).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = sent {
+        worker::console_error!("jobs unsent: {error}");
+    }
+}
+
+/// Refreshes the advisories from `ADVISORY_SOURCES` (see `jobs::advisories::refresh`).
+async fn refresh_advisories(registry: &WorkerRegistry) {
     let refreshed = crate::jobs::advisories::refresh(
         &registry.records,
         &registry.config.advisory_sources,
@@ -198,6 +244,7 @@ async fn answer(
     if error.is_some() {
         body.drain().await;
     }
+    send_jobs(env, &registry).await;
     match &error {
         Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error}"),
         Some(error) => worker::console_log!(

@@ -12,6 +12,9 @@
 //!                                             metadata; an empty object marked untagged once deleted
 //! repos/<name>/_referrers/<alg>/<hex>/<alg>-<hex>
 //!                                             descriptor of a manifest whose subject is <alg>:<hex>
+//! repos/<name>/_scans/<alg>/<hex>             the scan of the image <alg>:<hex> (JSON), when it
+//!                                             was last matched in metadata
+//! scans/sweep                                 when the newest sweep over every image's scan began (JSON)
 //! catalog/<name>                              empty: the repository exists
 //! uploads/<id>/<step>                         upload progress after the newest accepted request; an
 //!                                             end mark once the upload is finished or cancelled
@@ -142,6 +145,26 @@ fn stored_digest(path: &str) -> Option<Digest> {
 pub fn stored_name(name: &str) -> Option<RepositoryName> {
     RepositoryName::parse(name, "").ok()
 }
+
+pub fn scans_prefix(name: &RepositoryName) -> String {
+    format!("repos/{name}/_scans/")
+}
+
+pub fn scan(name: &RepositoryName, digest: &Digest) -> String {
+    format!(
+        "{}{}/{}",
+        scans_prefix(name),
+        digest.algorithm().as_str(),
+        digest.hex()
+    )
+}
+
+/// The image digest a key under [`scans_prefix`] names.
+pub fn scan_digest(name: &RepositoryName, key: &str) -> Option<Digest> {
+    stored_digest(key.strip_prefix(&scans_prefix(name))?)
+}
+
+pub const SWEEP: &str = "scans/sweep";
 
 pub fn tags_prefix(name: &RepositoryName) -> String {
     format!("repos/{name}/_tags/")

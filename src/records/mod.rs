@@ -5,13 +5,15 @@
 //! One file per subject: `blobs` (blob records, repository links, data objects and their
 //! public copies), `manifests` (manifests and their referrers entries), `tags` (tags and
 //! untag markers), `catalog`, `listing` (paging through any of them in bounded list calls),
-//! `uploads` (sessions in KV, progress steps in the bucket), `advisories` (OSV exports, their
-//! index in bounded steps, and what matching reads of it); for maintenance, `walk` (listing
+//! `uploads` (sessions in KV, progress steps in the bucket), `scans` (each image's scan and
+//! report), `advisories` (OSV exports, their index in bounded steps, and what matching reads
+//! of it); for maintenance, `walk` (listing
 //! each kind of record page by page and reading its keys back), `collect` (what garbage
 //! collection deletes and restores) and `gc` (maintenance's own state, lease and graphs).
 //! Where every key is lives in `layout`.
 
 pub mod advisories;
+mod artifacts;
 mod blobs;
 mod catalog;
 pub mod collect;
@@ -23,6 +25,7 @@ mod layout;
 pub(crate) mod layout;
 mod listing;
 mod manifests;
+mod scans;
 mod tags;
 mod uploads;
 pub mod walk;
@@ -38,10 +41,13 @@ use crate::storage::{
     StorageResult, LIST_PAGE_MAX,
 };
 
+pub(crate) use artifacts::Artifact;
 pub use blobs::BlobRecord;
 pub(crate) use blobs::PublicCopy;
 pub use listing::LIST_CALLS_MAX;
 pub(crate) use listing::{Entry, Page};
+pub(crate) use scans::ListedScan;
+pub use scans::{ScanRecord, ScanStatus};
 pub use tags::{is_untagged, tag_target, DIGEST_META, UNTAGGED_META};
 pub(crate) use uploads::{SessionRecord, Steps};
 

@@ -1,13 +1,16 @@
-//! The SBOM: an image's inventory as a CycloneDX 1.5 JSON document (cyclonedx.org/docs/1.5/json).
+//! The SBOM: an image's inventory as a CycloneDX 1.5 JSON document (cyclonedx.org/docs/1.5/json),
+//! and the scan report: the same document with the vulnerabilities found in its components.
 //!
-//! Deterministic: the same inventory gives the same bytes but for the serial number and the
-//! timestamp, so a re-scan of an unchanged image changes nothing else.
+//! Deterministic: the same inventory (and findings) give the same bytes but for the serial
+//! number and the timestamp, so a re-scan of an unchanged image changes nothing else.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
+use super::matching::Vulnerability;
 use super::packages::{Component, Inventory, Os};
 use super::purl::{purl, purl_type};
 
@@ -58,6 +61,70 @@ pub fn sbom(
         },
         "components": components,
     })
+}
+
+/// The scan report of `subject`: its SBOM (as [`sbom`] makes it) with `vulnerabilities[]`, one
+/// per finding, in the findings' order. Each finding's `affects` names its package by the purl
+/// that is the package's `bom-ref`, so `vulnerabilities` must come from
+/// [`match_inventory`](super::matching::match_inventory) on the same `inventory`.
+pub fn report(
+    subject: Subject<'_>,
+    inventory: &Inventory,
+    vulnerabilities: &[Vulnerability],
+    serial: [u8; 16],
+    timestamp: DateTime<Utc>,
+) -> Value {
+    let mut document = sbom(subject, inventory, serial, timestamp);
+    document["vulnerabilities"] = vulnerabilities.iter().map(vulnerability).collect();
+    document
+}
+
+/// What an OSV id's URL leaves unencoded: ids are advisory text, untrusted.
+const OSV_ID: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+
+fn osv_source(id: &str) -> Value {
+    json!({
+        "name": "OSV",
+        "url": format!("https://osv.dev/vulnerability/{}", utf8_percent_encode(id, OSV_ID)),
+    })
+}
+
+fn vulnerability(finding: &Vulnerability) -> Value {
+    let mut rating = json!({ "severity": finding.severity.as_str() });
+    if let Some(cvss) = &finding.cvss {
+        rating["method"] = json!(cvss.method.as_str());
+        rating["vector"] = json!(cvss.vector);
+        rating["score"] = json!(cvss.score);
+    }
+    let mut entry = json!({
+        "id": finding.id,
+        "source": osv_source(&finding.id),
+        "ratings": [rating],
+        "affects": [{
+            "ref": finding.purl,
+            "versions": [{ "version": finding.installed, "status": "affected" }],
+        }],
+    });
+    if !finding.aliases.is_empty() {
+        entry["references"] = finding
+            .aliases
+            .iter()
+            .map(|alias| json!({ "id": alias, "source": osv_source(alias) }))
+            .collect();
+    }
+    if let Some(summary) = &finding.summary {
+        entry["description"] = json!(summary);
+    }
+    let mut properties = vec![property("installed_version", &finding.installed)];
+    if let Some(fixed) = &finding.fixed {
+        entry["recommendation"] = json!(format!("Upgrade {} to {fixed}", finding.package));
+        properties.push(property("fixed_version", fixed));
+    }
+    if let Some(source) = &finding.source_package {
+        properties.push(property("source_package", source));
+    }
+    entry["properties"] = json!(properties);
+    entry
 }
 
 /// The packages, one per purl (its `bom-ref`), in purl order.

@@ -174,6 +174,15 @@ fn others_and_unknown_ecosystems_are_refused() {
         let (response, _) = registry.handle(request(method, path, admin, b""));
         assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     }
-    assert!(registry.records.take_jobs().is_empty());
-    assert!(registry.store().keys().is_empty());
+    let off = Registry {
+        config: Config {
+            scanning: false,
+            ..Config::default()
+        },
+        ..registry
+    };
+    let (response, _) = off.handle(request(Method::PUT, "/_advisories/npm", admin, &export()));
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(off.records.take_jobs().is_empty());
+    assert!(off.store().keys().is_empty());
 }

@@ -3,6 +3,8 @@ use std::collections::BTreeSet;
 use chrono::TimeZone;
 
 use super::*;
+use crate::scan::matching::match_inventory;
+use crate::scan::osv::Advisory;
 use crate::scan::packages::{inventory, parse, Found};
 
 const DPKG_STATUS: &str = include_str!("../packages/testdata/dpkg/status");
@@ -166,4 +168,188 @@ fn an_image_without_os_release_or_packages_is_still_a_document() {
         document["serialNumber"],
         "urn:uuid:00000000-0000-4000-8000-000000000000"
     );
+}
+
+fn osv(document: Value) -> Advisory {
+    Advisory::from_json(document.to_string().as_bytes()).expect("advisory parses")
+}
+
+fn advisories() -> Vec<Advisory> {
+    vec![
+        osv(json!({
+            "id": "DSA-5912-1",
+            "aliases": ["CVE-2025-0001"],
+            "summary": "glibc: buffer overflow",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+            "affected": [{
+                "package": {"ecosystem": "Debian:12", "name": "glibc"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.36-9+deb12u15"}]}]
+            }]
+        })),
+        // The source version has no epoch, the binary's has one: compared as the source's.
+        osv(json!({
+            "id": "DEBIAN-CVE-2025-0002",
+            "database_specific": {"severity": "medium"},
+            "affected": [{
+                "package": {"ecosystem": "Debian:12", "name": "util-linux"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.38.1-5+deb12u4"}]}]
+            }]
+        })),
+        osv(json!({
+            "id": "GHSA-xxxx/yyyy zzzz",
+            "affected": [{
+                "package": {"ecosystem": "npm", "name": "@scope/name"},
+                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]
+            }]
+        })),
+    ]
+}
+
+fn report_document() -> Value {
+    let inventory = inventory(found());
+    let vulnerabilities = match_inventory(&inventory, &advisories());
+    report(
+        SUBJECT,
+        &inventory,
+        &vulnerabilities,
+        [0xff; 16],
+        at(1_700_000_000),
+    )
+}
+
+const SEVERITIES: [&str; 7] = [
+    "critical", "high", "medium", "low", "info", "none", "unknown",
+];
+const SCORE_METHODS: [&str; 6] = ["CVSSv2", "CVSSv3", "CVSSv31", "CVSSv4", "OWASP", "other"];
+
+/// What CycloneDX 1.5's schema requires of the parts a report writes: every `affects` ref a
+/// component's bom-ref, ratings' severities and methods from its enums, references with an id
+/// and a source, properties with a name and a value.
+fn assert_well_formed(document: &Value) {
+    for key in ["bomFormat", "specVersion", "version"] {
+        assert!(!document[key].is_null(), "{key}");
+    }
+    let bom_refs: BTreeSet<&str> = strings(document["components"].as_array().unwrap(), "bom-ref")
+        .into_iter()
+        .collect();
+    let vulnerabilities = document["vulnerabilities"].as_array().unwrap();
+    let mut unique = BTreeSet::new();
+    for vulnerability in vulnerabilities {
+        assert!(unique.insert(vulnerability.to_string()), "unique items");
+        assert!(vulnerability["id"].is_string());
+        assert_eq!(vulnerability["source"]["name"], "OSV");
+        for affects in vulnerability["affects"].as_array().unwrap() {
+            let reference = affects["ref"].as_str().unwrap();
+            assert!(bom_refs.contains(reference), "{reference} resolves");
+            for version in affects["versions"].as_array().unwrap() {
+                assert!(version["version"].is_string());
+                assert_eq!(version["status"], "affected");
+            }
+        }
+        for rating in vulnerability["ratings"].as_array().unwrap() {
+            assert!(SEVERITIES.contains(&rating["severity"].as_str().unwrap()));
+            if let Some(method) = rating.get("method") {
+                assert!(SCORE_METHODS.contains(&method.as_str().unwrap()));
+                assert!(rating["score"].is_number() && rating["vector"].is_string());
+            }
+        }
+        for reference in vulnerability["references"].as_array().into_iter().flatten() {
+            assert!(reference["id"].is_string() && reference["source"]["name"].is_string());
+        }
+        for property in vulnerability["properties"].as_array().unwrap() {
+            assert!(property["name"].is_string() && property["value"].is_string());
+        }
+    }
+}
+
+#[test]
+fn the_report_is_the_sbom_with_the_vulnerabilities_of_its_components() {
+    let mut document = report_document();
+    assert_well_formed(&document);
+    let vulnerabilities = document["vulnerabilities"].as_array().unwrap();
+    let affected: Vec<(&str, &str)> = vulnerabilities
+        .iter()
+        .map(|vulnerability| {
+            (
+                vulnerability["id"].as_str().unwrap(),
+                vulnerability["affects"][0]["ref"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        affected,
+        [
+            (
+                "DSA-5912-1",
+                "pkg:deb/debian/libc-bin@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12"
+            ),
+            (
+                "DSA-5912-1",
+                "pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12"
+            ),
+            (
+                "DEBIAN-CVE-2025-0002",
+                "pkg:deb/debian/bsdutils@1:2.38.1-5%2Bdeb12u3?arch=amd64&distro=debian-12"
+            ),
+            ("GHSA-xxxx/yyyy zzzz", "pkg:npm/%40scope/name@1.0.0"),
+        ]
+    );
+    document.as_object_mut().unwrap().remove("vulnerabilities");
+    assert_eq!(
+        document,
+        sbom(SUBJECT, &inventory(found()), [0xff; 16], at(1_700_000_000))
+    );
+}
+
+#[test]
+fn a_reported_vulnerability_carries_its_rating_references_and_remedy() {
+    let document = report_document();
+    assert_eq!(
+        document["vulnerabilities"][1],
+        json!({
+            "id": "DSA-5912-1",
+            "source": {"name": "OSV", "url": "https://osv.dev/vulnerability/DSA-5912-1"},
+            "references": [{
+                "id": "CVE-2025-0001",
+                "source": {"name": "OSV", "url": "https://osv.dev/vulnerability/CVE-2025-0001"}
+            }],
+            "ratings": [{
+                "severity": "critical",
+                "method": "CVSSv31",
+                "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                "score": 9.8
+            }],
+            "description": "glibc: buffer overflow",
+            "recommendation": "Upgrade libc6 to 2.36-9+deb12u15",
+            "affects": [{
+                "ref": "pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12",
+                "versions": [{"version": "2.36-9+deb12u14", "status": "affected"}]
+            }],
+            "properties": [
+                {"name": "edge-registry:installed_version", "value": "2.36-9+deb12u14"},
+                {"name": "edge-registry:fixed_version", "value": "2.36-9+deb12u15"},
+                {"name": "edge-registry:source_package", "value": "glibc"}
+            ]
+        })
+    );
+    // Unfixed and unrated: no remedy, no method; an id unsafe in a URL is escaped in it.
+    let unfixed = &document["vulnerabilities"][3];
+    assert_eq!(unfixed["ratings"], json!([{"severity": "unknown"}]));
+    assert!(unfixed.get("recommendation").is_none());
+    assert!(unfixed.get("description").is_none());
+    assert_eq!(
+        unfixed["properties"],
+        json!([{"name": "edge-registry:installed_version", "value": "1.0.0"}])
+    );
+    assert_eq!(
+        unfixed["source"]["url"],
+        "https://osv.dev/vulnerability/GHSA-xxxx%2Fyyyy%20zzzz"
+    );
+}
+
+#[test]
+fn an_image_without_findings_reports_an_empty_list() {
+    let document = report(SUBJECT, &inventory(found()), &[], [0; 16], at(0));
+    assert_eq!(document["vulnerabilities"], json!([]));
+    assert_well_formed(&document);
 }

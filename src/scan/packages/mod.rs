@@ -14,6 +14,8 @@ mod stanza;
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 pub use python::normalise as normalise_python_name;
 
 /// Caps on what is worth reading: a dpkg status or apk database of a large image runs to a few
@@ -22,7 +24,7 @@ const DATABASE_CAP: usize = 64 << 20;
 const FILE_CAP: usize = 1 << 20;
 
 /// The operating system, from os-release(5).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Os {
     /// `ID`, e.g. `debian`, `ubuntu`, `alpine`; `linux` when the file names none.
     pub id: String,
@@ -33,7 +35,7 @@ pub struct Os {
 }
 
 /// The package manager (and so the purl type and advisory ecosystem) a package belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Ecosystem {
     Deb,
     Apk,
@@ -43,14 +45,14 @@ pub enum Ecosystem {
 
 /// The source package a binary package was built from: advisories for Debian, Ubuntu and
 /// Alpine name source packages.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SourcePackage {
     pub name: String,
     pub version: String,
 }
 
 /// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Component {
     pub ecosystem: Ecosystem,
     /// The name as the package declares it (npm names include their `@scope/`).
@@ -76,7 +78,7 @@ pub enum Found {
 }
 
 /// Everything an image's files said, deduplicated and sorted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     pub os: Option<Os>,
     pub components: Vec<Component>,

@@ -1,0 +1,368 @@
+//! Scanning through the registry and the queue's jobs (see [`crate::jobs`]) over memory stores, driven as the platform drives them: requests through
+//! the registry, then every job they queued, and every job those queued, until none is left.
+
+use std::io::Write;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures::executor::block_on;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use tar::{Builder, Header};
+
+use crate::api::{Body, Method, Request};
+use crate::app::Registry;
+use crate::auth::{Auth, Policy};
+use crate::config::Config;
+use crate::oci::{Algorithm, Digest};
+use crate::records::ClockedEnvironment;
+use crate::scan::Job;
+use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
+
+const ADMIN: &str = "admin:admin-password";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+const OS_RELEASE: &str = "ID=debian\nVERSION_ID=\"12\"\n";
+const STATUS: &str = "\
+Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-2+b2
+
+Package: libfoo1
+Status: install ok installed
+Architecture: amd64
+Source: foo (1.2-3)
+Version: 1.2-3+b1
+";
+
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+struct Harness {
+    registry: Registry<MemoryStore, MemoryStore, ClockedEnvironment>,
+}
+
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        builder.append_data(&mut header, path, *content).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&tar).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Digest::of(Algorithm::Sha256, bytes).to_string()
+}
+
+impl Harness {
+    fn new(private: &str, scanning: bool) -> Harness {
+        let hash = hex::encode(Sha256::digest(b"admin-password"));
+        let policy = Policy::parse("", Some(&format!("admin {hash}")), private).unwrap();
+        let auth = Auth {
+            policy,
+            ..Auth::default()
+        };
+        let clock = Clock::default();
+        let config = Config {
+            scanning,
+            ..Config::default()
+        };
+        let registry = Registry::new(
+            MemoryStore::new().with_clock(clock.clone()),
+            MemoryStore::new(),
+            ClockedEnvironment::new(clock),
+            config,
+            auth,
+        );
+        Harness { registry }
+    }
+
+    fn send(&self, admin: bool, method: Method, path: &str, body: &[u8]) -> Reply {
+        let authorization = format!("Basic {}", STANDARD.encode(ADMIN));
+        let mut headers = vec![("content-type", OCI_MANIFEST)];
+        if admin {
+            headers.push(("authorization", authorization.as_str()));
+        }
+        let request = Request::local(method, path, &headers, MemoryBody::new(body, body.len()));
+        let (response, _) = block_on(self.registry.handle(request));
+        let body = match response.body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(bytes) | Body::Object(bytes) => bytes,
+        };
+        Reply {
+            status: response.status.as_u16(),
+            body,
+        }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.send(true, Method::GET, path, b"")
+    }
+
+    fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let path = format!("/v2/{name}/blobs/uploads/?digest={digest}");
+        assert_eq!(self.send(true, Method::POST, &path, bytes).status, 201);
+        digest
+    }
+
+    /// Pushes an image of `layers` (gzip tars) as `tag`; returns its digest.
+    fn push_image(&self, name: &str, tag: &str, layers: &[Vec<u8>]) -> String {
+        let config = self.push_blob(name, br#"{"architecture":"amd64","os":"linux"}"#);
+        let descriptors: Vec<String> = layers
+            .iter()
+            .map(|layer| {
+                let digest = self.push_blob(name, layer);
+                format!(
+                    r#"{{"mediaType":"{GZIP_LAYER}","digest":"{digest}","size":{}}}"#,
+                    layer.len()
+                )
+            })
+            .collect();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":38}},"layers":[{}]}}"#,
+            descriptors.join(",")
+        );
+        let path = format!("/v2/{name}/manifests/{tag}");
+        let reply = self.send(true, Method::PUT, &path, manifest.as_bytes());
+        assert_eq!(
+            reply.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        sha256(manifest.as_bytes())
+    }
+
+    /// Runs every queued job, and those they queue, as the queue would; returns them in order.
+    fn run_jobs(&self) -> Vec<Job> {
+        let mut ran = Vec::new();
+        let mut queue = self.registry.take_jobs();
+        while !queue.is_empty() {
+            for job in std::mem::take(&mut queue) {
+                block_on(self.registry.jobs().run(job.clone())).unwrap();
+                ran.push(job);
+                queue.extend(self.registry.take_jobs());
+            }
+        }
+        ran
+    }
+
+    fn report(&self, name: &str, digest: &str) -> Value {
+        let reply = self.get(&format!("/v2/{name}/_scan/{digest}"));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()
+    }
+
+    /// The image's referrers of `artifact_type`, as the referrers API lists them.
+    fn referrers(&self, name: &str, digest: &str, artifact_type: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/v2/{name}/referrers/{digest}"));
+        assert_eq!(reply.status, 200);
+        let index = reply.json();
+        let manifests = index["manifests"].as_array().unwrap().clone();
+        manifests
+            .into_iter()
+            .filter(|m| m["artifactType"] == artifact_type)
+            .collect()
+    }
+
+    /// The document an artifact manifest carries in its one layer.
+    fn artifact_document(&self, name: &str, manifest_digest: &str) -> Value {
+        let manifest = self
+            .get(&format!("/v2/{name}/manifests/{manifest_digest}"))
+            .json();
+        let layer = manifest["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let blob = self.get(&format!("/v2/{name}/blobs/{layer}"));
+        assert_eq!(blob.status, 200);
+        serde_json::from_slice(&blob.body).unwrap()
+    }
+}
+
+fn debian_layer() -> Vec<u8> {
+    tar_gz(&[
+        ("etc/os-release", OS_RELEASE.as_bytes()),
+        ("var/lib/dpkg/status", STATUS.as_bytes()),
+    ])
+}
+
+fn scan_job(name: &str, digest: &str) -> Job {
+    Job::Scan {
+        repository: name.to_string(),
+        digest: digest.to_string(),
+    }
+}
+
+#[test]
+fn a_pushed_image_is_scanned_and_its_sbom_attached() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    assert_eq!(h.report("a/app", &digest)["status"], "queued");
+    assert_eq!(h.run_jobs(), [scan_job("a/app", &digest)]);
+
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "complete", "{report}");
+    assert_eq!(report["os"]["id"], "debian");
+    assert_eq!(report["os"]["version_id"], "12");
+    assert_eq!(report["components"], 2);
+    let sboms = h.referrers("a/app", &digest, "application/vnd.cyclonedx+json");
+    assert_eq!(sboms.len(), 1);
+    assert_eq!(sboms[0]["digest"], report["sbom_digest"]);
+    let sbom = h.artifact_document("a/app", sboms[0]["digest"].as_str().unwrap());
+    let purls: Vec<&str> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    assert!(
+        purls.contains(&"pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12"),
+        "{purls:?}"
+    );
+    // The SBOM and report artifacts are not images: they are not scanned in turn.
+    let sbom_digest = report["sbom_digest"].as_str().unwrap();
+    assert_eq!(h.report("a/app", sbom_digest)["status"], "unsupported");
+}
+
+#[test]
+fn a_second_push_or_tag_or_delivery_does_not_scan_again() {
+    let h = Harness::new("", true);
+    let layer = debian_layer();
+    let digest = h.push_image("a/app", "1.0", std::slice::from_ref(&layer));
+    h.run_jobs();
+    let first = h.report("a/app", &digest);
+    assert_eq!(h.push_image("a/app", "latest", &[layer]), digest);
+    assert!(h.registry.take_jobs().is_empty());
+    // The queue delivers at least once: the same job again changes nothing.
+    block_on(h.registry.jobs().run(scan_job("a/app", &digest))).unwrap();
+    assert!(h.registry.take_jobs().is_empty());
+    assert_eq!(h.report("a/app", &digest), first);
+    let sboms = h.referrers("a/app", &digest, "application/vnd.cyclonedx+json");
+    assert_eq!(sboms.len(), 1);
+}
+
+#[test]
+fn a_scan_retried_after_it_attached_its_sbom_attaches_the_same_one() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    h.run_jobs();
+    let report = h.report("a/app", &digest);
+    // As if the first attempt stopped after the SBOM, before its record said complete.
+    let name = crate::oci::RepositoryName::parse("a/app", "").unwrap();
+    let image: Digest = digest.parse().unwrap();
+    let records = &h.registry.records;
+    let mut record = block_on(records.scan_record(&name, &image))
+        .unwrap()
+        .unwrap();
+    record.status = crate::records::ScanStatus::Scanning;
+    block_on(records.write_scan_record(&name, &image, &record)).unwrap();
+    block_on(h.registry.jobs().run(scan_job("a/app", &digest))).unwrap();
+    let again = h.report("a/app", &digest);
+    assert_eq!(again["status"], "complete");
+    assert_eq!(again["sbom_digest"], report["sbom_digest"]);
+    let sboms = h.referrers("a/app", &digest, "application/vnd.cyclonedx+json");
+    assert_eq!(sboms.len(), 1);
+}
+
+#[test]
+fn a_corrupt_layer_fails_the_scan_with_a_reason() {
+    let h = Harness::new("", true);
+    let mut corrupt = debian_layer();
+    corrupt.truncate(corrupt.len() / 2);
+    corrupt.extend_from_slice(b"garbage after half a gzip stream");
+    let digest = h.push_image("a/app", "1.0", &[corrupt]);
+    h.run_jobs();
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "failed", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with("layer 1 (sha256:"), "{reason}");
+    assert!(h
+        .referrers("a/app", &digest, "application/vnd.cyclonedx+json")
+        .is_empty());
+    // Nothing else broke: the image is still served.
+    assert_eq!(h.get(&format!("/v2/a/app/manifests/{digest}")).status, 200);
+}
+
+#[test]
+fn an_image_deleted_before_its_scan_leaves_no_scan() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    let deleted = h.send(
+        true,
+        Method::DELETE,
+        &format!("/v2/a/app/manifests/{digest}"),
+        b"",
+    );
+    assert_eq!(deleted.status, 202);
+    assert_eq!(h.run_jobs(), [scan_job("a/app", &digest)]);
+    let name = crate::oci::RepositoryName::parse("a/app", "").unwrap();
+    let image: Digest = digest.parse().unwrap();
+    let record = block_on(h.registry.records.scan_record(&name, &image)).unwrap();
+    assert_eq!(record, None);
+    assert_eq!(h.get(&format!("/v2/a/app/_scan/{digest}")).status, 404);
+}
+
+#[test]
+fn the_sweep_scans_images_pushed_while_scanning_was_off() {
+    let h = Harness::new("", false);
+    let images: Vec<String> = (0..3)
+        .map(|n| h.push_image(&format!("r{n}"), "1.0", &[debian_layer()]))
+        .collect();
+    assert!(h.registry.take_jobs().is_empty());
+    let h = Harness {
+        registry: Registry {
+            config: Config::default(),
+            ..h.registry
+        },
+    };
+    block_on(h.registry.jobs().start_sweep_if_due()).unwrap();
+    let ran = h.run_jobs();
+    for (n, digest) in images.iter().enumerate() {
+        let name = format!("r{n}");
+        assert!(ran.contains(&scan_job(&name, digest)), "{ran:?}");
+        assert_eq!(h.report(&name, digest)["status"], "complete");
+    }
+    // Started a moment ago: the next cron run starts none.
+    block_on(h.registry.jobs().start_sweep_if_due()).unwrap();
+    assert!(h.registry.take_jobs().is_empty());
+}
+
+#[test]
+fn a_private_repository_s_report_is_refused_to_anonymous_callers() {
+    let h = Harness::new("secret/*", true);
+    let digest = h.push_image("secret/app", "1.0", &[debian_layer()]);
+    h.run_jobs();
+    let anonymous = h.send(
+        false,
+        Method::GET,
+        &format!("/v2/secret/app/_scan/{digest}"),
+        b"",
+    );
+    assert_eq!(anonymous.status, 401);
+    let code = &anonymous.json()["errors"][0]["code"];
+    assert_eq!(code, "UNAUTHORIZED");
+    assert_eq!(h.report("secret/app", &digest)["status"], "complete");
+}

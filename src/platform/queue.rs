@@ -1,0 +1,90 @@
+//! The jobs queue: sending what the core queued, and consuming it (`#[event(queue)]` in the
+//! same worker). Messages are jobs as JSON text.
+
+use worker::{MessageBatch, MessageExt, Queue, QueueRetryOptionsBuilder};
+
+use super::WorkerRegistry;
+use crate::scan::Job;
+
+/// The queue binding, as declared in wrangler.toml; scanning is off without it.
+pub const JOBS_BINDING: &str = "JOBS";
+/// The dead-letter queue's name (wrangler.toml): jobs whose retries ran out arrive there.
+const DEAD_LETTER_QUEUE: &str = "edge-registry-jobs-dead";
+/// The most messages one `sendBatch` takes.
+const SEND_BATCH_MAX: usize = 100;
+/// Retries wait as long as the job has existed (so the waits double), within these bounds.
+const RETRY_DELAY_MIN_SECONDS: u32 = 10;
+const RETRY_DELAY_MAX_SECONDS: u32 = 3600;
+
+/// Sends `jobs`; an error leaves them unsent (the caller decides what that costs).
+pub async fn send(queue: &Queue, jobs: Vec<Job>) -> worker::Result<()> {
+    let messages: Vec<String> = jobs
+        .iter()
+        .map(|job| serde_json::to_string(job).expect("job serialises"))
+        .collect();
+    for batch in messages.chunks(SEND_BATCH_MAX) {
+        queue.send_batch(batch.to_vec()).await?;
+    }
+    Ok(())
+}
+
+/// Runs each job of `batch`; acknowledges it once it ran and what it queued was sent, retries
+/// it with backoff after an internal error, and drops a malformed one with a log line.
+pub async fn consume(batch: MessageBatch<String>, registry: &WorkerRegistry, queue: &Queue) {
+    let dead = batch.queue() == DEAD_LETTER_QUEUE;
+    let messages = match batch.messages() {
+        Ok(messages) => messages,
+        Err(error) => {
+            worker::console_error!("jobs: unreadable batch: {error}");
+            return batch.ack_all();
+        }
+    };
+    for message in messages {
+        let job: Job = match serde_json::from_str(message.body()) {
+            Ok(job) => job,
+            Err(error) => {
+                worker::console_error!("jobs: dropped {:?}: {error}", message.body());
+                message.ack();
+                continue;
+            }
+        };
+        let outcome = if dead {
+            worker::console_error!("jobs: gave up on {}", message.body());
+            registry.jobs().gave_up(&job).await
+        } else {
+            registry.jobs().run(job.clone()).await
+        };
+        let sent = send(queue, registry.take_jobs()).await;
+        match (outcome, sent) {
+            (Ok(()), Ok(())) => message.ack(),
+            (Err(error), _) if error.status().is_server_error() => {
+                worker::console_error!("jobs: {} failed: {error}", message.body());
+                if let Err(note) = registry.jobs().attempt_failed(&job, &error).await {
+                    worker::console_error!("jobs: could not note the failure: {note}");
+                }
+                message.retry_with_options(&retry_delay(&message));
+            }
+            (Err(error), _) => {
+                worker::console_error!("jobs: dropped {}: {error}", message.body());
+                message.ack();
+            }
+            (Ok(()), Err(error)) => {
+                worker::console_error!(
+                    "jobs: {} ran, its follow-ups unsent: {error}",
+                    message.body()
+                );
+                message.retry_with_options(&retry_delay(&message));
+            }
+        }
+    }
+}
+
+fn retry_delay(message: &worker::Message<String>) -> worker::QueueRetryOptions {
+    let age_ms = worker::Date::now()
+        .as_millis()
+        .saturating_sub(message.timestamp().as_millis());
+    let seconds = u32::try_from(age_ms / 1000).unwrap_or(u32::MAX);
+    QueueRetryOptionsBuilder::new()
+        .with_delay_seconds(seconds.clamp(RETRY_DELAY_MIN_SECONDS, RETRY_DELAY_MAX_SECONDS))
+        .build()
+}
