@@ -81,6 +81,9 @@ fn an_unchanged_export_costs_one_conditional_request() {
         (state.status, state.source.as_str()),
         (LoadStatus::Ready, url)
     );
+    // The new advisories' sweep was queued with the switch: the Cron Trigger starts no other.
+    block_on(crate::jobs::Jobs { records: &records }.start_sweep_if_due()).unwrap();
+    assert!(records.take_jobs().is_empty());
 
     let report = block_on(refresh(&records, &sources, 5 << 20, fetch)).unwrap();
     assert_eq!(report[0].outcome, "unchanged");

@@ -201,6 +201,9 @@ where
             return Ok(());
         }
         if sweep {
+            // Recorded as the scans' sweep the Cron Trigger would start for these advisories,
+            // so that it does not start a second one.
+            self.set_sweep_started_at(self.env.now_ms()).await?;
             self.enqueue(Job::Sweep { after: None });
         }
         let more = !matches!(load.stage, Stage::Failed { .. }) || !record.retired.is_empty();
