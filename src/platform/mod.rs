@@ -1,6 +1,7 @@
 //! The Workers platform layer (wasm32 only): the fetch entry point, the bindings and vars
 //! (parsed by `config`), and the R2 / KV adapters. No protocol logic lives here.
 
+mod advisories;
 mod edge_cache;
 mod guard;
 mod http;
@@ -99,8 +100,8 @@ fn start() {
     guard::install();
 }
 
-/// The Cron Trigger: one maintenance run, summarised in the log, and the scans' sweep when
-/// one is due.
+/// The Cron Trigger: one maintenance run, summarised in the log; then, with scanning on, a
+/// refresh of the advisory sources and the scans' sweep when one is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // A run under way keeps the instance from being reinitialised after a request panicked.
@@ -118,6 +119,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(error) => worker::console_error!("maintenance failed: {error}"),
     }
     if registry.config.scanning {
+        refresh_advisories(&registry).await;
         if let Err(error) = registry.jobs().start_sweep_if_due().await {
             worker::console_error!("scans' sweep: {error}");
         }
@@ -156,6 +158,25 @@ async fn send_jobs(env: &Env, registry: &WorkerRegistry) {
     };
     if let Err(error) = sent {
         worker::console_error!("jobs unsent: {error}");
+    }
+}
+
+/// Refreshes the advisories from `ADVISORY_SOURCES` (see `jobs::advisories::refresh`).
+async fn refresh_advisories(registry: &WorkerRegistry) {
+    let refreshed = crate::jobs::advisories::refresh(
+        &registry.records,
+        &registry.config.advisory_sources,
+        registry.config.part_size,
+        advisories::fetch_export,
+    )
+    .await;
+    match refreshed {
+        Ok(report) if report.is_empty() => {}
+        Ok(report) => worker::console_log!(
+            "advisories: {}",
+            serde_json::to_string(&report).expect("report serialises")
+        ),
+        Err(error) => worker::console_error!("refreshing advisories failed: {error}"),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod packages;
 pub mod purl;
 pub mod severity;
 pub mod version;
+pub mod zip;
 
 pub use job::Job;
 

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod maintenance;
+pub mod osv_zip;
 pub mod public_bucket;
 pub mod pulls;
 pub mod scenarios;
