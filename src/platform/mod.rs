@@ -132,7 +132,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let _in_flight = guard::InFlight::enter();
     let counter = OpCounter::default();
-    let (registry, _) = match registry(&env, &counter) {
+    let (registry, switches) = match registry(&env, &counter) {
         Ok(registry) => registry,
         Err(error) => {
             // Retried: the settings may be fixed before the retries run out.
@@ -142,7 +142,8 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         }
     };
     let jobs = env.queue(queue::JOBS_BINDING)?;
-    queue::consume(batch, &registry, &jobs).await;
+    let ops = switches.log_storage_ops.then_some(&counter);
+    queue::consume(batch, &registry, &jobs, ops).await;
     Ok(())
 }
 
