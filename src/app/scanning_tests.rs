@@ -512,3 +512,29 @@ fn reports_follow_the_advisories_without_a_push() {
         1
     );
 }
+
+#[test]
+fn a_scan_that_keeps_failing_ends_failed_with_its_last_error() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    let job = h.registry.take_jobs().remove(0);
+    let jobs = h.registry.jobs();
+    let error = crate::error::Error::Internal("R2 said 500".to_string());
+    block_on(jobs.attempt_failed(&job, &error)).unwrap();
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "queued");
+    assert!(
+        report["reason"].as_str().unwrap().contains("R2 said 500"),
+        "{report}"
+    );
+    // The dead-letter queue's delivery.
+    block_on(jobs.gave_up(&job)).unwrap();
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "failed");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the scan kept failing"), "{reason}");
+    assert!(reason.contains("R2 said 500"), "{reason}");
+    // A failed scan is final: the job delivered again changes nothing.
+    block_on(jobs.run(job)).unwrap();
+    assert_eq!(h.report("a/app", &digest)["status"], "failed");
+}
