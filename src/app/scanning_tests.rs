@@ -1,14 +1,11 @@
 //! Scanning through the registry and the queue's jobs (see [`crate::jobs`]) over memory stores, driven as the platform drives them: requests through
 //! the registry, then every job they queued, and every job those queued, until none is left.
 
-use std::io::Write;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::executor::block_on;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use tar::{Builder, Header};
 
 use crate::api::{Body, Method, Request};
 use crate::app::Registry;
@@ -16,6 +13,7 @@ use crate::auth::{Auth, Policy};
 use crate::config::Config;
 use crate::oci::{Algorithm, Digest};
 use crate::records::ClockedEnvironment;
+use crate::scan::tests::{gzip, tar};
 use crate::scan::zip::build::{archive, Member};
 use crate::scan::Job;
 use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
@@ -52,20 +50,6 @@ impl Reply {
 struct Harness {
     registry: Registry<MemoryStore, MemoryStore, ClockedEnvironment>,
     clock: Clock,
-}
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut header = Header::new_gnu();
-        header.set_mode(0o644);
-        header.set_size(content.len() as u64);
-        builder.append_data(&mut header, path, *content).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(&tar).unwrap();
-    encoder.finish().unwrap()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -251,10 +235,10 @@ impl Harness {
 }
 
 fn debian_layer() -> Vec<u8> {
-    tar_gz(&[
-        ("etc/os-release", OS_RELEASE.as_bytes()),
-        ("var/lib/dpkg/status", STATUS.as_bytes()),
-    ])
+    gzip(&tar(&[
+        ("etc/os-release", OS_RELEASE),
+        ("var/lib/dpkg/status", STATUS),
+    ]))
 }
 
 fn scan_job(name: &str, digest: &str) -> Job {

@@ -25,4 +25,4 @@ pub mod zip;
 pub use job::Job;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
