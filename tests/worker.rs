@@ -485,3 +485,104 @@ fn maintenance_runs_one_at_a_time() {
     }
     panic!("no two maintenance runs ever overlapped");
 }
+
+/// Waits until `ecosystem`'s advisories are no longer indexing (the queue runs the steps in
+/// this worker), and answers its line of GET /_advisories.
+fn advisories_settled(c: &Http, ecosystem: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let reply = c.send("GET", "/_advisories", &[], b"");
+        assert_eq!(reply.status, 200);
+        let all = reply.json();
+        let line = all["ecosystems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line["ecosystem"] == ecosystem)
+            .cloned()
+            .expect("the ecosystem is listed once loaded");
+        if line["status"] != "indexing" {
+            return line;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{ecosystem}'s advisories are still indexing");
+}
+
+/// Issue 14: an OSV export of more than 100 MB streams into R2 and is indexed in the queue's
+/// bounded steps; an entry that inflates past the limit (a zip bomb) is skipped, a malformed
+/// zip fails its load with a clear error and leaves the advisories before it in place, and
+/// other ecosystems and callers are refused. Ubuntu is this test's alone: no other worker test
+/// loads it.
+#[test]
+fn advisories_load_from_a_large_export_and_refuse_broken_ones() {
+    use common::osv_zip::{advisory, export};
+
+    let c = client();
+    let unknown = c.send("PUT", "/_advisories/Gentoo", &[], b"PK");
+    assert_oci_error(&unknown, 400, "UNSUPPORTED");
+    let anonymous = c.send_as(None, "PUT", "/_advisories/Ubuntu", &[], b"PK");
+    assert_eq!(anonymous.status, 401);
+
+    let padding_len = 110 * 1024 * 1024;
+    let mut crc = flate2::Crc::new();
+    let mut padding = Generated::new(padding_len);
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let n = padding.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        crc.update(&buffer[..n]);
+    }
+    let bomb = vec![b' '; 40 * 1024 * 1024];
+    let files = [
+        (
+            "UBUNTU-CVE-2026-1.json",
+            advisory(
+                "UBUNTU-CVE-2026-1",
+                "Ubuntu:24.04:LTS",
+                "openssl",
+                "3.0.13-0ubuntu3.5",
+            ),
+        ),
+        ("bomb.json", bomb),
+    ];
+    let padding: Box<dyn Read> = Box::new(Generated::new(padding_len));
+    let (len, body) = export(&files, Some((padding_len, crc.sum(), padding)));
+    assert!(len > 100_000_000);
+    let admin = basic("admin");
+    let response = c
+        .request(
+            "PUT",
+            "/_advisories/Ubuntu",
+            &[
+                ("Authorization", &admin),
+                ("Content-Length", &len.to_string()),
+            ],
+        )
+        .send(body);
+    let reply = match response {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => reply(response),
+        Err(err) => panic!("PUT /_advisories/Ubuntu: {err}"),
+    };
+    assert_eq!(
+        reply.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["status"], "indexing");
+    let line = advisories_settled(&c, "Ubuntu");
+    assert_eq!(line["status"], "ready", "{line}");
+    assert_eq!(line["advisories"], 1);
+    assert_eq!(line["source"], "upload");
+    assert!(line["loaded_at"].as_str().unwrap().ends_with('Z'));
+
+    let malformed = c.send("PUT", "/_advisories/Ubuntu", &[], &data(4096, 14));
+    assert_eq!(malformed.status, 202);
+    let line = advisories_settled(&c, "Ubuntu");
+    assert_eq!(line["status"], "failed", "{line}");
+    let error = line["error"].as_str().unwrap();
+    assert!(error.contains("not a readable zip archive"), "{error}");
+    assert_eq!(line["advisories"], 1, "the advisories before stay: {line}");
+}

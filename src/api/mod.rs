@@ -2,6 +2,7 @@
 //! records layer. Requests and responses are plain Rust (`messages`).
 
 pub(crate) mod access;
+mod advisories;
 mod blobs;
 pub mod caching;
 pub(crate) mod listing;
@@ -66,6 +67,9 @@ where
                 Ok(Response::new(StatusCode::OK)
                     .header("Docker-Distribution-API-Version", "registry/2.0")
                     .bytes(b"{}".to_vec(), "application/json"))
+            }
+            (Route::Advisories { ecosystem }, _) => {
+                self.advisories(&caller, &realm, ecosystem, request).await
             }
             (Route::Catalog, Method::GET) => match self.token_catalog(&caller) {
                 Some(names) => self.catalog_of(&request, names).await,

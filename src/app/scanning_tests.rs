@@ -1,14 +1,11 @@
 //! Scanning through the registry and the queue's jobs (see [`crate::jobs`]) over memory stores, driven as the platform drives them: requests through
 //! the registry, then every job they queued, and every job those queued, until none is left.
 
-use std::io::Write;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::executor::block_on;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use tar::{Builder, Header};
 
 use crate::api::{Body, Method, Request};
 use crate::app::Registry;
@@ -16,6 +13,8 @@ use crate::auth::{Auth, Policy};
 use crate::config::Config;
 use crate::oci::{Algorithm, Digest};
 use crate::records::ClockedEnvironment;
+use crate::scan::tests::{gzip, tar};
+use crate::scan::zip::build::{archive, Member};
 use crate::scan::Job;
 use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
 
@@ -50,20 +49,7 @@ impl Reply {
 
 struct Harness {
     registry: Registry<MemoryStore, MemoryStore, ClockedEnvironment>,
-}
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut header = Header::new_gnu();
-        header.set_mode(0o644);
-        header.set_size(content.len() as u64);
-        builder.append_data(&mut header, path, *content).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(&tar).unwrap();
-    encoder.finish().unwrap()
+    clock: Clock,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -86,11 +72,11 @@ impl Harness {
         let registry = Registry::new(
             MemoryStore::new().with_clock(clock.clone()),
             MemoryStore::new(),
-            ClockedEnvironment::new(clock),
+            ClockedEnvironment::new(clock.clone()),
             config,
             auth,
         );
-        Harness { registry }
+        Harness { registry, clock }
     }
 
     fn send(&self, admin: bool, method: Method, path: &str, body: &[u8]) -> Reply {
@@ -109,6 +95,52 @@ impl Harness {
             status: response.status.as_u16(),
             body,
         }
+    }
+
+    /// Loads `advisories` (OSV JSON) as the ecosystem's export, runs the jobs that follows
+    /// (indexing, then the sweep that matches stored SBOMs again), a second later.
+    fn load_advisories(&self, ecosystem: &str, advisories: &[Value]) -> Vec<Job> {
+        self.clock.set(self.clock.get() + 1000);
+        let members: Vec<Member> = advisories
+            .iter()
+            .map(|a| {
+                Member::deflated(
+                    &format!("{}.json", a["id"].as_str().unwrap()),
+                    a.to_string().as_bytes(),
+                )
+            })
+            .collect();
+        let path = format!("/_advisories/{ecosystem}");
+        let reply = self.send(true, Method::PUT, &path, &archive(&members, false));
+        assert_eq!(
+            reply.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let ran = self.run_jobs();
+        let states = self.get("/_advisories").json();
+        let state = states["ecosystems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["ecosystem"] == ecosystem)
+            .unwrap()
+            .clone();
+        assert_eq!(state["status"], "ready", "{states}");
+        // Only the entries of this ecosystem are kept.
+        let own = advisories
+            .iter()
+            .filter(|a| {
+                a["affected"][0]["package"]["ecosystem"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(ecosystem)
+            })
+            .count();
+        assert_eq!(state["advisories"], own, "{states}");
+        self.clock.set(self.clock.get() + 1000);
+        ran
     }
 
     fn get(&self, path: &str) -> Reply {
@@ -203,10 +235,10 @@ impl Harness {
 }
 
 fn debian_layer() -> Vec<u8> {
-    tar_gz(&[
-        ("etc/os-release", OS_RELEASE.as_bytes()),
-        ("var/lib/dpkg/status", STATUS.as_bytes()),
-    ])
+    gzip(&tar(&[
+        ("etc/os-release", OS_RELEASE),
+        ("var/lib/dpkg/status", STATUS),
+    ]))
 }
 
 fn scan_job(name: &str, digest: &str) -> Job {
@@ -337,6 +369,7 @@ fn the_sweep_scans_images_pushed_while_scanning_was_off() {
             config: Config::default(),
             ..h.registry
         },
+        clock: h.clock,
     };
     block_on(h.registry.jobs().start_sweep_if_due()).unwrap();
     let ran = h.run_jobs();
@@ -365,4 +398,127 @@ fn a_private_repository_s_report_is_refused_to_anonymous_callers() {
     let code = &anonymous.json()["errors"][0]["code"];
     assert_eq!(code, "UNAUTHORIZED");
     assert_eq!(h.report("secret/app", &digest)["status"], "complete");
+}
+
+/// An OSV advisory for `package` in `ecosystem` (with its release), fixed in `fixed`.
+fn advisory(id: &str, ecosystem: &str, package: &str, fixed: &str) -> Value {
+    serde_json::json!({
+        "id": id,
+        "modified": "2026-11-01T00:00:00Z",
+        "aliases": [format!("CVE-{id}")],
+        "summary": format!("{id} in {package}"),
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{
+            "package": {"ecosystem": ecosystem, "name": package},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]
+        }]
+    })
+}
+
+/// The (advisory, package) pairs of an image's report.
+fn findings(report: &Value) -> Vec<(String, String)> {
+    report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let field = |name: &str| v[name].as_str().unwrap().to_string();
+            (field("id"), field("package"))
+        })
+        .collect()
+}
+
+#[test]
+fn reports_follow_the_advisories_without_a_push() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    h.run_jobs();
+    assert!(findings(&h.report("a/app", &digest)).is_empty());
+
+    let first = [
+        // The source package of libfoo1, below its fixed version: libfoo1 is affected.
+        advisory("DSA-1", "Debian:12", "foo", "1.2-4"),
+        // bash at exactly its fixed version: not affected.
+        advisory("DSA-2", "Debian:12", "bash", "5.2.15-2+b2"),
+        // Another release, and another ecosystem: not this image's.
+        advisory("DSA-3", "Debian:11", "foo", "1.2-9"),
+        advisory("USN-4", "Ubuntu:22.04:LTS", "foo", "1.2-9"),
+    ];
+    let ran = h.load_advisories("Debian", &first);
+    assert!(
+        ran.contains(&Job::Match {
+            repository: "a/app".to_string(),
+            digest: digest.clone(),
+        }),
+        "{ran:?}"
+    );
+    let report = h.report("a/app", &digest);
+    assert_eq!(
+        findings(&report),
+        [("DSA-1".to_string(), "libfoo1".to_string())]
+    );
+    let finding = &report["vulnerabilities"][0];
+    assert_eq!(finding["source_package"], "foo");
+    assert_eq!(finding["installed"], "1.2-3+b1");
+    assert_eq!(finding["fixed"], "1.2-4");
+    assert_eq!(finding["severity"], "critical");
+    let loaded = h.get("/_advisories").json();
+    assert_eq!(
+        report["advisories_updated_at"], loaded["updated_at"],
+        "{report}"
+    );
+    let first_report = report["report_digest"].clone();
+    let document = h.artifact_document("a/app", first_report.as_str().unwrap());
+    assert_eq!(document["vulnerabilities"][0]["id"], "DSA-1");
+
+    // New advisories: the same image's report changes, and replaces the report artifact.
+    let second = [
+        advisory("DSA-1", "Debian:12", "foo", "1.2-4"),
+        advisory("DSA-5", "Debian:12", "bash", "5.2.16-1"),
+    ];
+    h.load_advisories("Debian", &second);
+    let report = h.report("a/app", &digest);
+    assert_eq!(
+        findings(&report),
+        [
+            ("DSA-1".to_string(), "libfoo1".to_string()),
+            ("DSA-5".to_string(), "bash".to_string()),
+        ]
+    );
+    assert_ne!(report["report_digest"], first_report);
+    let reports = h.referrers("a/app", &digest, crate::jobs::REPORT_ARTIFACT_TYPE);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["digest"], report["report_digest"]);
+    // The SBOM was not written again: matching reads no layer.
+    assert_eq!(
+        h.referrers("a/app", &digest, "application/vnd.cyclonedx+json")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_scan_that_keeps_failing_ends_failed_with_its_last_error() {
+    let h = Harness::new("", true);
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    let job = h.registry.take_jobs().remove(0);
+    let jobs = h.registry.jobs();
+    let error = crate::error::Error::Internal("R2 said 500".to_string());
+    block_on(jobs.attempt_failed(&job, &error)).unwrap();
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "queued");
+    assert!(
+        report["reason"].as_str().unwrap().contains("R2 said 500"),
+        "{report}"
+    );
+    // The dead-letter queue's delivery.
+    block_on(jobs.gave_up(&job)).unwrap();
+    let report = h.report("a/app", &digest);
+    assert_eq!(report["status"], "failed");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the scan kept failing"), "{reason}");
+    assert!(reason.contains("R2 said 500"), "{reason}");
+    // A failed scan is final: the job delivered again changes nothing.
+    block_on(jobs.run(job)).unwrap();
+    assert_eq!(h.report("a/app", &digest)["status"], "failed");
 }

@@ -1,8 +1,10 @@
 //! A deployment's settings: what the API and maintenance are configured with ([`Config`]),
 //! and, in [`settings`], how each is parsed and checked from the worker's vars and secrets.
 
+mod advisories;
 pub mod settings;
 
+pub use advisories::AdvisorySource;
 pub use settings::{ConfigError, Settings, Switches};
 
 use crate::maintenance::MaintenanceConfig;
@@ -36,6 +38,8 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// Whether pushed images are scanned: the platform turns it off when no queue is bound.
     pub scanning: bool,
+    /// `ADVISORY_SOURCES`: the OSV exports the Cron Trigger refreshes advisories from.
+    pub advisory_sources: Vec<AdvisorySource>,
 }
 
 /// The store that presigned URLs point at.
@@ -90,6 +94,7 @@ impl Default for Config {
             edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
             maintenance: MaintenanceConfig::default(),
             scanning: true,
+            advisory_sources: Vec::new(),
         }
     }
 }

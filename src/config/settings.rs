@@ -136,6 +136,8 @@ impl Settings {
             EDGE_CACHE_SECONDS,
         )?;
         config.maintenance = maintenance_config(&vars)?;
+        config.advisory_sources =
+            super::advisories::advisory_sources(vars.text("ADVISORY_SOURCES").as_deref())?;
         Ok(Settings {
             config,
             auth: auth(&vars)?,

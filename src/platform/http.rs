@@ -65,6 +65,15 @@ impl RequestBody for CoreBody {
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
 impl CoreBody {
+    /// A fetched response's body, handed on as a request's would be.
+    pub fn from_response(body: ResponseBody) -> Self {
+        CoreBody(Rc::new(RefCell::new(match body {
+            ResponseBody::Stream(stream) => Source::Whole(stream),
+            ResponseBody::Body(bytes) => Source::Chunks(Box::pin(stream::iter([Ok(bytes)]))),
+            ResponseBody::Empty => Source::Gone,
+        })))
+    }
+
     pub async fn drain(mut self) {
         let mut drained = 0;
         while drained < DRAIN_LIMIT {

@@ -1,6 +1,7 @@
 //! The Workers platform layer (wasm32 only): the fetch entry point, the bindings and vars
 //! (parsed by `config`), and the R2 / KV adapters. No protocol logic lives here.
 
+mod advisories;
 mod edge_cache;
 mod guard;
 mod http;
@@ -99,8 +100,8 @@ fn start() {
     guard::install();
 }
 
-/// The Cron Trigger: one maintenance run, summarised in the log, and the scans' sweep when
-/// one is due.
+/// The Cron Trigger: one maintenance run, summarised in the log; then, with scanning on, a
+/// refresh of the advisory sources and the scans' sweep when one is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // A run under way keeps the instance from being reinitialised after a request panicked.
@@ -118,6 +119,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(error) => worker::console_error!("maintenance failed: {error}"),
     }
     if registry.config.scanning {
+        refresh_advisories(&registry).await;
         if let Err(error) = registry.jobs().start_sweep_if_due().await {
             worker::console_error!("scans' sweep: {error}");
         }
@@ -130,7 +132,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let _in_flight = guard::InFlight::enter();
     let counter = OpCounter::default();
-    let (registry, _) = match registry(&env, &counter) {
+    let (registry, switches) = match registry(&env, &counter) {
         Ok(registry) => registry,
         Err(error) => {
             // Retried: the settings may be fixed before the retries run out.
@@ -140,7 +142,8 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         }
     };
     let jobs = env.queue(queue::JOBS_BINDING)?;
-    queue::consume(batch, &registry, &jobs).await;
+    let ops = switches.log_storage_ops.then_some(&counter);
+    queue::consume(batch, &registry, &jobs, ops).await;
     Ok(())
 }
 
@@ -156,6 +159,25 @@ async fn send_jobs(env: &Env, registry: &WorkerRegistry) {
     };
     if let Err(error) = sent {
         worker::console_error!("jobs unsent: {error}");
+    }
+}
+
+/// Refreshes the advisories from `ADVISORY_SOURCES` (see `jobs::advisories::refresh`).
+async fn refresh_advisories(registry: &WorkerRegistry) {
+    let refreshed = crate::jobs::advisories::refresh(
+        &registry.records,
+        &registry.config.advisory_sources,
+        registry.config.part_size,
+        advisories::fetch_export,
+    )
+    .await;
+    match refreshed {
+        Ok(report) if report.is_empty() => {}
+        Ok(report) => worker::console_log!(
+            "advisories: {}",
+            serde_json::to_string(&report).expect("report serialises")
+        ),
+        Err(error) => worker::console_error!("refreshing advisories failed: {error}"),
     }
 }
 

@@ -5,6 +5,7 @@ use worker::{MessageBatch, MessageExt, Queue, QueueRetryOptionsBuilder};
 
 use super::WorkerRegistry;
 use crate::scan::Job;
+use crate::storage::metered::OpCounter;
 
 /// The queue binding, as declared in wrangler.toml; scanning is off without it.
 pub const JOBS_BINDING: &str = "JOBS";
@@ -30,7 +31,13 @@ pub async fn send(queue: &Queue, jobs: Vec<Job>) -> worker::Result<()> {
 
 /// Runs each job of `batch`; acknowledges it once it ran and what it queued was sent, retries
 /// it with backoff after an internal error, and drops a malformed one with a log line.
-pub async fn consume(batch: MessageBatch<String>, registry: &WorkerRegistry, queue: &Queue) {
+/// With `ops` (LOG_STORAGE_OPS), each job's billed storage operations are logged too.
+pub async fn consume(
+    batch: MessageBatch<String>,
+    registry: &WorkerRegistry,
+    queue: &Queue,
+    ops: Option<&OpCounter>,
+) {
     let dead = batch.queue() == DEAD_LETTER_QUEUE;
     let messages = match batch.messages() {
         Ok(messages) => messages,
@@ -48,6 +55,7 @@ pub async fn consume(batch: MessageBatch<String>, registry: &WorkerRegistry, que
                 continue;
             }
         };
+        let before = ops.map(OpCounter::counts);
         let outcome = if dead {
             worker::console_error!("jobs: gave up on {}", message.body());
             registry.jobs().gave_up(&job).await
@@ -56,7 +64,24 @@ pub async fn consume(batch: MessageBatch<String>, registry: &WorkerRegistry, que
         };
         let sent = send(queue, registry.take_jobs()).await;
         match (outcome, sent) {
-            (Ok(()), Ok(())) => message.ack(),
+            (Ok(()), Ok(())) => {
+                // Scans stream layers of any size: the log shows memory does not grow with them.
+                worker::console_log!(
+                    "jobs: {} done, {} MiB of wasm memory",
+                    message.body(),
+                    super::wasm_memory_mib()
+                );
+                if let (Some(ops), Some(before)) = (ops, before) {
+                    let after = ops.counts();
+                    worker::console_log!(
+                        "storage ops {}: class_a={} class_b={}",
+                        message.body(),
+                        after.class_a - before.class_a,
+                        after.class_b - before.class_b
+                    );
+                }
+                message.ack();
+            }
             (Err(error), _) if error.status().is_server_error() => {
                 worker::console_error!("jobs: {} failed: {error}", message.body());
                 if let Err(note) = registry.jobs().attempt_failed(&job, &error).await {

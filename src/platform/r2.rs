@@ -180,6 +180,26 @@ impl ObjectStore for R2Store {
         )))
     }
 
+    async fn read_range(&self, key: &str, range: ByteRange) -> StorageResult<Option<Vec<u8>>> {
+        let object = self
+            .bucket
+            .get(key)
+            .range(Range::OffsetWithLength {
+                offset: range.offset,
+                length: range.length,
+            })
+            .execute()
+            .await
+            .map_err(storage_error)?;
+        let Some(object) = object else {
+            return Ok(None);
+        };
+        Ok(Some(match object.body() {
+            Some(body) => body.bytes().await.map_err(storage_error)?,
+            None => Vec::new(),
+        }))
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -229,6 +249,28 @@ impl ObjectStore for R2Store {
             .put(key, Data::ReadableStream(body))
             .sha256(sha256.to_vec());
         self.verified(key, put, length).await
+    }
+
+    /// The runtime streams the body into R2, which knows its length from the Content-Length
+    /// (or a fixed-length stream): no byte passes through the worker.
+    async fn put_stream(&self, key: &str, body: ReadableStream, length: u64) -> StorageResult<()> {
+        match self
+            .bucket
+            .put(key, Data::ReadableStream(body))
+            .execute()
+            .await
+            .map_err(storage_error)?
+        {
+            Some(object) if object.size() == length => Ok(()),
+            Some(object) => {
+                self.bucket.delete(key).await.map_err(storage_error)?;
+                Err(StorageError::Backend(format!(
+                    "R2 stored {} bytes of {length}",
+                    object.size()
+                )))
+            }
+            None => Err(StorageError::Backend(format!("R2 did not store {key}"))),
+        }
     }
 
     /// An object body from `get` is a stream of known length, which R2 takes as it is: the

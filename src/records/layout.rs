@@ -21,7 +21,18 @@
 //! gc/state, gc/dry-run-state                  where maintenance stands (JSON)
 //! gc/lease, gc/dry-run-lease                  until when one maintenance run works alone (JSON)
 //! gc/repos/<name>, gc/dry-run-repos/<name>    a repository's manifests and what they reference
+//! advisories/<eco>/status                     the ecosystem's advisories (JSON): the current
+//!                                             generation, the load under way, what is left to delete
+//! advisories/<eco>/loads/<load>.zip           an OSV export as uploaded or fetched, until indexed
+//! advisories/<eco>/gen/<load>/seg/<bb>/<step> the advisories of one indexing step whose package
+//!                                             names hash to bucket <bb> (hex), one per line
+//! advisories/<eco>/gen/<load>/bucket/<bb>     every advisory of bucket <bb>: the segments joined
 //! ```
+//!
+//! An ecosystem's advisories are one generation per load, named by the load's id. Matching an
+//! image reads at most one bucket object per package name of the current generation (the one
+//! `status` names), so it costs a bounded number of reads however many advisories there are;
+//! indexing writes a new generation in bounded steps and switches `status` to it in one write.
 //!
 //! The upload sessions (KV) hold one kind of key:
 //!
@@ -224,6 +235,39 @@ pub fn gc_repository(name: &RepositoryName, dry_run: bool) -> String {
     } else {
         format!("gc/repos/{name}")
     }
+}
+
+pub const ADVISORIES_PREFIX: &str = "advisories/";
+
+pub fn advisories_status(ecosystem: &str) -> String {
+    format!("{ADVISORIES_PREFIX}{ecosystem}/status")
+}
+
+pub fn advisories_load(ecosystem: &str, load: &str) -> String {
+    format!("{ADVISORIES_PREFIX}{ecosystem}/loads/{load}.zip")
+}
+
+pub fn advisories_generation(ecosystem: &str, load: &str) -> String {
+    format!("{ADVISORIES_PREFIX}{ecosystem}/gen/{load}/")
+}
+
+pub fn advisories_segments(ecosystem: &str, load: &str, bucket: u32) -> String {
+    format!(
+        "{}seg/{bucket:02x}/",
+        advisories_generation(ecosystem, load)
+    )
+}
+
+/// Zero-padded so that segments list in the order they were written.
+pub fn advisories_segment(ecosystem: &str, load: &str, bucket: u32, step: u32) -> String {
+    format!("{}{step:08}", advisories_segments(ecosystem, load, bucket))
+}
+
+pub fn advisories_bucket(ecosystem: &str, load: &str, bucket: u32) -> String {
+    format!(
+        "{}bucket/{bucket:02x}",
+        advisories_generation(ecosystem, load)
+    )
 }
 
 /// Zero-padded so that the newest step sorts last in a listing.

@@ -6,12 +6,13 @@
 //! public copies), `manifests` (manifests and their referrers entries), `tags` (tags and
 //! untag markers), `catalog`, `listing` (paging through any of them in bounded list calls),
 //! `uploads` (sessions in KV, progress steps in the bucket), `scans` (each image's scan and
-//! report); for maintenance, `walk` (listing
+//! report), `advisories` (OSV exports, their index in bounded steps, and what matching reads
+//! of it); for maintenance, `walk` (listing
 //! each kind of record page by page and reading its keys back), `collect` (what garbage
 //! collection deletes and restores) and `gc` (maintenance's own state, lease and graphs).
 //! Where every key is lives in `layout`.
 
-mod advisories;
+pub mod advisories;
 mod artifacts;
 mod blobs;
 mod catalog;

@@ -12,6 +12,10 @@ const INDEXES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
+/// The most layers a scanned image may have: each costs storage calls of one queue job, whose
+/// subrequests are bounded. Docker builds at most 127; overlayfs mounts at most about 500.
+pub const MAX_LAYERS: usize = 256;
+
 /// One layer of an image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageLayer {
@@ -68,6 +72,12 @@ pub fn layers(manifest: &[u8]) -> Result<Vec<ImageLayer>, String> {
             digest: layer.digest,
         })
         .collect();
+    if layers.len() > MAX_LAYERS {
+        return Err(format!(
+            "{} layers, more than the {MAX_LAYERS} a scan reads",
+            layers.len()
+        ));
+    }
     if let Some(other) = layers
         .iter()
         .find(|layer| !is_layer_type(&layer.media_type))
@@ -142,5 +152,25 @@ mod tests {
         let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
         assert!(layers(index).unwrap_err().contains("index"));
         assert!(layers(b"[]").is_err());
+    }
+
+    #[test]
+    fn an_image_of_too_many_layers_is_not_scanned() {
+        let layer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{D}","size":3}}"#
+        );
+        let manifest = |count: usize| {
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"{}","digest":"{D}","size":2}},"layers":[{}]}}"#,
+                IMAGE_CONFIGS[0],
+                vec![layer.as_str(); count].join(",")
+            )
+        };
+        assert_eq!(
+            layers(manifest(MAX_LAYERS).as_bytes()).unwrap().len(),
+            MAX_LAYERS
+        );
+        let refused = layers(manifest(MAX_LAYERS + 1).as_bytes()).unwrap_err();
+        assert!(refused.contains("257 layers"), "{refused}");
     }
 }

@@ -20,8 +20,9 @@ pub mod packages;
 pub mod purl;
 pub mod severity;
 pub mod version;
+pub mod zip;
 
 pub use job::Job;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::version::{Ecosystem, Scheme, Version};
@@ -12,27 +12,28 @@ use super::version::{Ecosystem, Scheme, Version};
 mod tests;
 
 /// One advisory; unknown fields are ignored, absent lists are empty.
-#[derive(Debug, Clone, Deserialize)]
+/// It serialises back (without what is empty) for the advisory index, which keeps a trimmed copy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Advisory {
     pub id: String,
     #[serde(default)]
     pub modified: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub severity: Vec<Severity>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub affected: Vec<Affected>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_specific: Option<Value>,
 }
 
 /// A severity as the advisory gives it (`CVSS_V3` and its vector), mapped later.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Severity {
     #[serde(rename = "type")]
     pub kind: String,
@@ -41,31 +42,31 @@ pub struct Severity {
 }
 
 /// The versions of one package that an advisory affects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Affected {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<Package>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<Range>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub severity: Vec<Severity>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem_specific: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_specific: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Package {
     pub ecosystem: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purl: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Range {
     #[serde(rename = "type")]
     pub kind: RangeKind,
@@ -73,7 +74,7 @@ pub struct Range {
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RangeKind {
     Ecosystem,
@@ -85,11 +86,15 @@ pub enum RangeKind {
 }
 
 /// One event; the schema gives each exactly one of these.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Event {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub introduced: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_affected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
 }
 

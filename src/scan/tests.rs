@@ -11,7 +11,7 @@ use super::layers::{Compression, Limits, Merged};
 use super::packages::{self, Ecosystem, Found, Inventory};
 
 /// A tar of `files` (path, content); an empty content with a `.wh.` name is a whiteout.
-fn tar(files: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn tar(files: &[(&str, &str)]) -> Vec<u8> {
     let mut builder = Builder::new(Vec::new());
     for (path, content) in files {
         let mut header = Header::new_gnu();
@@ -24,7 +24,7 @@ fn tar(files: &[(&str, &str)]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()

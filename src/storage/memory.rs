@@ -322,6 +322,12 @@ impl ObjectStore for MemoryStore {
         }))
     }
 
+    async fn read_range(&self, key: &str, range: ByteRange) -> StorageResult<Option<Vec<u8>>> {
+        Ok(ObjectStore::get(self, key, Some(range))
+            .await?
+            .map(|(_, bytes)| bytes))
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -352,6 +358,17 @@ impl ObjectStore for MemoryStore {
         }
         ObjectStore::put(self, key, body, PutOptions::default()).await?;
         Ok(true)
+    }
+
+    async fn put_stream(&self, key: &str, body: Vec<u8>, length: u64) -> StorageResult<()> {
+        if body.len() as u64 != length {
+            return Err(StorageError::Backend(format!(
+                "{} bytes where the length said {length}",
+                body.len()
+            )));
+        }
+        ObjectStore::put(self, key, body, PutOptions::default()).await?;
+        Ok(())
     }
 
     async fn put_body(

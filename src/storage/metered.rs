@@ -96,6 +96,11 @@ impl<S: ObjectStore> ObjectStore for Metered<S> {
         self.inner.read(key).await
     }
 
+    async fn read_range(&self, key: &str, range: ByteRange) -> StorageResult<Option<Vec<u8>>> {
+        self.class_b(1);
+        self.inner.read_range(key, range).await
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -115,6 +120,11 @@ impl<S: ObjectStore> ObjectStore for Metered<S> {
     ) -> StorageResult<bool> {
         self.class_a(1);
         self.inner.put_checked(key, body, length, sha256).await
+    }
+
+    async fn put_stream(&self, key: &str, body: S::Incoming, length: u64) -> StorageResult<()> {
+        self.class_a(1);
+        self.inner.put_stream(key, body, length).await
     }
 
     async fn put_body(

@@ -113,6 +113,9 @@ pub trait ObjectStore {
     async fn get_bytes(&self, key: &str) -> StorageResult<Option<(ObjectInfo, Vec<u8>)>>;
     /// An object's bytes as a stream the core reads (to verify a digest).
     async fn read(&self, key: &str) -> StorageResult<Option<Self::Reader>>;
+    /// `range` of an object's bytes in memory (less at the object's end): the caller bounds
+    /// the length, to read a large object piece by piece.
+    async fn read_range(&self, key: &str, range: ByteRange) -> StorageResult<Option<Vec<u8>>>;
     /// `Ok(None)` when the put's condition failed.
     async fn put(
         &self,
@@ -130,6 +133,9 @@ pub trait ObjectStore {
         length: u64,
         sha256: [u8; 32],
     ) -> StorageResult<bool>;
+    /// Writes `body`, exactly `length` bytes (at most [`MAX_SINGLE_PUT`]), to `key`, without
+    /// the core reading them: for bodies whose digest nobody announced.
+    async fn put_stream(&self, key: &str, body: Self::Incoming, length: u64) -> StorageResult<()>;
     /// Writes `body`, an object's bytes as this kind of store hands them out ([`Self::get`],
     /// of this bucket or another), to a new object of exactly `length` bytes (at most
     /// [`MAX_SINGLE_PUT`]), which the store checks against `digest` as it writes: `Ok(false)`,

@@ -143,6 +143,11 @@ impl UploadState {
         }
     }
 
+    /// The digest of the bytes received so far.
+    pub fn digest(&self) -> Digest {
+        self.hasher.digest()
+    }
+
     pub fn is_ended(&self) -> bool {
         self.ended
     }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod http;
 pub mod maintenance;
+pub mod osv_zip;
 pub mod public_bucket;
 pub mod pulls;
 pub mod scan;
