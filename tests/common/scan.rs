@@ -5,9 +5,9 @@
 //! under tests/.tools/scan.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -328,32 +328,31 @@ pub fn purls(document: &Value) -> Vec<String> {
     purls
 }
 
-/// A zip of `entries` (name, content), deflated, by tests/scan-fixtures/zip.py.
+/// A zip of `entries` (name, content), deflated, as an OSV export.
 pub fn zip(entries: &[(String, String)]) -> Vec<u8> {
-    zip_py(&[], serde_json::to_vec(entries).expect("JSON"))
+    let files: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(name, content)| (name.as_str(), content.clone().into_bytes()))
+        .collect();
+    let (_, mut reader) = super::osv_zip::export(&files, None);
+    let mut zip = Vec::new();
+    reader.read_to_end(&mut zip).expect("a zip in memory");
+    zip
 }
 
-/// A zip bomb: one valid JSON entry of `mib` MiB that deflates about a thousandfold.
+/// A zip bomb: one valid JSON entry of `mib` MiB that deflates about a thousandfold, by
+/// tests/scan-fixtures/zip-bomb.py.
 pub fn zip_bomb(mib: u32) -> Vec<u8> {
-    zip_py(&["--bomb", &mib.to_string()], Vec::new())
-}
-
-fn zip_py(args: &[&str], input: Vec<u8>) -> Vec<u8> {
-    let mut child = Command::new("python3")
-        .arg(fixture("tests/scan-fixtures/zip.py"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+    let output = Command::new("python3")
+        .arg(fixture("tests/scan-fixtures/zip-bomb.py"))
+        .arg(mib.to_string())
+        .output()
         .expect("python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&input)
-        .expect("zip.py's input");
-    let output = child.wait_with_output().expect("zip.py");
-    assert!(output.status.success(), "zip.py {args:?} failed");
+    assert!(
+        output.status.success(),
+        "zip-bomb.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
