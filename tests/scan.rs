@@ -610,7 +610,7 @@ fn advisories_are_matched_and_reports_follow_new_ones() {
         String::from_utf8_lossy(&reply.body)
     );
     assert_eq!(reply.json()["ecosystem"], "Debian");
-    let loaded = wait_for_load(&c, "Debian", None);
+    let loaded = wait_for_load(&c, "Debian", previous.as_ref());
     assert_eq!(loaded["status"], "ready", "{loaded}");
     assert_eq!(loaded["advisories"], first.len(), "{loaded}");
     assert_eq!(loaded["source"], "upload", "{loaded}");
@@ -671,7 +671,7 @@ fn advisories_are_matched_and_reports_follow_new_ones() {
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
-    let reloaded = wait_for_load(&c, "Debian", loaded["loaded_at"].as_str());
+    let reloaded = wait_for_load(&c, "Debian", Some(&loaded));
     assert_eq!(reloaded["status"], "ready", "{reloaded}");
     assert_eq!(reloaded["advisories"], second.len(), "{reloaded}");
     let rematched = wait_until("the report after the new advisories", || {
@@ -781,11 +781,12 @@ fn a_scan_of_an_unknown_manifest_is_manifest_unknown() {
 /// A hostile advisory upload ends in a 4xx OCI error, or in a `failed` load that says why;
 /// either way the registry goes on answering.
 fn assert_load_refused_or_failed(c: &Http, ecosystem: &str, zip: &[u8]) {
+    let before = ecosystem_status(&advisories(c), ecosystem);
     let reply = put_advisories(c, ecosystem, zip);
     let body = String::from_utf8_lossy(&reply.body).into_owned();
     match reply.status {
         202 => {
-            let status = wait_for_load(c, ecosystem, None);
+            let status = wait_for_load(c, ecosystem, before.as_ref());
             assert_eq!(status["status"], "failed", "{status}");
             assert!(
                 status["error"].as_str().is_some_and(|e| !e.is_empty()),
