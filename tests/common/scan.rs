@@ -1,8 +1,8 @@
 //! What the scan tests (tests/scan.rs) make and read: image layers built here (tar, gzip) and
 //! pushed through the registry API, OSV exports zipped, the scan report awaited while the
 //! queue consumer works, and the documents it attaches fetched through the referrers API.
-//! The fixtures tests/scan-fixtures/setup prepares (a debootstrap rootfs, its OCI layout, syft) are found
-//! under tests/.tools/scan.
+//! The fixtures tests/scan-fixtures/setup prepares (a debootstrap rootfs, its OCI layout,
+//! syft) are found under tests/.tools/scan.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
