@@ -599,6 +599,28 @@ fn advisories_are_matched_and_reports_follow_new_ones() {
     );
     assert_oci_error(&pusher, 403, "DENIED");
 
+    // Another ecosystem's advisory for the same source package (Ubuntu's): loaded, but not
+    // this Debian image's, as the exact findings below show.
+    let ubuntu = json!({
+        "id": "TEST-UBUNTU-1",
+        "modified": "2026-01-01T00:00:00Z",
+        "affected": [{
+            "package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "foo"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.9-1"}]}],
+        }],
+    });
+    let before = ecosystem_status(&advisories(&c), "Ubuntu");
+    let entry = ("TEST-UBUNTU-1.json".to_string(), ubuntu.to_string());
+    let reply = put_advisories(&c, "Ubuntu", &zip(&[entry]));
+    assert_eq!(
+        reply.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let loaded = wait_for_load(&c, "Ubuntu", before.as_ref());
+    assert_eq!(loaded["status"], "ready", "{loaded}");
+
     let first = [
         // A source package's advisory reaches both of its binary packages.
         advisory("TEST-FOO-1", "12", "foo", "1.2-4"),
