@@ -522,3 +522,48 @@ fn a_scan_that_keeps_failing_ends_failed_with_its_last_error() {
     block_on(jobs.run(job)).unwrap();
     assert_eq!(h.report("a/app", &digest)["status"], "failed");
 }
+
+/// A sweep step lists an image's scan records, then its manifests; an image pushed between the
+/// two listings has a manifest but no listed record. Its record must survive: only a record
+/// whose manifest is gone may be deleted.
+#[test]
+fn an_image_pushed_while_the_sweep_lists_keeps_its_scan() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    use crate::records::ScanStatus;
+    use crate::storage::memory::{Call, When};
+
+    let h = Harness::new("", true);
+    h.push_image("a/app", "1.0", &[debian_layer()]);
+    h.run_jobs();
+    // The step's second listing of the repository's keys, whichever it is.
+    let held = h.registry.store().pause(
+        When::Before,
+        Call::List,
+        |prefix| prefix.starts_with("repos/a/app/"),
+        2,
+    );
+    let jobs = h.registry.jobs();
+    let mut sweep = Box::pin(jobs.run(Job::Sweep { after: None }));
+    let mut context = Context::from_waker(futures::task::noop_waker_ref());
+    assert!(sweep.as_mut().poll(&mut context).is_pending());
+    assert!(held.reached());
+    let layer = gzip(&tar(&[(
+        "etc/os-release",
+        "ID=alpine\nVERSION_ID=3.20.3\n",
+    )]));
+    let pushed = h.push_image("a/app", "2.0", &[layer]);
+    held.release();
+    assert!(matches!(
+        sweep.as_mut().poll(&mut context),
+        Poll::Ready(Ok(()))
+    ));
+    drop(sweep);
+    let name = crate::oci::RepositoryName::parse("a/app", "").unwrap();
+    let image: Digest = pushed.parse().unwrap();
+    let record = block_on(h.registry.records.scan_record(&name, &image)).unwrap();
+    assert_eq!(record.map(|r| r.status), Some(ScanStatus::Queued));
+    h.run_jobs();
+    assert_eq!(h.report("a/app", &pushed)["status"], "complete");
+}

@@ -17,7 +17,7 @@ use crate::records::{Environment, Records};
 use crate::scan::Job;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 
-/// SBOM and report artifacts' types, as the referrers API lists them.
+/// The report artifact's type, as the referrers API lists it.
 pub use matching::REPORT_ARTIFACT_TYPE;
 
 pub struct Jobs<'a, S, K, E> {

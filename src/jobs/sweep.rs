@@ -90,10 +90,12 @@ where
                 }
             }
         };
+        // Scan records first: a push writes its manifest before its record, so a record listed
+        // here whose manifest the next listing lacks is gone for good, never just pushed.
+        let (scans, more_scans) = records.scans_page(&repository, after.as_ref()).await?;
         let (manifests, more_manifests) = records
             .manifest_digests_page(&repository, after.as_ref())
             .await?;
-        let (scans, more_scans) = records.scans_page(&repository, after.as_ref()).await?;
         // Both listings are complete up to the smaller of their last keys.
         let cut = [
             more_manifests.then(|| manifests.last()).flatten(),
