@@ -41,6 +41,7 @@ pub mod records;
 pub mod scan;
 pub mod storage;
 pub mod upload;
+pub mod web;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;
