@@ -1,4 +1,4 @@
-//! The registry: the API, maintenance and the queue's jobs wired over one deployment's records. A request in,
+//! The registry: the API, the web catalog's pages, maintenance and the queue's jobs wired over one deployment's records. A request in,
 //! a response out, over injected stores, clock and ids.
 
 use crate::api::access::Realm;
@@ -14,6 +14,7 @@ use crate::records::{Environment, Records};
 use crate::scan::Job;
 use crate::storage::body::RequestBody;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use crate::web;
 
 pub struct Registry<S, K, E> {
     pub(crate) records: Records<S, K, E>,
@@ -89,6 +90,9 @@ where
     where
         B: RequestBody<Whole = S::Incoming>,
     {
+        if let Some(page) = web::routes::parse(&request.path) {
+            return self.api().page(page, request).await;
+        }
         let route = routes::parse(&request.path);
         self.answer(route, request).await
     }
@@ -101,6 +105,10 @@ where
         B: RequestBody<Whole = S::Incoming>,
         C: EdgeCache<Body = S::Body>,
     {
+        if let Some(page) = web::routes::parse(&request.path) {
+            let (response, error) = self.api().page(page, request).await;
+            return Answer::Handled(response, error);
+        }
         let route = routes::parse(&request.path);
         let api = self.api();
         let plan = api.cache_plan(route.as_ref(), &request);

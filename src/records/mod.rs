@@ -4,7 +4,8 @@
 //!
 //! One file per subject: `blobs` (blob records, repository links, data objects and their
 //! public copies), `manifests` (manifests and their referrers entries), `tags` (tags and
-//! untag markers), `catalog`, `listing` (paging through any of them in bounded list calls),
+//! untag markers), `catalog`, `catalog_pages` (what the web pages read), `listing` (paging
+//! through any of them in bounded list calls),
 //! `uploads` (sessions in KV, progress steps in the bucket), `scans` (each image's scan and
 //! report), `advisories` (OSV exports, their index in bounded steps, and what matching reads
 //! of it); for maintenance, `walk` (listing
@@ -16,6 +17,7 @@ pub mod advisories;
 mod artifacts;
 mod blobs;
 mod catalog;
+mod catalog_pages;
 pub mod collect;
 pub mod gc;
 // Keys are made here and nowhere else; tests may read them to look at what is stored.
@@ -44,6 +46,7 @@ use crate::storage::{
 pub(crate) use artifacts::Artifact;
 pub use blobs::BlobRecord;
 pub(crate) use blobs::PublicCopy;
+pub(crate) use catalog_pages::{ListedTag, ManifestBytes};
 pub use listing::LIST_CALLS_MAX;
 pub(crate) use listing::{Entry, Page};
 pub(crate) use scans::ListedScan;
