@@ -8,10 +8,14 @@
 //! (what a tag's row shows), `model` (manifests and configs as the pages read them), `html`
 //! (the frame, headers and static files).
 
+#[cfg(test)]
+mod harness;
 mod home;
 mod html;
 mod image;
 mod login;
+#[cfg(test)]
+mod login_tests;
 mod model;
 mod repository;
 pub mod routes;
@@ -137,11 +141,11 @@ where
             let visit = self.visit(&request, false);
             return Ok(html::static_file(file).unwrap_or_else(|| visit.not_found()));
         }
-        match (page, &request.method) {
-            (Page::Login, &Method::POST) => return self.log_in(request).await,
-            (Page::Logout, &Method::POST) => return self.log_out(request).await,
-            (Page::Login, &Method::GET | &Method::HEAD) => return Ok(self.login_form(&request)),
-            (page, &Method::GET | &Method::HEAD) => {
+        match (page, request.method.clone()) {
+            (Page::Login, Method::POST) => self.log_in(request).await,
+            (Page::Logout, Method::POST) => self.log_out(request).await,
+            (Page::Login, Method::GET | Method::HEAD) => Ok(self.login_form(&request)),
+            (page, Method::GET | Method::HEAD) => {
                 let visit = self.visit(&request, false);
                 self.show(page, &request, &visit).await
             }
