@@ -121,7 +121,12 @@ where
                     user: None,
                     csrf: None,
                 };
-                let body = html::problem("Something went wrong", &error.to_string());
+                // A server's error is logged, not shown: storage errors may name keys.
+                let detail = match error.status().is_client_error() {
+                    true => error.to_string(),
+                    false => "The registry could not answer this time: please try again.".into(),
+                };
+                let body = html::problem("Something went wrong", &detail);
                 let markup = html::page("Error", &frame, body);
                 let response = html::response(error.status(), markup, Caching::Private);
                 (response, Some(error))
