@@ -35,8 +35,8 @@ where
     K: SessionStore,
     E: Environment,
 {
-    /// The tag page; `None` when there is no such tag. Its storage operations, at most: the
-    /// manifest; per platform (up to [`PLATFORMS_SHOWN`]) its manifest and config (a link and
+    /// The tag page; `None` when there is no such tag. Its storage operations, at most (after
+    /// the catalog check, [`Api::visible`]): the manifest; per platform (up to [`PLATFORMS_SHOWN`]) its manifest and config (a link and
     /// its data, read up to 1 MiB); the cosign tag's head; the referrers' listing (up to
     /// [`crate::records::LIST_CALLS_MAX`] calls) and reads (up to [`REFERRERS_SHOWN`]); the
     /// scan record: 1 + 16 × 3 + 1 + 5 + 100 + 1 = 156.

@@ -20,12 +20,13 @@ use crate::upload::UploadError;
 /// A login form is three short fields and a path.
 const FORM_MAX_BYTES: usize = 8 * 1024;
 
-/// Where a login may send the visitor on: a path of this site, nothing else.
+/// Where a login may send the visitor on: a path of this site, nothing else (and only
+/// visible ASCII, as a `Location` header holds it; the pages' own paths are).
 fn safe_next(next: &str) -> Option<&str> {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')
-        && !next.chars().any(char::is_control);
+        && next.chars().all(|c| c.is_ascii_graphic());
     local.then_some(next)
 }
 

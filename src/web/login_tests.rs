@@ -205,6 +205,9 @@ fn a_login_goes_on_only_to_a_local_path() {
         ("//evil.example/", "/"),
         ("https://evil.example/", "/"),
         ("/\\evil.example", "/"),
+        ("/caf\u{e9}", "/"),
+        ("/a\r\nSet-Cookie: x=1", "/"),
+        ("/r/app?page=2", "/r/app?page=2"),
     ] {
         let body = format!(
             "username=reader&password=reader-password&csrf={csrf}&next={}",

@@ -41,7 +41,7 @@ where
     E: Environment,
 {
     /// The repository page; `None` for a page number past the tags. Its storage operations,
-    /// at most: the tags listing ([`LIST_CALLS_MAX`] list calls: up to 5,000 tags), and for
+    /// at most (after the catalog check, [`Api::visible`]): the tags listing ([`LIST_CALLS_MAX`] list calls: up to 5,000 tags), and for
     /// each tag shown (and for the newest tag, when it is on another page) its manifest and a
     /// summary (14, [`Api::summary`]): 5 + 51 × 15 = 770, under the 1,000 subrequests of a
     /// paid Workers invocation; 5 + 50 × 5 for images without referrers.

@@ -432,3 +432,61 @@ fn static_files_are_served_by_their_hashed_names_for_good() {
         assert!(!file.body.is_empty());
     }
 }
+
+#[test]
+fn the_description_falls_back_to_the_config_label() {
+    let h = Harness::new(false);
+    let labels = json!({"org.opencontainers.image.description": "from the label",
+        "org.opencontainers.image.url": "http://example.com/home"});
+    let config = json!({"os": "linux", "architecture": "amd64", "config": {"Labels": labels}});
+    h.push_image("labelled", "v1", config, 10, json!({}));
+    let page = h.page("/r/labelled", None);
+    assert!(
+        page.body
+            .contains(r#"<p id="description">from the label</p>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"<a href="http://example.com/home""#));
+}
+
+#[test]
+fn an_index_of_many_platforms_costs_bounded_operations() {
+    let h = Harness::new(false);
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let arch = format!("arch{i:02}");
+            let config = json!({"os": "linux", "architecture": arch});
+            let (manifest, digest) = h.push_image("wide", "", config, 10 + i, json!({}));
+            json!({"mediaType": OCI_MANIFEST, "digest": digest,
+                "size": serde_json::to_vec(&manifest).unwrap().len(),
+                "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children});
+    h.push_manifest("wide", "latest", &index);
+    let tag = h.page("/r/wide/-/tag/latest", None);
+    assert_eq!(tag.status, 200);
+    assert_eq!(
+        tag.count(r#"<section class="platform""#),
+        16,
+        "the first 16 platforms"
+    );
+    // The catalog check; the tag; 16 platforms' manifests and configs (link and data); the
+    // signature tag's head, a referrers listing, the scan record.
+    assert_eq!(tag.ops, 1 + 1 + 16 * 3 + 3);
+    let repository = h.page("/r/wide", None);
+    let latest = row(&repository.body, r#"data-tag="latest""#);
+    assert_eq!(
+        latest.matches("<li>").count(),
+        20,
+        "every platform, from the index"
+    );
+    assert!(
+        !latest.contains("data-bytes"),
+        "more images than a row reads: no size"
+    );
+    // The catalog check, the tags listing, the tag, a referrers listing and the scan
+    // record: no child is read.
+    assert_eq!(repository.ops, 1 + 1 + 3);
+}
