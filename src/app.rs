@@ -105,17 +105,27 @@ where
         B: RequestBody<Whole = S::Incoming>,
         C: EdgeCache<Body = S::Body>,
     {
-        if let Some(page) = web::routes::parse(&request.path) {
-            let (response, error) = self.api().page(page, request).await;
-            return Answer::Handled(response, error);
-        }
-        let route = routes::parse(&request.path);
         let api = self.api();
-        let plan = api.cache_plan(route.as_ref(), &request);
+        let (target, plan) = match web::routes::parse(&request.path) {
+            Some(page) => {
+                let anonymous = web::session::cookie(&request, web::session::SESSION_COOKIE)
+                    .is_none()
+                    && request.header("authorization").is_none();
+                (Err(page), api.page_cache_plan(&request, anonymous))
+            }
+            None => {
+                let route = routes::parse(&request.path);
+                let plan = api.cache_plan(route.as_ref(), &request);
+                (Ok(route), plan)
+            }
+        };
         if let Some(hit) = api.cached_answer(&plan, cache, &request).await {
             return Answer::FromEdgeCache(hit);
         }
-        let (response, error) = self.answer(route, request).await;
+        let (response, error) = match target {
+            Ok(route) => self.answer(route, request).await,
+            Err(page) => api.page(page, request).await,
+        };
         match api
             .after_answer(plan, cache, response, error.is_none())
             .await

@@ -411,3 +411,38 @@ fn making_a_repository_private_stops_its_cached_answers() {
     let reply = private.get(&path, &[]);
     assert_eq!((reply.status, reply.from_cache), (401, false));
 }
+
+/// Anonymous visitors' pages of the web catalog go through the edge cache by their whole URL;
+/// a visitor with a session cookie never gets or leaves a copy there, and neither do errors.
+#[test]
+fn anonymous_pages_come_from_the_edge_cache_and_sessions_bypass_it() {
+    let edge = Edge::new();
+    edge.push_image("team/app", "v1", 1);
+    let first = edge.get("/", &[]);
+    assert_eq!(first.status, 200);
+    assert!(!first.from_cache);
+    assert_eq!(first.header("X-Cache"), Some("MISS"));
+    let hit = edge.get("/", &[]);
+    assert!(hit.from_cache);
+    assert_eq!(hit.body, first.body);
+    assert!(hit.header("Cache-Control").unwrap().contains("s-maxage=30"));
+    let etag = hit.header("ETag").unwrap().to_string();
+    let not_modified = edge.get("/", &[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.from_cache);
+
+    // Each query is a page of its own.
+    assert!(!edge.get("/?q=team", &[]).from_cache);
+    assert!(edge.get("/?q=team", &[]).from_cache);
+    assert!(!edge.get("/?q=other", &[]).from_cache);
+
+    let with_session = edge.get("/", &[("Cookie", "session=anything")]);
+    assert_eq!(with_session.status, 200);
+    assert!(!with_session.from_cache);
+    assert_eq!(with_session.header("X-Cache"), None);
+
+    for path in ["/r/private/app", "/r/team/nothing"] {
+        assert_eq!(edge.get(path, &[]).status, 404);
+        assert!(!edge.get(path, &[]).from_cache, "{path}");
+    }
+}

@@ -3,9 +3,11 @@
 //! manifests, configs and names is never written out raw.
 
 use maud::{html, Markup, DOCTYPE};
+use sha2::{Digest as _, Sha256};
 
 use super::routes::STATIC_PREFIX;
-use crate::api::{Response, StatusCode};
+use crate::api::caching::PAGE_MAX_AGE;
+use crate::api::{Body, Response, StatusCode};
 use crate::oci::{Algorithm, Digest};
 
 /// No third-party requests, no inline script or style.
@@ -119,9 +121,17 @@ pub fn response<O>(status: StatusCode, markup: Markup, caching: Caching) -> Resp
             "text/html; charset=utf-8",
         );
     match caching {
-        Caching::Public => response
-            .header("Cache-Control", "public, max-age=30")
-            .header("Vary", "Cookie"),
+        Caching::Public => {
+            // The edge cache keeps only answers with an ETag, and answers 304s from it.
+            let etag = match &response.body {
+                Body::Bytes(bytes) => hex::encode(&Sha256::digest(bytes)[..16]),
+                _ => String::new(),
+            };
+            response
+                .header("Cache-Control", format!("public, max-age={PAGE_MAX_AGE}"))
+                .header("Vary", "Cookie")
+                .header("ETag", format!("\"{etag}\""))
+        }
         Caching::Private => response.header("Cache-Control", "private, no-store"),
     }
 }

@@ -26,6 +26,9 @@ use http::StatusCode;
 
 /// How long any cache may keep content addressed by its digest: a year, the most HTTP allows.
 const IMMUTABLE_MAX_AGE: u64 = 31_536_000;
+/// How long any cache, the edge cache among them, may keep an anonymous visitor's page: a
+/// push shows on the pages within this time.
+pub const PAGE_MAX_AGE: u64 = 30;
 
 pub(crate) enum Freshness {
     /// Addressed by digest.
@@ -167,6 +170,31 @@ where
                 CachePlan { pull: None, purge }
             }
             _ => CachePlan::default(),
+        }
+    }
+
+    /// The edge cache's part in serving a page of the web catalog: an anonymous visitor's
+    /// `GET` (`anonymous`: no session, no credentials) is looked up and stored by its whole
+    /// URL, for as long as any cache may keep the page; a logged-in visitor's never.
+    pub(crate) fn page_cache_plan<B>(&self, request: &Request<B>, anonymous: bool) -> CachePlan {
+        if request.method != Method::GET || !anonymous {
+            return CachePlan::default();
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(request.query.iter())
+            .finish();
+        let key = CacheKey(format!(
+            "{}/_pages{}?{query}&private={}",
+            request.origin,
+            request.path,
+            self.auth.policy.private_fingerprint()
+        ));
+        CachePlan {
+            pull: Some(Pull {
+                key,
+                cache_control: format!("public, max-age={PAGE_MAX_AGE}, s-maxage={PAGE_MAX_AGE}"),
+            }),
+            purge: Vec::new(),
         }
     }
 
