@@ -598,8 +598,16 @@ function pageTools(page) {
         screenshots.push(file);
       }
       await check(`${name}: no sideways scrolling at phone width`, async () => {
-        const width = await page.evaluate(() => document.documentElement.scrollWidth);
-        assert.ok(width <= PHONE.width, `${width} px wide`);
+        const { width, culprits } = await page.evaluate(() => {
+          // The innermost elements reaching past the window's right edge: what to wrap.
+          const past = [...document.body.querySelectorAll('*')]
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5);
+          const innermost = past.filter((e) => !past.some((other) => other !== e && e.contains(other)));
+          const describe = (e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${[...e.classList].map((c) => `.${c}`).join('')}`
+            + ` in ${e.parentElement?.tagName.toLowerCase()}: ${e.textContent.trim().slice(0, 60)}`;
+          return { width: document.documentElement.scrollWidth, culprits: innermost.slice(0, 3).map(describe) };
+        });
+        assert.ok(width <= PHONE.width, `${width} px wide; too wide: ${culprits.join('; ')}`);
       });
       await page.setViewportSize(DESKTOP);
     },
