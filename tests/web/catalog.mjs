@@ -426,7 +426,7 @@ async function run() {
   });
   await check('logged out: no session cookie, the private repository gone from the list and its page 404', async () => {
     assert.equal(await ui.sessionCookie(), undefined);
-    response = await page.goto(`${origin}/`);
+    await page.goto(`${origin}/`);
     await ui.frame(null);
     assert.ok(!(await ui.homeItems()).some((item) => item.name === NAMES.private));
     response = await page.goto(`${origin}/r/${NAMES.private}`);
