@@ -5,6 +5,7 @@ use futures::future::join_all;
 use maud::{html, Markup};
 
 use super::html::page;
+use super::summary::is_cosign_tag;
 use super::{routes, Visit};
 use crate::api::access::Caller;
 use crate::api::listing::Entry;
@@ -89,7 +90,11 @@ where
             name: name.to_string(),
             tag_count: listing.tags.len(),
             complete: listing.complete,
-            newest: listing.tags.into_iter().max_by_key(|t| t.pushed_ms),
+            newest: listing
+                .tags
+                .into_iter()
+                .filter(|t| !is_cosign_tag(&t.tag))
+                .max_by_key(|t| t.pushed_ms),
         })
     }
 }

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use super::home::pushed;
 use super::html::{human_size, page, short_digest};
 use super::model::{is_web_url, truncate};
-use super::summary::Summary;
+use super::summary::{is_cosign_tag, Summary};
 use super::{routes, Visit};
 use crate::api::{Api, Request, Response, StatusCode};
 use crate::error::Result;
@@ -77,17 +77,22 @@ where
             .await
             .into_iter()
             .collect::<StorageResult<Vec<_>>>()?;
-        // The description and links are the newest tag's, wherever its row is.
-        let newest_elsewhere = match tags.first() {
-            Some(listed) if start > 0 => Some(self.row(name, listed, &signature_tags).await?),
+        // The description, links and pull line are the newest tag's (not one of cosign's),
+        // wherever its row is.
+        let newest_listed = tags.iter().find(|t| !is_cosign_tag(&t.tag));
+        let newest_here = newest_listed.and_then(|n| shown.iter().position(|t| t.tag == n.tag));
+        let newest_elsewhere = match (newest_listed, newest_here) {
+            (Some(listed), None) => Some(self.row(name, listed, &signature_tags).await?),
             _ => None,
         };
-        let newest = newest_elsewhere.as_ref().or(rows.first());
+        let newest = newest_elsewhere
+            .as_ref()
+            .or(newest_here.map(|index| &rows[index]));
         let more = tags.len() > start + TAGS_PER_PAGE;
         let view = View {
             name: name.as_str(),
             host: request.authority(),
-            newest_tag: tags.first().map(|t| t.tag.as_str()),
+            newest_tag: newest_listed.map(|t| t.tag.as_str()),
             newest: newest.and_then(|row| row.summary.as_ref()),
             rows: &rows,
             next: more.then(|| {

@@ -58,6 +58,20 @@ pub fn is_sbom(descriptor: &Descriptor) -> bool {
         .is_some_and(|t| SBOM_TYPES.contains(&t))
 }
 
+/// Whether `tag` is one of cosign's for another image (`sha256-<hex>.sig`, `.att`, `.sbom`):
+/// not something to pull, so never a repository's "latest".
+pub fn is_cosign_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let Some((hex, suffix)) = rest.split_once('.') else {
+        return false;
+    };
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && matches!(suffix, "sig" | "att" | "sbom")
+}
+
 /// cosign's signature tag for `digest`: `sha256-<hex>.sig`.
 pub fn cosign_tag(digest: &str) -> String {
     format!("{}.sig", digest.replacen(':', "-", 1))

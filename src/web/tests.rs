@@ -490,3 +490,32 @@ fn an_index_of_many_platforms_costs_bounded_operations() {
     // record: no child is read.
     assert_eq!(repository.ops, 1 + 1 + 3);
 }
+
+/// cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) are listed with the others but are never
+/// the repository's latest tag, nor the one its pull line names, even when pushed last.
+#[test]
+fn cosign_tags_are_never_the_latest() {
+    let h = Harness::new(false);
+    let signed = h.push_simple("app", "v1", 1);
+    h.advance(60);
+    let cosign = format!("{}.sig", signed.replace(':', "-"));
+    h.push_simple("app", &cosign, 2);
+    let home = h.page("/", None);
+    let entry = row(&home.body, r#"data-repository="app""#);
+    assert!(
+        entry.contains(r#"<span class="latest-tag">v1</span>"#),
+        "{entry}"
+    );
+    let page = h.page("/r/app", None);
+    assert!(page.body.contains(&format!(r#"data-tag="{cosign}""#)));
+    assert!(page.body.contains(":v1</code>"), "{}", page.body);
+    assert!(!page.body.contains(&format!(":{cosign}</code>")));
+    assert!(super::summary::is_cosign_tag(&cosign));
+    for tag in [
+        "v1",
+        "sha256-abc.sig",
+        &format!("{}.txt", signed.replace(':', "-")),
+    ] {
+        assert!(!super::summary::is_cosign_tag(tag), "{tag}");
+    }
+}
