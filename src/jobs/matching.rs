@@ -40,23 +40,25 @@ where
                 .delete_scan_records(name, std::slice::from_ref(digest))
                 .await?);
         }
-        self.match_and_report(name, digest, &mut record).await?;
+        self.match_and_report(name, digest, &mut record, updated)
+            .await?;
         Ok(records.write_scan_record(name, digest, &record).await?)
     }
 
-    /// Matches `record`'s inventory against the current advisories, and attaches a new
-    /// report if its findings changed; the caller writes the record.
+    /// Matches `record`'s inventory against the current advisories, last changed at
+    /// `updated` (which the caller read), and attaches a new report if its findings changed;
+    /// the caller writes the record.
     pub(super) async fn match_and_report(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         record: &mut ScanRecord,
+        updated: Option<u64>,
     ) -> Result<()> {
         let records = self.records;
         let Some(inventory) = &record.inventory else {
             return Ok(());
         };
-        let updated = records.advisories_updated_at().await?;
         let mut advisories = Vec::new();
         for query in matching::queries(inventory) {
             advisories.extend(

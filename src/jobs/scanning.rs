@@ -77,7 +77,9 @@ where
         record.inventory = Some(inventory);
         record.scanned_at = Some(records.env.now_ms());
         record.reason = None;
-        self.match_and_report(name, digest, &mut record).await?;
+        let updated = records.advisories_updated_at().await?;
+        self.match_and_report(name, digest, &mut record, updated)
+            .await?;
         record.status = ScanStatus::Complete;
         Ok(records.write_scan_record(name, digest, &record).await?)
     }
