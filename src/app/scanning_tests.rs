@@ -13,7 +13,7 @@ use crate::auth::{Auth, Policy};
 use crate::config::Config;
 use crate::oci::{Algorithm, Digest};
 use crate::records::ClockedEnvironment;
-use crate::scan::tests::{gzip, tar};
+use crate::scan::tests::{gzip, tar, OS_RELEASE, STATUS_BEFORE};
 use crate::scan::zip::build::{archive, Member};
 use crate::scan::Job;
 use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
@@ -21,20 +21,6 @@ use crate::storage::memory::{Clock, MemoryBody, MemoryStore};
 const ADMIN: &str = "admin:admin-password";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-const OS_RELEASE: &str = "ID=debian\nVERSION_ID=\"12\"\n";
-const STATUS: &str = "\
-Package: bash
-Status: install ok installed
-Architecture: amd64
-Version: 5.2.15-2+b2
-
-Package: libfoo1
-Status: install ok installed
-Architecture: amd64
-Source: foo (1.2-3)
-Version: 1.2-3+b1
-";
 
 struct Reply {
     status: u16,
@@ -237,7 +223,7 @@ impl Harness {
 fn debian_layer() -> Vec<u8> {
     gzip(&tar(&[
         ("etc/os-release", OS_RELEASE),
-        ("var/lib/dpkg/status", STATUS),
+        ("var/lib/dpkg/status", STATUS_BEFORE),
     ]))
 }
 

@@ -44,9 +44,9 @@ fn inventory(layers: &[(Vec<u8>, &str)], chunk: usize) -> Inventory {
     packages::inventory(merged.into_files().into_values())
 }
 
-const OS_RELEASE: &str = "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
+pub(crate) const OS_RELEASE: &str = "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
 
-const STATUS_BEFORE: &str = "\
+pub(crate) const STATUS_BEFORE: &str = "\
 Package: bash
 Status: install ok installed
 Architecture: amd64
