@@ -109,7 +109,7 @@ fn read_in_blocks(stream: &ReadableStream) -> Pin<Box<dyn Stream<Item = BodyChun
         ),
         None => Box::pin(
             ByteStream::from(stream.clone())
-                .map(|chunk| chunk.map_err(|e| BodyReadError(e.to_string()))),
+                .map(|chunk| chunk.map_err(|e| BodyReadError::Failed(e.to_string()))),
         ),
     }
 }
@@ -142,7 +142,7 @@ async fn read_block(
     reader: &JsValue,
     read_at_least: &Function,
 ) -> Result<Option<Vec<u8>>, BodyReadError> {
-    let failed = |e: JsValue| BodyReadError(format!("{e:?}"));
+    let failed = |e: JsValue| BodyReadError::Failed(format!("{e:?}"));
     let buffer = Uint8Array::new_with_length(READ_BLOCK);
     let promise: Promise = read_at_least
         .call2(reader, &READ_BLOCK.into(), &buffer)
