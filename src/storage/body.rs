@@ -30,7 +30,7 @@ pub trait RequestBody: Stream<Item = BodyChunk> + Unpin {
 }
 
 /// A body of undeclared length held to a limit: the chunk that would pass it is never handed
-/// on; an [`BodyReadError::OverLimit`] comes instead, so a reader fails before it could keep
+/// on; a [`BodyReadError::OverLimit`] comes instead, so a reader fails before it could keep
 /// any of it. Without a limit (or with a declared length, which the runtime holds the client
 /// to) it is the body itself.
 pub struct LimitedBody<B> {
