@@ -12,7 +12,7 @@ use crate::jobs::Jobs;
 use crate::maintenance::{Maintenance, Report};
 use crate::records::{Environment, Records};
 use crate::scan::Job;
-use crate::storage::body::RequestBody;
+use crate::storage::body::{LimitedBody, RequestBody};
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 use crate::web;
 
@@ -90,6 +90,10 @@ where
     where
         B: RequestBody<Whole = S::Incoming>,
     {
+        let request = match limit_body(request, self.config.body_limit) {
+            Ok(request) => request,
+            Err((error, is_head)) => return (error_response(&error, is_head), Some(error)),
+        };
         if let Some(page) = web::routes::parse(&request.path) {
             return self.api().page(page, request).await;
         }
@@ -105,6 +109,12 @@ where
         B: RequestBody<Whole = S::Incoming>,
         C: EdgeCache<Body = S::Body>,
     {
+        let request = match limit_body(request, self.config.body_limit) {
+            Ok(request) => request,
+            Err((error, is_head)) => {
+                return Answer::Handled(error_response(&error, is_head), Some(error))
+            }
+        };
         let api = self.api();
         let (target, plan) = match web::routes::parse(&request.path) {
             Some(page) => {
@@ -179,6 +189,27 @@ pub enum Answer<O> {
     Handled(Response<O>, Option<Error>),
 }
 
+/// Refuses a body declared larger than `limit` before anything reads it, as Cloudflare's edge
+/// answers 413 before the worker runs, and holds a body of undeclared length (chunked) to it
+/// as it is read. A declared length needs no count: the runtime holds the client to it.
+/// The error comes with whether the request was a HEAD.
+fn limit_body<B>(
+    request: Request<B>,
+    limit: Option<u64>,
+) -> std::result::Result<Request<LimitedBody<B>>, (Error, bool)> {
+    let declared = request.content_length();
+    if let (Some(limit), Some(length)) = (limit, declared) {
+        if length > limit {
+            return Err((
+                Error::BodyTooLarge { limit },
+                request.method == Method::HEAD,
+            ));
+        }
+    }
+    let limit = limit.filter(|_| declared.is_none());
+    Ok(request.map_body(|body| LimitedBody::new(body, limit)))
+}
+
 fn error_response<O>(error: &Error, is_head: bool) -> Response<O> {
     let mut response = Response::from_error(error);
     if is_head {
@@ -211,6 +242,8 @@ pub(crate) fn test_registry(
     )
 }
 
+#[cfg(test)]
+mod body_limit_tests;
 #[cfg(test)]
 mod scanning_tests;
 #[cfg(test)]

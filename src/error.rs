@@ -38,6 +38,11 @@ pub enum Error {
     ManifestTooLarge {
         limit: usize,
     },
+    /// A request body over the deployment's body limit (`BODY_LIMIT_BYTES`, the local stand-in
+    /// for the Cloudflare plan's).
+    BodyTooLarge {
+        limit: u64,
+    },
     NameInvalid(String),
     NameUnknown(String),
     TagInvalid(String),
@@ -139,6 +144,17 @@ impl Error {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("manifest larger than {limit} bytes"),
             ),
+            // Said so that whoever hits it knows both the limit and the way around it.
+            Error::BodyTooLarge { limit } => row(
+                "SIZE_INVALID",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than this registry's body limit of {limit} bytes; \
+                     push large layers in chunks, with a client that honours \
+                     OCI-Chunk-Max-Length (regclient) or with `edge-registry push` \
+                     (see the README, \"Body limits\")"
+                ),
+            ),
             Error::NameInvalid(why) => row(
                 "NAME_INVALID",
                 StatusCode::BAD_REQUEST,
@@ -230,6 +246,7 @@ impl Error {
             Error::BlobUnknown(digest) | Error::ManifestBlobUnknown(digest) => {
                 serde_json::json!({ "digest": digest.to_string() })
             }
+            Error::BodyTooLarge { limit } => serde_json::json!({ "limit": limit }),
             _ => serde_json::Value::Null,
         }
     }
@@ -326,7 +343,10 @@ impl From<PresignError> for Error {
 
 impl From<BodyReadError> for Error {
     fn from(err: BodyReadError) -> Self {
-        Error::BlobUploadInvalid(err.to_string())
+        match err {
+            BodyReadError::OverLimit { limit } => Error::BodyTooLarge { limit },
+            failed @ BodyReadError::Failed(_) => Error::BlobUploadInvalid(failed.to_string()),
+        }
     }
 }
 
@@ -474,9 +494,15 @@ mod tests {
         assert!(refused.message().ends_with("signed URL refused: expired"));
         assert_eq!(Error::from(StorageError::TooManyRequests).status(), 429);
         assert_eq!(Error::from(StorageError::Corrupt("k".into())).status(), 500);
-        let unread = Error::from(BodyReadError("reset".into()));
+        let unread = Error::from(BodyReadError::Failed("reset".into()));
         assert_eq!(unread.code(), "BLOB_UPLOAD_INVALID");
         assert!(unread.message().contains("reset"));
+        let over = Error::from(BodyReadError::OverLimit { limit: 8 });
+        assert_eq!(
+            (over.status(), over.code()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID")
+        );
+        assert_eq!(over.detail(), serde_json::json!({ "limit": 8 }));
         assert_eq!(
             Error::from(OciError::InvalidTag("t".into())).code(),
             "MANIFEST_INVALID"

@@ -69,6 +69,19 @@ impl<B> Request<B> {
         self.header("content-length")
             .and_then(|v| v.trim().parse().ok())
     }
+
+    /// The same request with its body wrapped (or replaced) by `wrap`.
+    pub fn map_body<C>(self, wrap: impl FnOnce(B) -> C) -> Request<C> {
+        Request {
+            method: self.method,
+            origin: self.origin,
+            host: self.host,
+            path: self.path,
+            query: self.query,
+            headers: self.headers,
+            body: wrap(self.body),
+        }
+    }
 }
 
 /// `O` is the storage's object body, streamed out by the platform without entering the core.

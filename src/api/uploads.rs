@@ -90,7 +90,8 @@ where
             .start_session(&record, self.config.upload_ttl_seconds)
             .await?;
         let mut response = upload_accepted(name, &id, 0).header("Content-Length", "0");
-        if let Some(max) = self.config.chunk_max_length {
+        // Without a chunk size of its own, the body limit is the largest chunk that passes.
+        if let Some(max) = self.config.chunk_max_length.or(self.config.body_limit) {
             response = response.header("OCI-Chunk-Max-Length", max.to_string());
         }
         Ok(response)

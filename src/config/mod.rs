@@ -21,6 +21,10 @@ pub struct Config {
     pub upload_ttl_seconds: u64,
     /// Advertised as `OCI-Chunk-Max-Length`: the zone plan's request body limit.
     pub chunk_max_length: Option<u64>,
+    /// `BODY_LIMIT_BYTES`: request bodies larger than this are refused with 413 before any
+    /// handler reads them, as Cloudflare's edge refuses them in production. For local use
+    /// (`scripts/dev --body-limit`), where no edge stands in front of the worker.
+    pub body_limit: Option<u64>,
     /// Full parts per segment (at most 9,999). Lower only to exercise segmented blobs.
     pub segment_parts: u64,
     /// Where large blob pulls are sent instead of streaming through the worker; `None`
@@ -87,6 +91,7 @@ impl Default for Config {
             part_size: DEFAULT_PART_SIZE,
             upload_ttl_seconds: DEFAULT_UPLOAD_TTL_SECONDS,
             chunk_max_length: None,
+            body_limit: None,
             segment_parts: MAX_SEGMENT_PARTS,
             blob_urls: None,
             redirect_min_bytes: DEFAULT_REDIRECT_MIN_BYTES,

@@ -73,6 +73,8 @@ pub const REFRESH_TOKEN_TTL_SECONDS: RangeInclusive<u64> =
     auth::MIN_TOKEN_TTL_SECONDS..=YEAR_SECONDS;
 /// A zone's request body limit: no plan allows less than 1 MiB or more than a single put.
 pub const CHUNK_MAX_LENGTH: RangeInclusive<u64> = MIB..=crate::storage::MAX_SINGLE_PUT;
+/// The local stand-in for a plan's body limit, in the same bounds.
+pub const BODY_LIMIT_BYTES: RangeInclusive<u64> = CHUNK_MAX_LENGTH;
 /// Smaller blobs stream from the worker and are edge-cached; the Cache API holds at most
 /// 512 MB per object.
 pub const REDIRECT_MIN_BYTES: RangeInclusive<u64> = 0..=512 * MIB;
@@ -114,6 +116,16 @@ impl Settings {
             UPLOAD_TTL_SECONDS,
         )?;
         config.chunk_max_length = vars.number("CHUNK_MAX_LENGTH", CHUNK_MAX_LENGTH)?;
+        config.body_limit = vars.number("BODY_LIMIT_BYTES", BODY_LIMIT_BYTES)?;
+        if let (Some(chunk), Some(limit)) = (config.chunk_max_length, config.body_limit) {
+            // Clients would send the chunks it advertises, and each would be refused.
+            if chunk > limit {
+                return Err(ConfigError::new(
+                    "CHUNK_MAX_LENGTH",
+                    format!("must not exceed BODY_LIMIT_BYTES ({limit})"),
+                ));
+            }
+        }
         vars.set(
             &mut config.segment_parts,
             "UPLOAD_SEGMENT_PARTS",

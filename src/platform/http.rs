@@ -62,7 +62,13 @@ impl RequestBody for CoreBody {
 /// Clients such as ureq write a whole body before they read the response; if an error answer
 /// leaves the body unread, they see a connection reset instead of the error. Up to this many
 /// bytes are read and dropped first; beyond it the client has to cope with the reset.
-const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// A body refused for passing `BODY_LIMIT_BYTES` is read further: under `wrangler dev` an
+/// answer given before the body's end reaches the client as the proxy's 503 instead of the
+/// 413 (skopeo's whole 40 MiB layer did). The setting is for local use, where no edge
+/// refuses the body first; this bounds the reading all the same.
+const OVER_LIMIT_DRAIN_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 
 impl CoreBody {
     /// A fetched response's body, handed on as a request's would be.
@@ -74,11 +80,16 @@ impl CoreBody {
         })))
     }
 
-    pub async fn drain(mut self) {
+    /// Reads and drops what an early `error` left of the body, within a bound.
+    pub async fn drain(mut self, error: &Error) {
+        let limit = match error {
+            Error::BodyTooLarge { .. } => OVER_LIMIT_DRAIN_LIMIT,
+            _ => DRAIN_LIMIT,
+        };
         let mut drained = 0;
-        while drained < DRAIN_LIMIT {
+        while drained < limit {
             match self.next().await {
-                Some(Ok(chunk)) => drained += chunk.len(),
+                Some(Ok(chunk)) => drained += chunk.len() as u64,
                 _ => return,
             }
         }
@@ -109,7 +120,7 @@ fn read_in_blocks(stream: &ReadableStream) -> Pin<Box<dyn Stream<Item = BodyChun
         ),
         None => Box::pin(
             ByteStream::from(stream.clone())
-                .map(|chunk| chunk.map_err(|e| BodyReadError(e.to_string()))),
+                .map(|chunk| chunk.map_err(|e| BodyReadError::Failed(e.to_string()))),
         ),
     }
 }
@@ -142,7 +153,7 @@ async fn read_block(
     reader: &JsValue,
     read_at_least: &Function,
 ) -> Result<Option<Vec<u8>>, BodyReadError> {
-    let failed = |e: JsValue| BodyReadError(format!("{e:?}"));
+    let failed = |e: JsValue| BodyReadError::Failed(format!("{e:?}"));
     let buffer = Uint8Array::new_with_length(READ_BLOCK);
     let promise: Promise = read_at_least
         .call2(reader, &READ_BLOCK.into(), &buffer)

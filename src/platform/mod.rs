@@ -242,8 +242,8 @@ async fn answer(
         Answer::FromEdgeCache(hit) => return http::from_core(hit),
         Answer::Handled(response, error) => (response, error),
     };
-    if error.is_some() {
-        body.drain().await;
+    if let Some(error) = &error {
+        body.drain(error).await;
     }
     send_jobs(env, &registry).await;
     match &error {

@@ -49,6 +49,7 @@ fn numbers_must_be_whole_and_within_their_range() {
         ("UPLOAD_TTL_SECONDS", UPLOAD_TTL_SECONDS),
         ("UPLOAD_SEGMENT_PARTS", 1..=MAX_SEGMENT_PARTS),
         ("CHUNK_MAX_LENGTH", CHUNK_MAX_LENGTH),
+        ("BODY_LIMIT_BYTES", BODY_LIMIT_BYTES),
         ("REDIRECT_MIN_BYTES", REDIRECT_MIN_BYTES),
         ("TAG_CACHE_SECONDS", TAG_CACHE_SECONDS),
         ("EDGE_CACHE_SECONDS", EDGE_CACHE_SECONDS),
@@ -102,6 +103,28 @@ fn numbers_reach_the_configuration() {
     assert_eq!(settings.config.maintenance.step_operations, 40);
     assert_eq!(settings.config.chunk_max_length, Some(100_000_000));
     assert_eq!(settings.auth.token_ttl_seconds, 600);
+    assert_eq!(settings.config.body_limit, None);
+}
+
+#[test]
+fn the_body_limit_reaches_the_configuration_and_bounds_the_advertised_chunks() {
+    let limited = parse(&[("BODY_LIMIT_BYTES", "8388608")]).unwrap();
+    assert_eq!(limited.config.body_limit, Some(8 * MIB));
+    assert_eq!(limited.config.chunk_max_length, None);
+    let both = parse(&[
+        ("BODY_LIMIT_BYTES", "8388608"),
+        ("CHUNK_MAX_LENGTH", "8388608"),
+    ])
+    .unwrap();
+    assert_eq!(both.config.chunk_max_length, Some(8 * MIB));
+    // Chunks larger than the limit would each be refused.
+    let error = parse(&[
+        ("BODY_LIMIT_BYTES", "8388608"),
+        ("CHUNK_MAX_LENGTH", "8388609"),
+    ])
+    .unwrap_err();
+    assert_eq!(error.setting, "CHUNK_MAX_LENGTH");
+    assert!(error.why.contains("BODY_LIMIT_BYTES"), "{error}");
 }
 
 /// The two reports: a zero part size (every PATCH failed with 500), and private

@@ -114,7 +114,7 @@ fn an_upload_that_breaks_off_leaves_nothing() {
     let (records, _, _) = records();
     let body = BrokenBody(vec![
         Ok(vec![0; PART + PART / 2]),
-        Err(BodyReadError("connection reset".into())),
+        Err(BodyReadError::Failed("connection reset".into())),
     ]);
     let loaded = block_on(records.load_advisories(
         Ecosystem::Debian,
