@@ -39,7 +39,7 @@ pub struct Item {
     pub digest: String,
     pub size: u64,
     pub status: Status,
-    /// The requests that carried its bytes (PATCHes and the final PUT).
+    /// The requests that carried its bytes: the PATCHes, or the one PUT of a whole blob.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<usize>,
 }
@@ -138,9 +138,12 @@ impl Push<'_> {
         let limit = chunks::limit(self.options.chunk_size, start.chunk_max);
         let mut reader = self.layout.open_blob(blob)?;
         let mut location = start.location;
-        let mut requests = 1;
+        let mut requests = 0;
         let whole = match chunks::plan(blob.size, 0, limit) {
-            Plan::Whole => true,
+            Plan::Whole => {
+                requests = 1;
+                true
+            }
             Plan::Chunks(ranges) => {
                 for range in ranges {
                     let len = range.end - range.start;
