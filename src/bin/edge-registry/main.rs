@@ -1,0 +1,227 @@
+//! `edge-registry`: pushes images to an OCI registry in requests no larger than its body
+//! limit (Cloudflare's plans cap a request body at 100 MB), with docker's credentials.
+//! Built with `--features cli`; each command's logic lives in a module of its own.
+
+mod challenge;
+mod chunks;
+mod docker_config;
+mod error;
+mod layout;
+mod names;
+mod push;
+mod registry;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use docker_config::{Credentials, DockerConfig};
+use error::CliError;
+use layout::Layout;
+use names::{Destination, Source};
+use push::{Item, Push, Status};
+use registry::Registry;
+
+#[derive(Parser)]
+#[command(
+    name = "edge-registry",
+    version,
+    about = "Pushes OCI images to a registry in chunks within its request body limit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks credentials with REGISTRY and stores them in docker's config.json
+    Login {
+        /// `host[:port]`
+        registry: String,
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Reads the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Removes REGISTRY's credentials from docker's config.json
+    Logout { registry: String },
+    /// Pushes an image: SOURCE is oci:DIR[:TAG], DESTINATION is REGISTRY/NAME[:TAG]
+    Push {
+        source: String,
+        destination: String,
+        /// The largest request body to send, in bytes, when smaller than the registry's
+        /// OCI-Chunk-Max-Length (default: no limit but the registry's)
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_size: Option<u64>,
+        #[command(flatten)]
+        connection: Connection,
+        /// Prints one JSON object with what was pushed and skipped, and nothing else
+        #[arg(long, conflicts_with = "quiet")]
+        json: bool,
+        /// Prints nothing but errors
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Args)]
+struct Connection {
+    /// Speaks plain HTTP (the default for loopback hosts such as 127.0.0.1 and localhost)
+    #[arg(long)]
+    plain_http: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edge-registry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Login {
+            registry,
+            username,
+            password_stdin,
+            connection,
+        } => login(&registry, username, password_stdin, &connection),
+        Command::Logout { registry } => logout(&registry),
+        Command::Push {
+            source,
+            destination,
+            chunk_size,
+            connection,
+            json,
+            quiet,
+        } => {
+            let Source::Oci { dir, tag } = Source::parse(&source)?;
+            let destination = Destination::parse(&destination)?;
+            let layout = Layout::open(&dir)?;
+            let image = layout.image(tag.as_deref())?;
+            let credentials = DockerConfig::load(&docker_config::default_path()?)?
+                .credentials(&destination.registry)?;
+            let mut registry =
+                Registry::new(&destination.registry, connection.plain_http, credentials)?;
+            let push = Push {
+                layout: &layout,
+                registry: &mut registry,
+                destination: &destination,
+                options: push::Options { chunk_size },
+            };
+            let verbose = !quiet && !json;
+            let summary = push.run(&image, &mut |item| {
+                if verbose {
+                    println!("{}", item_line(item));
+                }
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary).expect("the summary serialises")
+                );
+            } else if !quiet {
+                println!("{}: digest {}", summary.reference, summary.digest);
+                println!(
+                    "pushed {}, skipped {} ({} sent in {:.1} s)",
+                    summary.pushed,
+                    summary.skipped,
+                    bytes(summary.bytes),
+                    summary.seconds
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn item_line(item: &Item) -> String {
+    let what = match item.status {
+        Status::Skipped => "exists".to_string(),
+        Status::Pushed => match item.requests {
+            Some(n) if n > 1 => format!("pushed in {n} requests"),
+            _ => "pushed".to_string(),
+        },
+    };
+    let kind = match item.kind {
+        push::Kind::Blob => "blob",
+        push::Kind::Manifest => "manifest",
+    };
+    format!("{kind} {} {}: {what}", item.digest, bytes(item.size))
+}
+
+/// A size as people read it: `512 B`, `3.0 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn login(
+    registry: &str,
+    username: Option<String>,
+    password_stdin: bool,
+    connection: &Connection,
+) -> Result<(), CliError> {
+    // An echoing prompt would show the password on the screen; there is no hidden one yet.
+    let (Some(username), true) = (username, password_stdin) else {
+        return Err(CliError::Usage(
+            "give the user with --username and the password on standard input with --password-stdin".into(),
+        ));
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| CliError::Usage(format!("reading the password: {e}")))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if username.is_empty() || password.is_empty() {
+        return Err(CliError::Usage(
+            "the username and the password must not be empty".into(),
+        ));
+    }
+    let credentials = Credentials { username, password };
+    let mut client = Registry::new(registry, connection.plain_http, Some(credentials.clone()))?;
+    client.check_login()?;
+    let path = docker_config::default_path()?;
+    let mut config = DockerConfig::load(&path)?;
+    config.set(registry, &credentials);
+    config.save(&path)?;
+    println!(
+        "Login Succeeded ({} in {})",
+        credentials.username,
+        path.display()
+    );
+    Ok(())
+}
+
+fn logout(registry: &str) -> Result<(), CliError> {
+    let path = docker_config::default_path()?;
+    let mut config = DockerConfig::load(&path)?;
+    if config.remove(registry) {
+        config.save(&path)?;
+        println!(
+            "Removed the credentials for {registry} from {}",
+            path.display()
+        );
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(())
+}
