@@ -1,17 +1,18 @@
 //! Reading an OCI image layout (image-spec `image-layout.md`): `oci-layout`, `index.json`,
 //! and the blobs under `blobs/<algorithm>/<hex>`. Manifests are read whole (they are small
-//! and bounded); blobs are streamed through [`VerifyingReader`], which checks their digest.
+//! and bounded); blobs are streamed through a [`VerifyingReader`], which checks their digest.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use edge_registry::oci::manifest::MAX_MANIFEST_BYTES;
-use edge_registry::oci::{Digest, DigestHasher};
+use edge_registry::oci::Digest;
 use serde::Deserialize;
 
 use crate::error::CliError;
+use crate::source::{Blob, BlobReader, Image, ImageSource, ManifestFile, VerifyingReader};
 
 /// How deep indexes may nest (an index of indexes of images is already unusual).
 const MAX_DEPTH: usize = 4;
@@ -39,27 +40,6 @@ struct Body {
     layers: Vec<Descriptor>,
     #[serde(default)]
     manifests: Vec<Descriptor>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    pub digest: Digest,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct ManifestFile {
-    pub digest: Digest,
-    pub media_type: String,
-    pub bytes: Vec<u8>,
-}
-
-/// Everything one image (or index) needs in a registry, in the order to push it: blobs, then
-/// manifests with every index's children before the index; the last manifest is the root.
-#[derive(Debug)]
-pub struct Image {
-    pub blobs: Vec<Blob>,
-    pub manifests: Vec<ManifestFile>,
 }
 
 pub struct Layout {
@@ -205,7 +185,7 @@ impl Layout {
             )));
         }
         let mut bytes = Vec::new();
-        self.open_blob(&Blob {
+        self.open_file(&Blob {
             digest: digest.clone(),
             size: descriptor.size,
         })?
@@ -224,12 +204,19 @@ impl Layout {
         })
     }
 
-    /// The blob's bytes, checked against its size and digest as they are read.
-    pub fn open_blob(&self, blob: &Blob) -> Result<VerifyingReader<File>, CliError> {
+    fn open_file(&self, blob: &Blob) -> Result<VerifyingReader<File>, CliError> {
         let path = self.blob_path(&blob.digest);
         let file =
             File::open(&path).map_err(|e| self.error(format!("blob {}: {e}", blob.digest)))?;
         Ok(VerifyingReader::new(file, blob.clone()))
+    }
+}
+
+impl ImageSource for Layout {
+    fn open_blob(&self, blob: &Blob, offset: u64) -> Result<BlobReader<'_>, CliError> {
+        let mut reader = self.open_file(blob)?;
+        reader.skip(offset).map_err(|e| self.error(e.to_string()))?;
+        Ok(Box::new(reader))
     }
 }
 
@@ -243,70 +230,6 @@ fn tags(index: &Body) -> String {
         "it tags none".into()
     } else {
         format!("tags: {}", tags.join(", "))
-    }
-}
-
-/// Reads a blob and fails, instead of yielding its last bytes, when the bytes do not have
-/// the expected size and digest: a request carrying a corrupt blob never completes.
-pub struct VerifyingReader<R> {
-    inner: R,
-    expected: Blob,
-    hasher: Option<DigestHasher>,
-    read: u64,
-}
-
-impl<R: Read> VerifyingReader<R> {
-    pub fn new(inner: R, expected: Blob) -> Self {
-        VerifyingReader {
-            inner,
-            hasher: Some(DigestHasher::new(expected.digest.algorithm())),
-            expected,
-            read: 0,
-        }
-    }
-
-    fn corrupt(&self, why: String) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("blob {} on disk {why}", self.expected.digest),
-        )
-    }
-}
-
-impl<R: Read> Read for VerifyingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(hasher) = self.hasher.as_mut() else {
-            return Ok(0);
-        };
-        let remaining = self.expected.size - self.read;
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let n = if want == 0 {
-            0
-        } else {
-            self.inner.read(&mut buf[..want])?
-        };
-        if n == 0 && want > 0 {
-            return Err(self.corrupt(format!(
-                "has {} bytes, not {}",
-                self.read, self.expected.size
-            )));
-        }
-        hasher.update(&buf[..n]);
-        self.read += n as u64;
-        if self.read == self.expected.size {
-            if self.inner.read(&mut [0u8; 1])? > 0 {
-                return Err(
-                    self.corrupt(format!("is longer than its {} bytes", self.expected.size))
-                );
-            }
-            let actual = self.hasher.take().expect("still hashing").finish();
-            if actual != self.expected.digest {
-                return Err(self.corrupt(format!("has digest {actual}")));
-            }
-        }
-        Ok(n)
     }
 }
 

@@ -86,7 +86,7 @@ fn blobs_are_checked_against_their_digest_and_size_while_read() {
 
     let mut bytes = Vec::new();
     layout
-        .open_blob(&layer)
+        .open_blob(&layer, 0)
         .unwrap()
         .read_to_end(&mut bytes)
         .unwrap();
@@ -99,7 +99,7 @@ fn blobs_are_checked_against_their_digest_and_size_while_read() {
         (b"layer bytes!", "is longer than its 11 bytes"),
     ] {
         fs::write(&path, content).unwrap();
-        let mut reader = layout.open_blob(&layer).unwrap();
+        let mut reader = layout.open_blob(&layer, 0).unwrap();
         // Read in small pieces, as a request body is: the error comes before the last bytes.
         let mut delivered = 0;
         let err = loop {
@@ -112,5 +112,36 @@ fn blobs_are_checked_against_their_digest_and_size_while_read() {
         assert!(delivered < 11, "{why}: {delivered} bytes delivered");
         assert!(err.to_string().contains(why), "{err}");
     }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_blob_opened_at_an_offset_yields_the_rest_and_still_checks_the_whole() {
+    let dir = scratch("offset");
+    let manifest = builder::write_image(&dir, b"{}", &[b"layer bytes"]);
+    builder::write_layout(&dir, &[(None, manifest)]);
+    let layout = Layout::open(&dir).unwrap();
+    let image = layout.image(None).unwrap();
+    let layer = image.blobs.iter().find(|b| b.size == 11).unwrap().clone();
+
+    let mut rest = Vec::new();
+    let mut reader = layout.open_blob(&layer, 6).unwrap();
+    reader.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"bytes");
+    let mut nothing = Vec::new();
+    let mut reader = layout.open_blob(&layer, 11).unwrap();
+    reader.read_to_end(&mut nothing).unwrap();
+    assert!(nothing.is_empty());
+
+    // A corrupt byte before the offset is never sent, yet the blob is refused.
+    fs::write(layout.blob_path(&layer.digest), b"layez bytes").unwrap();
+    let mut reader = layout.open_blob(&layer, 6).unwrap();
+    let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("has digest sha256:"), "{err}");
+    fs::write(layout.blob_path(&layer.digest), b"layer").unwrap();
+    let Err(err) = layout.open_blob(&layer, 6) else {
+        panic!("a blob shorter than the offset opened");
+    };
+    assert!(err.to_string().contains("has 5 bytes"), "{err}");
     fs::remove_dir_all(dir).unwrap();
 }

@@ -10,6 +10,7 @@ mod layout;
 mod names;
 mod push;
 mod registry;
+mod source;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -112,7 +113,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut registry =
                 Registry::new(&destination.registry, connection.plain_http, credentials)?;
             let push = Push {
-                layout: &layout,
+                source: &layout,
                 registry: &mut registry,
                 destination: &destination,
                 options: push::Options { chunk_size },

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::chunks::{self, Plan};
 use crate::error::CliError;
-use crate::layout::{Blob, Image, Layout, ManifestFile};
 use crate::names::Destination;
 use crate::registry::{Body, Registry};
+use crate::source::{Blob, Image, ImageSource, ManifestFile};
 
 pub struct Options {
     /// The largest PATCH to send, when smaller than what the registry advertises.
@@ -58,7 +58,7 @@ pub struct Summary {
 }
 
 pub struct Push<'a> {
-    pub layout: &'a Layout,
+    pub source: &'a dyn ImageSource,
     pub registry: &'a mut Registry,
     pub destination: &'a Destination,
     pub options: Options,
@@ -136,7 +136,7 @@ impl Push<'_> {
         let what = format!("uploading blob {}", blob.digest);
         let start = self.registry.start_upload(repository, &blob.digest)?;
         let limit = chunks::limit(self.options.chunk_size, start.chunk_max);
-        let mut reader = self.layout.open_blob(blob)?;
+        let mut reader = self.source.open_blob(blob, 0)?;
         let mut location = start.location;
         let mut requests = 0;
         let whole = match chunks::plan(blob.size, 0, limit) {
