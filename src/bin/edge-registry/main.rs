@@ -23,6 +23,7 @@ use layout::Layout;
 use names::{Destination, Source};
 use push::{Item, Push, Status};
 use registry::Registry;
+use source::{Image, ImageSource};
 
 #[derive(Parser)]
 #[command(
@@ -55,19 +56,26 @@ enum Command {
     Push {
         source: String,
         destination: String,
-        /// The largest request body to send, in bytes, when smaller than the registry's
-        /// OCI-Chunk-Max-Length (default: no limit but the registry's)
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        chunk_size: Option<u64>,
+        #[command(flatten)]
+        transfer: Transfer,
         #[command(flatten)]
         connection: Connection,
-        /// Prints one JSON object with what was pushed and skipped, and nothing else
-        #[arg(long, conflicts_with = "quiet")]
-        json: bool,
-        /// Prints nothing but errors
-        #[arg(short, long)]
-        quiet: bool,
     },
+}
+
+/// How content is sent and reported, for every command that uploads.
+#[derive(Args)]
+struct Transfer {
+    /// The largest request body to send, in bytes, when smaller than the registry's
+    /// OCI-Chunk-Max-Length (default: no limit but the registry's)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    chunk_size: Option<u64>,
+    /// Prints one JSON object with what was pushed and skipped, and nothing else
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
+    /// Prints nothing but errors
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -99,49 +107,59 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Push {
             source,
             destination,
-            chunk_size,
+            transfer,
             connection,
-            json,
-            quiet,
         } => {
             let Source::Oci { dir, tag } = Source::parse(&source)?;
             let destination = Destination::parse(&destination)?;
             let layout = Layout::open(&dir)?;
             let image = layout.image(tag.as_deref())?;
-            let credentials = DockerConfig::load(&docker_config::default_path()?)?
-                .credentials(&destination.registry)?;
-            let mut registry =
-                Registry::new(&destination.registry, connection.plain_http, credentials)?;
-            let push = Push {
-                source: &layout,
-                registry: &mut registry,
-                destination: &destination,
-                options: push::Options { chunk_size },
-            };
-            let verbose = !quiet && !json;
-            let summary = push.run(&image, &mut |item| {
-                if verbose {
-                    println!("{}", item_line(item));
-                }
-            })?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&summary).expect("the summary serialises")
-                );
-            } else if !quiet {
-                println!("{}: digest {}", summary.reference, summary.digest);
-                println!(
-                    "pushed {}, skipped {} ({} sent in {:.1} s)",
-                    summary.pushed,
-                    summary.skipped,
-                    bytes(summary.bytes),
-                    summary.seconds
-                );
-            }
-            Ok(())
+            upload(&layout, &image, &destination, &transfer, &connection)
         }
     }
+}
+
+/// Pushes `image` from `source` to `destination` and reports as `transfer` asks.
+fn upload(
+    source: &dyn ImageSource,
+    image: &Image,
+    destination: &Destination,
+    transfer: &Transfer,
+    connection: &Connection,
+) -> Result<(), CliError> {
+    let credentials =
+        DockerConfig::load(&docker_config::default_path()?)?.credentials(&destination.registry)?;
+    let mut registry = Registry::new(&destination.registry, connection.plain_http, credentials)?;
+    let push = Push {
+        source,
+        registry: &mut registry,
+        destination,
+        options: push::Options {
+            chunk_size: transfer.chunk_size,
+        },
+    };
+    let verbose = !transfer.quiet && !transfer.json;
+    let summary = push.run(image, &mut |item| {
+        if verbose {
+            println!("{}", item_line(item));
+        }
+    })?;
+    if transfer.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("the summary serialises")
+        );
+    } else if !transfer.quiet {
+        println!("{}: digest {}", summary.reference, summary.digest);
+        println!(
+            "pushed {}, skipped {} ({} sent in {:.1} s)",
+            summary.pushed,
+            summary.skipped,
+            bytes(summary.bytes),
+            summary.seconds
+        );
+    }
+    Ok(())
 }
 
 fn item_line(item: &Item) -> String {
