@@ -11,9 +11,12 @@
   SCAN_LAYOUT, SYFT                      the Debian image's OCI layout and syft, from
                                          tests/scan-fixtures/setup (tests/.tools/scan), for
                                          the scan stage
+  CLI_URL, CLI_LIMIT_URL, EDGE_REGISTRY  for the cli stage: the registry serving HTTPS, the
+                                         same with an 8 MiB body limit, and the release
+                                         build of the edge-registry CLI
   ONLY                                   optional: the stages to run, comma-separated
                                          (throughput, requests_per_second,
-                                         storage_operations, scan)
+                                         storage_operations, scan, cli)
 
 Prints every figure as a Markdown table, with the ratios ours/ceiling and ours/reference.
 """
@@ -627,6 +630,122 @@ def scan_table(results):
     return out
 
 
+# --- pushing with the CLI ------------------------------------------------------------------
+
+# The bench's image: a config and three random layers, about the size of a small service's.
+CLI_LAYERS = (48 * MIB, 16 * MIB, 1 * MIB)
+CLI_LIMIT = 8 * MIB
+
+
+def write_layout(directory, layer_sizes):
+    """An OCI layout holding one image tagged v1 with random layers of `layer_sizes`."""
+    blobs = os.path.join(directory, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def blob(media_type, data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(blobs, digest), "wb") as f:
+            f.write(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    layers = [blob("application/vnd.oci.image.layer.v1.tar", os.urandom(size)) for size in layer_sizes]
+    config = blob("application/vnd.oci.image.config.v1+json",
+                  json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [
+                      layer["digest"] for layer in layers]}}).encode())
+    manifest = blob("application/vnd.oci.image.manifest.v1+json", json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": layers}).encode())
+    manifest["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
+    with open(os.path.join(directory, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    with open(os.path.join(directory, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+
+
+def cli_push(client, url, layout, repo):
+    """One push of the layout's image with `client`: (exit status, wall seconds, the client's
+    CPU seconds and peak RSS MiB from its own rusage, its stderr)."""
+    netloc = urllib.parse.urlsplit(url).netloc
+    env = dict(os.environ)
+    if client == "skopeo":
+        command = ["skopeo", "copy", "-q", "--retry-times=0", "--dest-tls-verify=false",
+                   "--dest-creds", "admin:admin-password", f"oci:{layout}:v1", f"docker://{netloc}/{repo}:v1"]
+    else:
+        env["DOCKER_CONFIG"] = os.path.join(WORK, "docker-config")
+        command = [os.environ["EDGE_REGISTRY"], "push", "--quiet", "--insecure", f"oci:{layout}:v1",
+                   f"{netloc}/{repo}:v1"]
+    start = time.monotonic()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.monotonic() - start
+    return os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stderr
+
+
+def cli(results):
+    """skopeo and `edge-registry push` pushing the same kind of image (fresh random layers each
+    run) to the registry serving HTTPS without a body limit, then with an 8 MiB one, where
+    skopeo, which sends each layer whole, is refused."""
+    config = os.path.join(WORK, "docker-config")
+    os.makedirs(config, exist_ok=True)
+    with open(os.path.join(config, "config.json"), "w") as f:
+        json.dump({"auths": {urllib.parse.urlsplit(url).netloc: {"auth": base64.b64encode(b"admin:admin-password").decode()}
+                             for url in (os.environ["CLI_URL"], os.environ["CLI_LIMIT_URL"])}}, f)
+    size = sum(CLI_LAYERS)
+    results["cli image",] = size
+    for limit, url in ((None, os.environ["CLI_URL"]), (CLI_LIMIT, os.environ["CLI_LIMIT_URL"])):
+        for client in ("skopeo", "edge-registry"):
+            runs, refusal = [], None
+            for i in range(RUNS):
+                for attempt in range(DEV_PROXY_ATTEMPTS):
+                    layout = os.path.join(WORK, f"cli-layout-{time.time_ns()}")
+                    write_layout(layout, CLI_LAYERS)
+                    log(f"cli: {client}, {'no limit' if limit is None else 'limit'}, run {i + 1}")
+                    status, wall, cpu, rss, stderr = cli_push(client, url, layout, f"bench/cli-{time.time_ns()}")
+                    shutil.rmtree(layout)
+                    if status == 0:
+                        runs.append((wall, cpu, rss))
+                        break
+                    if "body limit" in stderr:
+                        refusal = stderr.strip().splitlines()[-1]
+                        break
+                    log(f"{client} failed (attempt {attempt + 1}), made again: {stderr.strip()[:300]}")
+                if refusal:
+                    break
+            if refusal:
+                results["cli", client, limit] = ("refused", refusal)
+            else:
+                walls, cpus, rsss = zip(*runs)
+                results["cli", client, limit] = (statistics.median(walls), statistics.median(cpus), max(rsss))
+
+
+def cli_table(results):
+    size = results["cli image",]
+    layers = " + ".join(f"{layer // MIB} MiB" for layer in CLI_LAYERS)
+    out = [f"Pushing an image of {size / MIB:.0f} MiB (random layers of {layers}) from an OCI layout to the "
+           f"registry serving HTTPS, fresh layers each run, median of {RUNS} runs; the client's own CPU and "
+           f"peak memory:", ""]
+    out.append("| client | body limit | wall s | MiB/s | client CPU s | client peak RSS MiB |")
+    out.append("|---|---|---|---|---|---|")
+    for limit in (None, CLI_LIMIT):
+        for client in ("skopeo", "edge-registry"):
+            figures = results.get(("cli", client, limit))
+            label = "none" if limit is None else f"{limit // MIB} MiB"
+            if figures is None:
+                out.append(f"| {client} | {label} | - | - | - | - |")
+            elif figures[0] == "refused":
+                out.append(f"| {client} | {label} | refused: 413 | | | |")
+            else:
+                wall, cpu, rss = figures
+                out.append(f"| {client} | {label} | {wall:.2f} | {size / MIB / wall:.0f} | {cpu:.2f} | {rss:.0f} |")
+    skopeo, ours = results.get(("cli", "skopeo", None)), results.get(("cli", "edge-registry", None))
+    if skopeo and ours and skopeo[0] != "refused" and ours[0] != "refused":
+        out.append(f"| edge-registry/skopeo | none | {fmt_ratio(ours[0], skopeo[0])} | | "
+                   f"{fmt_ratio(ours[1], skopeo[1])} | {fmt_ratio(ours[2], skopeo[2])} |")
+    out.append("")
+    return out
+
+
 def fmt_ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
@@ -649,6 +768,8 @@ def report(results):
         out += operations_table(results)
     if ("scan", "syft") in results:
         out += scan_table(results)
+    if ("cli image",) in results:
+        out += cli_table(results)
     return "\n".join(out)
 
 
@@ -750,7 +871,7 @@ def operations_table(results):
 def main():
     results = {}
     failed = False
-    stages = [throughput, requests_per_second, storage_operations, scan]
+    stages = [throughput, requests_per_second, storage_operations, scan, cli]
     only = os.environ.get("ONLY")
     for stage in stages:
         if only and stage.__name__ not in only.split(","):
