@@ -22,6 +22,23 @@ pub enum CliError {
     Denied { what: String, why: String },
     #[error("{what}: {why}")]
     NotFound { what: String, why: String },
+    /// 416: an upload resumed from a position the registry does not have.
+    #[error("{what}: {why}")]
+    RangeRefused { what: String, why: String },
+    /// 429 or 5xx: may pass when tried again.
+    #[error("{what}: {why}")]
+    Unavailable { what: String, why: String },
     #[error("{what}: {why}")]
     Registry { what: String, why: String },
+}
+
+impl CliError {
+    /// Whether trying again may succeed: the registry could not be reached or was
+    /// overloaded or failing, as opposed to refusing the request.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CliError::Unreachable { .. } | CliError::Unavailable { .. }
+        )
+    }
 }

@@ -2,27 +2,34 @@
 //! limit (Cloudflare's plans cap a request body at 100 MB), with docker's credentials.
 //! Built with `--features cli`; each command's logic lives in a module of its own.
 
+mod cache;
 mod challenge;
 mod chunks;
 mod docker_config;
 mod error;
+mod insecure_tls;
 mod layout;
 mod names;
+mod progress;
 mod push;
 mod registry;
 mod source;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use cache::Cache;
 use docker_config::{Credentials, DockerConfig};
 use error::CliError;
 use layout::Layout;
 use names::{Destination, Source};
-use push::{Item, Push, Status};
-use registry::Registry;
+use progress::{bytes, Output, Progress};
+use push::Push;
+use registry::{Connect, Registry, Retry};
 use source::{Image, ImageSource};
 
 #[derive(Parser)]
@@ -76,6 +83,13 @@ struct Transfer {
     /// Prints nothing but errors
     #[arg(short, long)]
     quiet: bool,
+    /// Blobs uploaded at once
+    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+    /// Where unfinished uploads are remembered, to resume them when the push runs again
+    /// (default: $XDG_CACHE_HOME/edge-registry, else ~/.cache/edge-registry)
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -83,6 +97,27 @@ struct Connection {
     /// Speaks plain HTTP (the default for loopback hosts such as 127.0.0.1 and localhost)
     #[arg(long)]
     plain_http: bool,
+    /// Accepts any TLS certificate (a self-signed one, say) instead of verifying it
+    #[arg(long, conflicts_with = "plain_http")]
+    insecure: bool,
+    /// Times a request that failed on the way (connection, 429, 5xx) is tried again, with
+    /// backoff; an interrupted upload goes on from where the registry stands
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
+    retries: u32,
+}
+
+impl Connection {
+    fn registry(&self, name: &str, credentials: Option<Credentials>) -> Result<Registry, CliError> {
+        let connect = Connect {
+            plain_http: self.plain_http,
+            insecure: self.insecure,
+        };
+        let retry = Retry {
+            retries: self.retries,
+            first_delay: Duration::from_millis(500),
+        };
+        Registry::new(name, connect, credentials, retry)
+    }
 }
 
 fn main() -> ExitCode {
@@ -129,21 +164,29 @@ fn upload(
 ) -> Result<(), CliError> {
     let credentials =
         DockerConfig::load(&docker_config::default_path()?)?.credentials(&destination.registry)?;
-    let mut registry = Registry::new(&destination.registry, connection.plain_http, credentials)?;
+    let registry = connection.registry(&destination.registry, credentials)?;
+    let output = if transfer.quiet || transfer.json {
+        Output::Quiet
+    } else {
+        Output::Human
+    };
+    let progress = Progress::new(output);
     let push = Push {
         source,
-        registry: &mut registry,
+        registry,
         destination,
         options: push::Options {
             chunk_size: transfer.chunk_size,
+            jobs: usize::from(transfer.jobs),
+            cache: transfer
+                .cache_dir
+                .clone()
+                .or_else(Cache::default_dir)
+                .map(Cache::new),
         },
+        progress: &progress,
     };
-    let verbose = !transfer.quiet && !transfer.json;
-    let summary = push.run(image, &mut |item| {
-        if verbose {
-            println!("{}", item_line(item));
-        }
-    })?;
+    let summary = push.run(image)?;
     if transfer.json {
         println!(
             "{}",
@@ -152,45 +195,15 @@ fn upload(
     } else if !transfer.quiet {
         println!("{}: digest {}", summary.reference, summary.digest);
         println!(
-            "pushed {}, skipped {} ({} sent in {:.1} s)",
+            "pushed {}, mounted {}, skipped {} ({} sent in {:.1} s)",
             summary.pushed,
+            summary.mounted,
             summary.skipped,
             bytes(summary.bytes),
             summary.seconds
         );
     }
     Ok(())
-}
-
-fn item_line(item: &Item) -> String {
-    let what = match item.status {
-        Status::Skipped => "exists".to_string(),
-        Status::Pushed => match item.requests {
-            Some(n) if n > 1 => format!("pushed in {n} requests"),
-            _ => "pushed".to_string(),
-        },
-    };
-    let kind = match item.kind {
-        push::Kind::Blob => "blob",
-        push::Kind::Manifest => "manifest",
-    };
-    format!("{kind} {} {}: {what}", item.digest, bytes(item.size))
-}
-
-/// A size as people read it: `512 B`, `3.0 MiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 fn login(
@@ -216,7 +229,7 @@ fn login(
         ));
     }
     let credentials = Credentials { username, password };
-    let mut client = Registry::new(registry, connection.plain_http, Some(credentials.clone()))?;
+    let mut client = connection.registry(registry, Some(credentials.clone()))?;
     client.check_login()?;
     let path = docker_config::default_path()?;
     let mut config = DockerConfig::load(&path)?;

@@ -1,20 +1,36 @@
-//! `push`: every blob the registry lacks (HEAD first), in chunks within its body limit, then
+//! `push`: every blob the registry lacks, several at once, each mounted from another
+//! repository when one is known to hold it, else uploaded in chunks within the registry's
+//! body limit, resumed where the registry stands after a failure or an interrupted run; then
 //! the manifests, children before the index that lists them, the root under its tag.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
+use url::Url;
 
+use crate::cache::{Cache, UploadState};
 use crate::chunks::{self, Plan};
 use crate::error::CliError;
 use crate::names::Destination;
-use crate::registry::{Body, Registry};
+use crate::progress::{BlobProgress, Progress};
+use crate::registry::{Body, Mount, Registry};
 use crate::source::{Blob, Image, ImageSource, ManifestFile};
+
+/// At most this many other repositories are asked for in the token, to mount from: a
+/// token request names each one.
+const MAX_MOUNT_SOURCES: usize = 10;
 
 pub struct Options {
     /// The largest PATCH to send, when smaller than what the registry advertises.
     pub chunk_size: Option<u64>,
+    /// Blobs uploaded at once.
+    pub jobs: usize,
+    /// Where unfinished uploads and the blobs' repositories are remembered between runs.
+    pub cache: Option<Cache>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,6 +44,8 @@ pub enum Kind {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pushed,
+    /// Taken from another repository of the registry, nothing uploaded.
+    Mounted,
     /// The registry had it already.
     Skipped,
 }
@@ -42,6 +60,11 @@ pub struct Item {
     /// The requests that carried its bytes: the PATCHes, or the one PUT of a whole blob.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<usize>,
+    /// Bytes sent in request bodies, retries included.
+    pub sent: u64,
+    /// Where an upload left unfinished by an earlier run stood when this one took it up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +73,7 @@ pub struct Summary {
     /// The root manifest's digest.
     pub digest: String,
     pub pushed: usize,
+    pub mounted: usize,
     pub skipped: usize,
     /// Bytes sent in blob and manifest bodies.
     pub bytes: u64,
@@ -59,28 +83,44 @@ pub struct Summary {
 
 pub struct Push<'a> {
     pub source: &'a dyn ImageSource,
-    pub registry: &'a mut Registry,
+    pub registry: Registry,
     pub destination: &'a Destination,
     pub options: Options,
+    pub progress: &'a Progress,
+}
+
+/// An upload session as the push knows it.
+struct Session {
+    location: Url,
+    /// Bytes the registry holds.
+    offset: u64,
+    chunk_max: Option<u64>,
+}
+
+/// A blob's bytes on their way into a request, counted as they are read.
+struct Counted<'a, R> {
+    inner: R,
+    sent: &'a Cell<u64>,
+    progress: &'a BlobProgress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent.set(self.sent.get() + n as u64);
+        self.progress.sent(n as u64);
+        Ok(n)
+    }
 }
 
 impl Push<'_> {
-    /// Pushes `image`, telling `report` about each item once it is done.
-    pub fn run(
-        mut self,
-        image: &Image,
-        report: &mut dyn FnMut(&Item),
-    ) -> Result<Summary, CliError> {
+    /// Pushes `image`, reporting each item to the progress display once it is done.
+    pub fn run(mut self, image: &Image) -> Result<Summary, CliError> {
         let started = Instant::now();
         let repository = self.destination.repository.to_string();
-        self.registry
-            .authenticate(&format!("repository:{repository}:pull,push"))?;
-        let mut items = Vec::new();
-        for blob in &image.blobs {
-            let item = self.blob(&repository, blob)?;
-            report(&item);
-            items.push(item);
-        }
+        let scope = self.scope(&repository, image);
+        self.registry.authenticate(&scope)?;
+        let mut items = self.blobs(&repository, &image.blobs)?;
         let root = image
             .manifests
             .last()
@@ -92,113 +132,308 @@ impl Push<'_> {
                 manifest.digest.to_string()
             };
             let item = self.manifest(&repository, manifest, &reference)?;
-            report(&item);
+            self.progress.done(&item, None);
             items.push(item);
         }
-        let pushed = items.iter().filter(|i| i.status == Status::Pushed);
+        let count = |status| items.iter().filter(|i| i.status == status).count();
         Ok(Summary {
             reference: self.destination.to_string(),
             digest: root.digest.to_string(),
-            pushed: pushed.clone().count(),
-            skipped: items.len() - pushed.clone().count(),
-            bytes: pushed.map(|i| i.size).sum(),
+            pushed: count(Status::Pushed),
+            mounted: count(Status::Mounted),
+            skipped: count(Status::Skipped),
+            bytes: items.iter().map(|i| i.sent).sum(),
             seconds: started.elapsed().as_secs_f64(),
             items,
         })
     }
 
-    fn blob(&mut self, repository: &str, blob: &Blob) -> Result<Item, CliError> {
-        let what = format!("checking blob {}", blob.digest);
-        let present = self
-            .registry
-            .exists(&what, &format!("{repository}/blobs/{}", blob.digest), None)?
-            .is_some();
-        let requests = if present {
-            None
-        } else {
-            Some(self.upload(repository, blob)?)
+    /// Push and pull on the destination, and pull on the repositories the cache knows to
+    /// hold some of the blobs, to mount from them.
+    fn scope(&self, repository: &str, image: &Image) -> String {
+        let mut scope = format!("repository:{repository}:pull,push");
+        let Some(cache) = &self.options.cache else {
+            return scope;
         };
-        Ok(Item {
+        let mut holders: Vec<String> = image
+            .blobs
+            .iter()
+            .filter_map(|blob| cache.holder(self.registry.name(), &blob.digest))
+            .filter(|holder| holder != repository)
+            .collect();
+        holders.sort();
+        holders.dedup();
+        for holder in holders.iter().take(MAX_MOUNT_SOURCES) {
+            scope.push_str(&format!(" repository:{holder}:pull"));
+        }
+        scope
+    }
+
+    /// The blobs, `jobs` at a time; the first failure stops the others from starting more.
+    fn blobs(&self, repository: &str, blobs: &[Blob]) -> Result<Vec<Item>, CliError> {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<Result<Item, CliError>>>> =
+            Mutex::new(blobs.iter().map(|_| None).collect());
+        std::thread::scope(|threads| {
+            for _ in 0..self.options.jobs.clamp(1, blobs.len().max(1)) {
+                threads.spawn(|| {
+                    let mut registry = self.registry.clone();
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(blob) = blobs.get(i) else { break };
+                        let result = self.blob(&mut registry, repository, blob);
+                        failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                        results.lock().expect("no thread panics holding it")[i] = Some(result);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().expect("no thread panics holding it");
+        // Not started after a failure: None, after the failure in order.
+        results.into_iter().map_while(|r| r).collect()
+    }
+
+    fn blob(
+        &self,
+        registry: &mut Registry,
+        repository: &str,
+        blob: &Blob,
+    ) -> Result<Item, CliError> {
+        let what = format!("checking blob {}", blob.digest);
+        let path = format!("{repository}/blobs/{}", blob.digest);
+        let mut item = Item {
             kind: Kind::Blob,
             digest: blob.digest.to_string(),
             size: blob.size,
-            status: if present {
-                Status::Skipped
-            } else {
-                Status::Pushed
-            },
-            requests,
+            status: Status::Skipped,
+            requests: None,
+            sent: 0,
+            resumed_from: None,
+        };
+        if registry.exists(&what, &path, None)?.is_none() {
+            let holder = self
+                .options
+                .cache
+                .as_ref()
+                .and_then(|cache| cache.holder(registry.name(), &blob.digest))
+                .filter(|holder| holder != repository);
+            let started = match holder {
+                Some(from) => match registry.mount(repository, &blob.digest, &from)? {
+                    Mount::Mounted => None,
+                    Mount::Started(start) => Some(Session {
+                        location: start.location,
+                        offset: 0,
+                        chunk_max: start.chunk_max,
+                    }),
+                },
+                None => Some(self.session(registry, repository, blob, &mut item)?),
+            };
+            match started {
+                None => item.status = Status::Mounted,
+                Some(session) => {
+                    let progress = self.progress.blob(blob);
+                    self.upload(registry, repository, blob, session, &progress, &mut item)?;
+                    item.status = Status::Pushed;
+                    self.progress.done(&item, Some(progress));
+                    self.remember(registry, repository, blob);
+                    return Ok(item);
+                }
+            }
+        }
+        self.remember(registry, repository, blob);
+        self.progress.done(&item, None);
+        Ok(item)
+    }
+
+    fn remember(&self, registry: &Registry, repository: &str, blob: &Blob) {
+        if let Some(cache) = &self.options.cache {
+            cache.forget_upload(registry.name(), repository, &blob.digest);
+            cache.save_holder(registry.name(), &blob.digest, repository);
+        }
+    }
+
+    /// The upload an earlier run left unfinished, where the registry says it stands, or a
+    /// new one.
+    fn session(
+        &self,
+        registry: &mut Registry,
+        repository: &str,
+        blob: &Blob,
+        item: &mut Item,
+    ) -> Result<Session, CliError> {
+        let cached = self
+            .options
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.upload(registry.name(), repository, &blob.digest));
+        if let Some(state) = cached {
+            let location = Url::parse(&state.location).expect("the cache keeps valid URLs");
+            match registry.upload_status(&location) {
+                Ok((offset, location)) if offset <= blob.size => {
+                    item.resumed_from = Some(offset);
+                    return Ok(Session {
+                        location,
+                        offset,
+                        chunk_max: state.chunk_max,
+                    });
+                }
+                // Gone (expired, finished, or another registry's state): start again.
+                Ok(_) | Err(CliError::NotFound { .. } | CliError::RangeRefused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let start = registry.start_upload(repository, &blob.digest)?;
+        Ok(Session {
+            location: start.location,
+            offset: 0,
+            chunk_max: start.chunk_max,
         })
     }
 
-    /// Uploads the blob; returns how many requests carried its bytes.
-    fn upload(&mut self, repository: &str, blob: &Blob) -> Result<usize, CliError> {
-        let what = format!("uploading blob {}", blob.digest);
-        let start = self.registry.start_upload(repository, &blob.digest)?;
-        let limit = chunks::limit(self.options.chunk_size, start.chunk_max);
-        let mut reader = self.source.open_blob(blob, 0)?;
-        let mut location = start.location;
+    /// Sends the blob's bytes from where the session stands and completes the upload. A
+    /// transient failure is retried with backoff from where the registry then says the upload
+    /// stands; a session the registry lost or refuses to resume starts again from 0.
+    fn upload(
+        &self,
+        registry: &mut Registry,
+        repository: &str,
+        blob: &Blob,
+        mut session: Session,
+        progress: &BlobProgress,
+        item: &mut Item,
+    ) -> Result<(), CliError> {
+        let retry = registry.retry();
+        let sent = Cell::new(0);
         let mut requests = 0;
-        let whole = match chunks::plan(blob.size, 0, limit) {
-            Plan::Whole => {
-                requests = 1;
-                true
+        let mut failures = 0;
+        loop {
+            progress.at(session.offset);
+            let result = self.send(
+                registry,
+                repository,
+                blob,
+                &mut session,
+                &sent,
+                &mut requests,
+                progress,
+            );
+            let error = match result {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            let lost = matches!(error, CliError::RangeRefused { .. })
+                || (matches!(error, CliError::NotFound { .. }) && session.offset > 0);
+            if !(error.is_transient() || lost) || failures >= retry.retries {
+                return Err(error);
             }
-            Plan::Chunks(ranges) => {
-                for range in ranges {
-                    let len = range.end - range.start;
-                    let content_range = format!("{}-{}", range.start, range.end - 1);
-                    let headers = [
-                        ("Content-Type", "application/octet-stream"),
-                        ("Content-Range", content_range.as_str()),
-                    ];
-                    let mut chunk = (&mut reader).take(len);
-                    let response = self.registry.send(
-                        &what,
-                        "PATCH",
-                        &location,
-                        &headers,
-                        Body::Stream(&mut chunk, len),
-                    )?;
-                    location = self.registry.location(&what, &response)?;
-                    requests += 1;
+            failures += 1;
+            std::thread::sleep(retry.delay(failures, None));
+            session = match registry.upload_status(&session.location) {
+                Ok((offset, location)) if !lost && offset <= blob.size => Session {
+                    location,
+                    offset,
+                    chunk_max: session.chunk_max,
+                },
+                Ok(_) | Err(CliError::NotFound { .. } | CliError::RangeRefused { .. }) => {
+                    let start = registry.start_upload(repository, &blob.digest)?;
+                    Session {
+                        location: start.location,
+                        offset: 0,
+                        chunk_max: start.chunk_max,
+                    }
                 }
-                false
-            }
+                Err(e) => return Err(e),
+            };
+        }
+        item.requests = Some(requests);
+        item.sent = sent.get();
+        Ok(())
+    }
+
+    /// One pass: the chunks from `session.offset` on (or the whole blob), then the
+    /// completing PUT. The session follows each acknowledged chunk, in the cache too.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        registry: &mut Registry,
+        repository: &str,
+        blob: &Blob,
+        session: &mut Session,
+        sent: &Cell<u64>,
+        requests: &mut usize,
+        progress: &BlobProgress,
+    ) -> Result<(), CliError> {
+        let what = format!("uploading blob {}", blob.digest);
+        let limit = chunks::limit(self.options.chunk_size, session.chunk_max);
+        let mut reader = Counted {
+            inner: self.source.open_blob(blob, session.offset)?,
+            sent,
+            progress,
         };
+        let plan = chunks::plan(blob.size, session.offset, limit);
+        if let Plan::Chunks(ranges) = &plan {
+            for range in ranges {
+                let len = range.end - range.start;
+                let content_range = format!("{}-{}", range.start, range.end - 1);
+                let headers = [
+                    ("Content-Type", "application/octet-stream"),
+                    ("Content-Range", content_range.as_str()),
+                ];
+                let mut chunk = (&mut reader).take(len);
+                *requests += 1;
+                let response = registry.send(
+                    &what,
+                    "PATCH",
+                    &session.location,
+                    &headers,
+                    Body::Stream(&mut chunk, len),
+                )?;
+                session.location = registry.location(&what, &response)?;
+                session.offset = range.end;
+                if let Some(cache) = &self.options.cache {
+                    let state = UploadState {
+                        location: session.location.to_string(),
+                        offset: session.offset,
+                        chunk_max: session.chunk_max,
+                    };
+                    cache.save_upload(registry.name(), repository, &blob.digest, &state);
+                }
+            }
+        }
+        let mut location = session.location.clone();
         location
             .query_pairs_mut()
             .append_pair("digest", &blob.digest.to_string());
-        let content_length = if whole { blob.size } else { 0 }.to_string();
         let mut headers = vec![("Content-Type", "application/octet-stream")];
-        let body = if whole {
+        let body = if plan == Plan::Whole {
+            *requests += 1;
             Body::Stream(&mut reader, blob.size)
         } else {
-            headers.push(("Content-Length", &content_length));
+            headers.push(("Content-Length", "0"));
             Body::Empty
         };
-        self.registry
-            .send(&what, "PUT", &location, &headers, body)?;
-        Ok(requests)
+        registry.send(&what, "PUT", &location, &headers, body)?;
+        Ok(())
     }
 
     fn manifest(
-        &mut self,
+        &self,
         repository: &str,
         manifest: &ManifestFile,
         reference: &str,
     ) -> Result<Item, CliError> {
+        let mut registry = self.registry.clone();
         let digest = manifest.digest.to_string();
         let path = format!("{repository}/manifests/{reference}");
         let what = format!("checking manifest {reference}");
-        let present = self
-            .registry
+        let present = registry
             .exists(&what, &path, Some(&manifest.media_type))?
             .is_some_and(|held| held == digest);
         if !present {
             let what = format!("pushing manifest {reference}");
-            let url = self.registry.url(&format!("v2/{path}"));
-            let response = self.registry.send(
+            let url = registry.url(&format!("v2/{path}"));
+            let response = registry.send(
                 &what,
                 "PUT",
                 &url,
@@ -215,16 +450,19 @@ impl Push<'_> {
                 });
             }
         }
+        let size = manifest.bytes.len() as u64;
         Ok(Item {
             kind: Kind::Manifest,
             digest,
-            size: manifest.bytes.len() as u64,
+            size,
             status: if present {
                 Status::Skipped
             } else {
                 Status::Pushed
             },
             requests: (!present).then_some(1),
+            sent: if present { 0 } else { size },
+            resumed_from: None,
         })
     }
 }

@@ -1,8 +1,11 @@
 //! The distribution API as the CLI uses it, over a blocking HTTP client: authentication
-//! (Docker's token protocol from a `Bearer` challenge, or HTTP Basic when asked for it), and
-//! the requests of a push. Errors become one line naming what failed and why.
+//! (Docker's token protocol from a `Bearer` challenge, or HTTP Basic when asked for it),
+//! retries with backoff, and the requests of a push. Errors become one line naming what failed
+//! and why. A `Registry` is cloned for each thread that uploads; the clones share one
+//! connection pool and one authorization.
 
 use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -21,6 +24,37 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 const DEFAULT_TOKEN_SECONDS: u64 = 60;
 /// A registry answers a request once it has the whole body; a large chunk takes a while.
 const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest wait between two tries, whatever the backoff or a `Retry-After` says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// How the registry is reached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connect {
+    /// Plain HTTP (loopback hosts get it anyway).
+    pub plain_http: bool,
+    /// TLS without checking the certificate's chain and name.
+    pub insecure: bool,
+}
+
+/// How often a failed request is tried again, and how long to wait first.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Tries after the first; 0 never retries.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles for each one after.
+    pub first_delay: Duration,
+}
+
+impl Retry {
+    /// The wait before retry number `attempt` (1 for the first), or the registry's
+    /// `Retry-After` when it names one; never more than [`MAX_RETRY_DELAY`].
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self
+            .first_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        retry_after.unwrap_or(backoff).min(MAX_RETRY_DELAY)
+    }
+}
 
 /// Whether `registry` is served over plain HTTP by default: loopback hosts, as crane does.
 pub fn is_loopback(registry: &str) -> bool {
@@ -49,13 +83,15 @@ enum Authorization {
     Bearer(Token),
 }
 
+#[derive(Clone)]
 pub struct Registry {
     agent: ureq::Agent,
     /// `host[:port]`, as the user wrote it.
     name: String,
     base: Url,
     credentials: Option<Credentials>,
-    authorization: Authorization,
+    authorization: Arc<Mutex<Authorization>>,
+    retry: Retry,
 }
 
 /// A request's body: nothing, bytes in memory (may be sent again), or a stream of `len`
@@ -64,6 +100,22 @@ pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
     Stream(&'a mut dyn Read, u64),
+}
+
+/// What a mount request achieved.
+pub enum Mount {
+    Mounted,
+    /// The registry did not mount the blob and opened an upload for it instead.
+    Started(UploadStart),
+}
+
+/// How many bytes an upload's `Range: 0-<last byte>` says the registry holds. `0-0` is what
+/// registries answer for an empty upload, so it reads as none (a registry holding exactly one
+/// byte refuses the resumed chunk with 416, and the upload starts again).
+fn parse_range_end(range: &str) -> Option<u64> {
+    let (start, end) = range.trim().split_once('-')?;
+    let end: u64 = end.trim().parse().ok()?;
+    (start.trim() == "0").then_some(if end == 0 { 0 } else { end + 1 })
 }
 
 /// What the start of an upload returns.
@@ -107,31 +159,65 @@ fn explain(status: u16, response: ureq::Response) -> String {
     }
 }
 
+/// Whether a failure may pass if the request is sent again: the connection failed, or the
+/// registry said it is overloaded or failing (429, 5xx).
+fn is_transient(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries and ignored).
+fn retry_after(response: &ureq::Response) -> Option<Duration> {
+    response
+        .header("retry-after")
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
+}
+
 impl Registry {
     pub fn new(
         name: &str,
-        plain_http: bool,
+        connect: Connect,
         credentials: Option<Credentials>,
+        retry: Retry,
     ) -> Result<Registry, CliError> {
-        let scheme = if plain_http || is_loopback(name) {
+        let scheme = if connect.plain_http || is_loopback(name) {
             "http"
         } else {
             "https"
         };
         let base = Url::parse(&format!("{scheme}://{name}/"))
             .map_err(|e| CliError::Usage(format!("registry {name:?}: {e}")))?;
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(READ_TIMEOUT)
-            .user_agent(concat!("edge-registry/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("edge-registry/", env!("CARGO_PKG_VERSION")));
+        if connect.insecure {
+            agent = agent.tls_config(crate::insecure_tls::client_config());
+        }
         Ok(Registry {
-            agent,
+            agent: agent.build(),
             name: name.to_string(),
             base,
             credentials,
-            authorization: Authorization::None,
+            authorization: Arc::new(Mutex::new(Authorization::None)),
+            retry,
         })
+    }
+
+    /// `host[:port]`, as the user wrote it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
+    fn set_authorization(&self, authorization: Authorization) {
+        *self
+            .authorization
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = authorization;
     }
 
     pub fn url(&self, path: &str) -> Url {
@@ -164,7 +250,7 @@ impl Registry {
     /// Learns how the registry wants callers to authenticate (`GET /v2/`) and gets what it
     /// asks for, for `scope` (e.g. `repository:team/app:pull,push`).
     pub fn authenticate(&mut self, scope: &str) -> Result<(), CliError> {
-        self.authorization = Authorization::None;
+        self.set_authorization(Authorization::None);
         let response = self.agent.request_url("GET", &self.url("v2/")).call();
         match response {
             Ok(_) => Ok(()),
@@ -188,7 +274,7 @@ impl Registry {
     fn answer(&mut self, challenges: &[Challenge], scope: &str, why: &str) -> Result<(), CliError> {
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
             let scope = bearer.param("scope").unwrap_or(scope).to_string();
-            self.authorization = Authorization::Bearer(self.token(bearer, &scope)?);
+            self.set_authorization(Authorization::Bearer(self.token(bearer, &scope)?));
             return Ok(());
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
@@ -199,7 +285,7 @@ impl Registry {
                     registry: self.name.clone(),
                     why: why.to_string(),
                 })?;
-            self.authorization = Authorization::Basic(basic(credentials));
+            self.set_authorization(Authorization::Basic(basic(credentials)));
             return Ok(());
         }
         Err(CliError::Registry {
@@ -280,22 +366,29 @@ impl Registry {
     }
 
     /// The Authorization header for the next request, renewing a token about to expire.
-    fn authorization(&mut self) -> Result<Option<String>, CliError> {
-        if let Authorization::Bearer(token) = &self.authorization {
+    /// Holds the lock while renewing, so that threads wanting a token fetch only one.
+    fn authorization(&self) -> Result<Option<String>, CliError> {
+        let mut authorization = self
+            .authorization
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Authorization::Bearer(token) = &*authorization {
             if Instant::now() >= token.renew_at {
                 let renewed = self.token(&token.challenge, &token.scope)?;
-                self.authorization = Authorization::Bearer(renewed);
+                *authorization = Authorization::Bearer(renewed);
             }
         }
-        Ok(match &self.authorization {
+        Ok(match &*authorization {
             Authorization::None => None,
             Authorization::Basic(header) => Some(header.clone()),
             Authorization::Bearer(token) => Some(token.header.clone()),
         })
     }
 
-    /// Sends a request; a 401 on a request whose body can be sent again gets the challenge
-    /// answered and one more try. `what` names the request in errors.
+    /// Sends a request. When its body can be sent again (not a stream), a 401 gets the
+    /// challenge answered and one more try, and a transient failure (the connection, 429,
+    /// 5xx) is retried with backoff; a stream's caller resumes instead (see `push`).
+    /// `what` names the request in errors.
     pub fn send(
         &mut self,
         what: &str,
@@ -304,8 +397,10 @@ impl Registry {
         headers: &[(&str, &str)],
         mut body: Body,
     ) -> Result<ureq::Response, CliError> {
-        let mut retried = false;
+        let mut answered_challenge = false;
+        let mut attempt = 0;
         loop {
+            let replayable = !matches!(body, Body::Stream(..));
             let mut request = self.agent.request_url(method, url);
             if let Some(authorization) = self.authorization()? {
                 request = request.set("Authorization", &authorization);
@@ -320,22 +415,22 @@ impl Registry {
                     request.set("Content-Length", &len.to_string()).send(reader)
                 }
             };
-            match result {
+            let (error, wait) = match result {
                 Ok(response) => return Ok(response),
-                Err(ureq::Error::Status(401, response))
-                    if !retried && !matches!(body, Body::Stream(..)) =>
-                {
-                    retried = true;
+                Err(ureq::Error::Status(401, response)) if !answered_challenge && replayable => {
+                    answered_challenge = true;
                     let challenges = response
                         .header("www-authenticate")
                         .map(challenge::parse)
                         .unwrap_or_default();
                     let why = explain(401, response);
                     self.answer(&challenges, "", &why)?;
+                    continue;
                 }
                 Err(ureq::Error::Status(status, response)) => {
+                    let wait = retry_after(&response);
                     let why = explain(status, response);
-                    return Err(match status {
+                    let error = match status {
                         401 if self.credentials.is_none() => CliError::NeedsLogin {
                             registry: self.name.clone(),
                             why,
@@ -348,14 +443,28 @@ impl Registry {
                             what: what.to_string(),
                             why,
                         },
+                        416 => CliError::RangeRefused {
+                            what: what.to_string(),
+                            why,
+                        },
+                        status if is_transient(status) => CliError::Unavailable {
+                            what: what.to_string(),
+                            why,
+                        },
                         _ => CliError::Registry {
                             what: what.to_string(),
                             why,
                         },
-                    });
+                    };
+                    (error, wait)
                 }
-                Err(ureq::Error::Transport(e)) => return Err(self.transport(e)),
+                Err(ureq::Error::Transport(e)) => (self.transport(e), None),
+            };
+            if !(replayable && error.is_transient() && attempt < self.retry.retries) {
+                return Err(error);
             }
+            attempt += 1;
+            std::thread::sleep(self.retry.delay(attempt, wait));
         }
     }
 
@@ -389,7 +498,14 @@ impl Registry {
     /// `GET /v2/` with Basic credentials.
     pub fn check_login(&mut self) -> Result<(), CliError> {
         self.authenticate("")?;
-        if let Authorization::Basic(_) = self.authorization {
+        let basic = matches!(
+            *self
+                .authorization
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            Authorization::Basic(_)
+        );
+        if basic {
             let url = self.url("v2/");
             match self.send("logging in", "GET", &url, &[], Body::Empty) {
                 Err(CliError::Denied { why, .. }) => {
@@ -415,13 +531,52 @@ impl Registry {
         let what = format!("starting the upload of {digest}");
         let url = self.url(&format!("v2/{repository}/blobs/uploads/"));
         let response = self.send(&what, "POST", &url, &[("Content-Length", "0")], Body::Empty)?;
-        let location = self.location(&what, &response)?;
-        let chunk_max = response
-            .header("oci-chunk-max-length")
-            .and_then(|v| v.trim().parse().ok());
+        self.upload_start(&what, &response)
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<from>`: the blob mounted from
+    /// another repository of the registry (201), or, when the registry will not (202), a new
+    /// upload.
+    pub fn mount(
+        &mut self,
+        repository: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount, CliError> {
+        let what = format!("mounting {digest} from {from}");
+        let mut url = self.url(&format!("v2/{repository}/blobs/uploads/"));
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let response = self.send(&what, "POST", &url, &[("Content-Length", "0")], Body::Empty)?;
+        if response.status() == 201 {
+            return Ok(Mount::Mounted);
+        }
+        Ok(Mount::Started(self.upload_start(&what, &response)?))
+    }
+
+    /// `GET` of an upload's location: how many bytes the registry holds (its `Range`,
+    /// `0-<last byte>`), and where to send the next chunk.
+    pub fn upload_status(&mut self, location: &Url) -> Result<(u64, Url), CliError> {
+        let what = "asking where the upload stands";
+        let response = self.send(what, "GET", location, &[], Body::Empty)?;
+        let next = self.location(what, &response)?;
+        let offset = match response.header("range") {
+            None => 0,
+            Some(range) => parse_range_end(range).ok_or_else(|| CliError::Registry {
+                what: what.to_string(),
+                why: format!("Range {range:?} is not 0-<last byte>"),
+            })?,
+        };
+        Ok((offset, next))
+    }
+
+    fn upload_start(&self, what: &str, response: &ureq::Response) -> Result<UploadStart, CliError> {
         Ok(UploadStart {
-            location,
-            chunk_max,
+            location: self.location(what, response)?,
+            chunk_max: response
+                .header("oci-chunk-max-length")
+                .and_then(|v| v.trim().parse().ok()),
         })
     }
 
@@ -448,6 +603,34 @@ fn basic(credentials: &Credentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_ranges_read_as_the_bytes_held() {
+        assert_eq!(parse_range_end("0-0"), Some(0));
+        assert_eq!(parse_range_end("0-1048575"), Some(1 << 20));
+        assert_eq!(parse_range_end(" 0-9 "), Some(10));
+        for bad in ["", "0", "5-9", "0-x", "bytes=0-9", "0--1"] {
+            assert_eq!(parse_range_end(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn retries_back_off_doubling_up_to_a_bound() {
+        let retry = Retry {
+            retries: 5,
+            first_delay: Duration::from_millis(500),
+        };
+        assert_eq!(retry.delay(1, None), Duration::from_millis(500));
+        assert_eq!(retry.delay(2, None), Duration::from_secs(1));
+        assert_eq!(retry.delay(4, None), Duration::from_secs(4));
+        assert_eq!(retry.delay(40, None), MAX_RETRY_DELAY);
+        let asked = Some(Duration::from_secs(7));
+        assert_eq!(retry.delay(1, asked), Duration::from_secs(7));
+        assert_eq!(
+            retry.delay(1, Some(Duration::from_secs(3600))),
+            MAX_RETRY_DELAY
+        );
+    }
 
     #[test]
     fn loopback_registries_are_plain_http_by_default() {
