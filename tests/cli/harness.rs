@@ -51,11 +51,20 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs the CLI with `config` as its DOCKER_CONFIG and `stdin` as its input.
-pub fn edge_registry(config: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-registry"))
+/// The CLI with `config` as its DOCKER_CONFIG and `config`/cache as its cache: each test's
+/// runs share what they remember, and no other test's.
+pub fn command(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edge-registry"));
+    command
         .args(args)
         .env("DOCKER_CONFIG", config)
+        .env("XDG_CACHE_HOME", config.join("cache"));
+    command
+}
+
+/// Runs the CLI with `config` as its DOCKER_CONFIG and `stdin` as its input.
+pub fn edge_registry(config: &Path, args: &[&str], stdin: &str) -> Run {
+    let mut child = command(config, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
