@@ -97,7 +97,8 @@ struct Connection {
     /// Speaks plain HTTP (the default for loopback hosts such as 127.0.0.1 and localhost)
     #[arg(long)]
     plain_http: bool,
-    /// Accepts any TLS certificate (a self-signed one, say) instead of verifying it
+    /// Speaks TLS (on loopback hosts too) and accepts any certificate, a self-signed one say,
+    /// instead of verifying it
     #[arg(long, conflicts_with = "plain_http")]
     insecure: bool,
     /// Times a request that failed on the way (connection, 429, 5xx) is tried again, with

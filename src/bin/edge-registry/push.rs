@@ -97,18 +97,25 @@ struct Session {
     chunk_max: Option<u64>,
 }
 
+/// What one blob's upload has sent so far, over every try, and its bar.
+struct Transfer<'a> {
+    sent: Cell<u64>,
+    requests: Cell<usize>,
+    progress: &'a BlobProgress,
+}
+
 /// A blob's bytes on their way into a request, counted as they are read.
 struct Counted<'a, R> {
     inner: R,
-    sent: &'a Cell<u64>,
-    progress: &'a BlobProgress,
+    transfer: &'a Transfer<'a>,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sent.set(self.sent.get() + n as u64);
-        self.progress.sent(n as u64);
+        let sent = &self.transfer.sent;
+        sent.set(sent.get() + n as u64);
+        self.transfer.progress.sent(n as u64);
         Ok(n)
     }
 }
@@ -304,21 +311,15 @@ impl Push<'_> {
         item: &mut Item,
     ) -> Result<(), CliError> {
         let retry = registry.retry();
-        let sent = Cell::new(0);
-        let mut requests = 0;
+        let transfer = Transfer {
+            sent: Cell::new(0),
+            requests: Cell::new(0),
+            progress,
+        };
         let mut failures = 0;
         loop {
             progress.at(session.offset);
-            let result = self.send(
-                registry,
-                repository,
-                blob,
-                &mut session,
-                &sent,
-                &mut requests,
-                progress,
-            );
-            let error = match result {
+            let error = match self.send(registry, repository, blob, &mut session, &transfer) {
                 Ok(()) => break,
                 Err(e) => e,
             };
@@ -346,31 +347,28 @@ impl Push<'_> {
                 Err(e) => return Err(e),
             };
         }
-        item.requests = Some(requests);
-        item.sent = sent.get();
+        item.requests = Some(transfer.requests.get());
+        item.sent = transfer.sent.get();
         Ok(())
     }
 
     /// One pass: the chunks from `session.offset` on (or the whole blob), then the
     /// completing PUT. The session follows each acknowledged chunk, in the cache too.
-    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         registry: &mut Registry,
         repository: &str,
         blob: &Blob,
         session: &mut Session,
-        sent: &Cell<u64>,
-        requests: &mut usize,
-        progress: &BlobProgress,
+        transfer: &Transfer,
     ) -> Result<(), CliError> {
         let what = format!("uploading blob {}", blob.digest);
         let limit = chunks::limit(self.options.chunk_size, session.chunk_max);
         let mut reader = Counted {
             inner: self.source.open_blob(blob, session.offset)?,
-            sent,
-            progress,
+            transfer,
         };
+        let count_request = || transfer.requests.set(transfer.requests.get() + 1);
         let plan = chunks::plan(blob.size, session.offset, limit);
         if let Plan::Chunks(ranges) = &plan {
             for range in ranges {
@@ -381,7 +379,7 @@ impl Push<'_> {
                     ("Content-Range", content_range.as_str()),
                 ];
                 let mut chunk = (&mut reader).take(len);
-                *requests += 1;
+                count_request();
                 let response = registry.send(
                     &what,
                     "PATCH",
@@ -407,7 +405,7 @@ impl Push<'_> {
             .append_pair("digest", &blob.digest.to_string());
         let mut headers = vec![("Content-Type", "application/octet-stream")];
         let body = if plan == Plan::Whole {
-            *requests += 1;
+            count_request();
             Body::Stream(&mut reader, blob.size)
         } else {
             headers.push(("Content-Length", "0"));

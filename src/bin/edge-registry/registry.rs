@@ -180,7 +180,8 @@ impl Registry {
         credentials: Option<Credentials>,
         retry: Retry,
     ) -> Result<Registry, CliError> {
-        let scheme = if connect.plain_http || is_loopback(name) {
+        // `--insecure` asks for TLS, on loopback too (`wrangler dev --local-protocol https`).
+        let scheme = if connect.plain_http || (is_loopback(name) && !connect.insecure) {
             "http"
         } else {
             "https"
