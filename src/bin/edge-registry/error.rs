@@ -24,4 +24,8 @@ pub enum CliError {
     NotFound { what: String, why: String },
     #[error("{what}: {why}")]
     Registry { what: String, why: String },
+    #[error("{} (docker archive): {why}", path.display())]
+    Archive { path: PathBuf, why: String },
+    #[error("docker-daemon: {0}")]
+    Daemon(String),
 }
