@@ -66,7 +66,12 @@ pub fn save(image: &str) -> Result<Saved, CliError> {
         if lower.contains("no such image") || lower.contains("reference does not exist") {
             format!("the Docker daemon has no image {image:?} ({said})")
         } else {
-            format!("`docker save {image}` failed ({said}): is the Docker daemon running?")
+            // docker ends its "Cannot connect" line with the question this line ends with.
+            let said = said.replace(" Is the docker daemon running?", "");
+            format!(
+                "`docker save {image}` failed: {}; is the Docker daemon running?",
+                said.trim_end_matches('.')
+            )
         },
     ))
 }

@@ -8,9 +8,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::sync::{Mutex, MutexGuard};
 
-use edge_registry::oci::manifest::{
-    self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
-};
+use edge_registry::oci::manifest::{self, MAX_MANIFEST_BYTES, OCI_INDEX};
 use edge_registry::oci::{Algorithm, Digest, DigestHasher, Reference, Tag};
 
 use crate::docker_config::{self, DockerConfig};
@@ -379,6 +377,8 @@ pub fn copy(
 
 #[cfg(test)]
 mod tests {
+    use edge_registry::oci::manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST};
+
     use super::*;
 
     #[test]
