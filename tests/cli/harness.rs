@@ -53,9 +53,15 @@ pub struct Run {
 
 /// Runs the CLI with `config` as its DOCKER_CONFIG and `stdin` as its input.
 pub fn edge_registry(config: &Path, args: &[&str], stdin: &str) -> Run {
+    edge_registry_env(config, args, stdin, &[])
+}
+
+/// Runs the CLI as [`edge_registry`] does, with `env` added to its environment.
+pub fn edge_registry_env(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge-registry"))
         .args(args)
         .env("DOCKER_CONFIG", config)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
