@@ -7,10 +7,7 @@ use super::*;
 
 #[path = "../../../tests/cli/archive.rs"]
 mod writer;
-// Shared with the integration tests, which use what these do not.
-#[allow(dead_code)]
-#[path = "../../../tests/cli/layout.rs"]
-mod layout_writer;
+use crate::layout::tests::builder as layout_writer;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

@@ -276,4 +276,4 @@ fn tags(index: &Body) -> String {
 
 #[cfg(test)]
 #[path = "layout_tests.rs"]
-mod tests;
+pub(crate) mod tests;

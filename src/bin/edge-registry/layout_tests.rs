@@ -5,8 +5,9 @@ use serde_json::Value;
 
 use super::*;
 
+// The archive tests write layouts too; a file may be loaded as a module only once.
 #[path = "../../../tests/cli/layout.rs"]
-mod builder;
+pub(crate) mod builder;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
