@@ -18,14 +18,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use cli::archive::{write_legacy, write_oci, LegacyImage};
 use cli::harness::{
     assert_fails_in_one_line, edge_registry, edge_registry_env, get, login, random_bytes, registry,
     sha256, unique, Scratch, MIB,
 };
-use cli::layout::{write_image, write_index, write_layout, OCI_INDEX, OCI_MANIFEST};
+use cli::layout::{write_blob, write_image, write_index, write_layout, OCI_INDEX, OCI_MANIFEST};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
@@ -440,4 +440,87 @@ fn copying_a_missing_tag_fails_in_one_line() {
         &missing,
         &format!("copy: {}/nothing/here:v1 not found", source.address),
     );
+}
+
+#[test]
+fn referrers_the_source_lists_are_copied_by_digest() {
+    let config = Scratch::new("config");
+    let layout = Scratch::new("referrers");
+    let seed = unique("referrers");
+    let image = write_image(
+        &layout.0,
+        format!("{{\"seed\":\"{seed}\"}}").as_bytes(),
+        &[seed.as_bytes()],
+    );
+    let empty = write_blob(&layout.0, "application/vnd.oci.empty.v1+json", b"{}");
+    let sbom = write_blob(
+        &layout.0,
+        "application/spdx+json",
+        format!("{{\"sbom\":\"{seed}\"}}").as_bytes(),
+    );
+    let artifact = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": empty,
+        "layers": [sbom],
+        "subject": image,
+    });
+    let artifact = write_blob(
+        &layout.0,
+        OCI_MANIFEST,
+        &serde_json::to_vec(&artifact).unwrap(),
+    );
+    write_layout(
+        &layout.0,
+        &[
+            (Some("v1"), image.clone()),
+            (Some("sbom"), artifact.clone()),
+        ],
+    );
+    assert!(login(&config.0, "pusher", "pusher-password").success);
+    let source = unique("team/referred");
+    for tag in ["v1", "sbom"] {
+        let push = edge_registry(
+            &config.0,
+            &[
+                "push",
+                &format!("oci:{}:{tag}", layout.0.display()),
+                &format!("{}/{source}:{tag}", registry()),
+                "-q",
+            ],
+            "",
+        );
+        assert!(push.success, "{}", push.stderr);
+    }
+
+    let destination = unique("team/referred-copy");
+    let copy = edge_registry(
+        &config.0,
+        &[
+            "copy",
+            "--with-referrers",
+            &format!("{}/{source}:v1", registry()),
+            &format!("{}/{destination}:v1", registry()),
+            "--json",
+        ],
+        "",
+    );
+    assert!(copy.success, "{}", copy.stderr);
+    let image_digest = image["digest"].as_str().unwrap();
+    let artifact_digest = artifact["digest"].as_str().unwrap();
+    let listed: Value = serde_json::from_slice(&get(
+        &format!("{destination}/referrers/{image_digest}"),
+        OCI_INDEX,
+    ))
+    .unwrap();
+    let listed: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["digest"].as_str())
+        .collect();
+    assert_eq!(listed, [artifact_digest]);
+    pull_manifest(&destination, artifact_digest, OCI_MANIFEST, artifact_digest);
+    pull_manifest(&destination, "v1", OCI_MANIFEST, image_digest);
 }
