@@ -26,6 +26,7 @@ use layout::Layout;
 use names::{Destination, RemoteImage, Source};
 use push::{Item, Push, Status};
 use registry::Registry;
+use remote::Remote;
 use source::{Image, ImageSource};
 
 #[derive(Parser)]
@@ -169,14 +170,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
             source_plain_http,
             transfer,
             connection,
-        } => remote::copy(
-            &RemoteImage::parse(&source)?,
-            &Destination::parse(&destination)?,
-            with_referrers,
-            source_plain_http,
-            &transfer,
-            &connection,
-        ),
+        } => {
+            let source = RemoteImage::parse(&source)?;
+            let destination = Destination::parse(&destination)?;
+            let remote = Remote::connect(&source, source_plain_http)?;
+            let copy = remote.copy(with_referrers)?;
+            upload(&remote, &copy.image, &destination, &transfer, &connection)?;
+            for (tag, referrer) in &copy.tagged {
+                let destination = Destination {
+                    tag: tag.clone(),
+                    ..destination.clone()
+                };
+                upload(&remote, referrer, &destination, &transfer, &connection)?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -14,10 +14,9 @@ use edge_registry::oci::{Algorithm, Digest, DigestHasher, Reference, Tag};
 use crate::docker_config::{self, DockerConfig};
 use crate::error::CliError;
 use crate::layout::Body;
-use crate::names::{Destination, RemoteImage};
+use crate::names::RemoteImage;
 use crate::registry::{self, Registry};
 use crate::source::{Blob, BlobReader, Image, ImageSource, ManifestFile, VerifyingReader};
-use crate::{Connection, Transfer};
 
 /// Every manifest type the copy understands, for `Accept`.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -40,8 +39,15 @@ pub struct Remote {
 
 /// What refers to an image: found through the referrers API (pushed by digest), or through
 /// a tag (pushed under it).
-pub struct Referrers {
-    pub untagged: Vec<Image>,
+struct Referrers {
+    untagged: Vec<Image>,
+    tagged: Vec<(Tag, Image)>,
+}
+
+/// What `copy` pushes: the image, with the referrers found by digest before its root, then
+/// each referrer found by a tag, under that tag.
+pub struct Copy {
+    pub image: Image,
     pub tagged: Vec<(Tag, Image)>,
 }
 
@@ -70,8 +76,22 @@ impl Remote {
         }
     }
 
+    /// The source image, and with `with_referrers` what refers to it.
+    pub fn copy(&self, with_referrers: bool) -> Result<Copy, CliError> {
+        let mut image = self.image()?;
+        let mut tagged = Vec::new();
+        if with_referrers {
+            let found = self.referrers(&image)?;
+            for referrer in found.untagged {
+                merge(&mut image, referrer);
+            }
+            tagged = found.tagged;
+        }
+        Ok(Copy { image, tagged })
+    }
+
     /// The source image with every manifest and blob it refers to.
-    pub fn image(&self) -> Result<Image, CliError> {
+    fn image(&self) -> Result<Image, CliError> {
         let (reference, expected) = match &self.source.reference {
             Reference::Tag(tag) => (tag.to_string(), None),
             Reference::Digest(digest) => (digest.to_string(), Some(digest)),
@@ -206,7 +226,7 @@ impl Remote {
 
     /// What refers to each manifest of `image`: the referrers API's answer, else the tags that
     /// stand in for it.
-    pub fn referrers(&self, image: &Image) -> Result<Referrers, CliError> {
+    fn referrers(&self, image: &Image) -> Result<Referrers, CliError> {
         let mut found = Referrers {
             untagged: Vec::new(),
             tagged: Vec::new(),
@@ -342,37 +362,6 @@ fn merge(image: &mut Image, referrer: Image) {
             image.manifests.insert(root, manifest);
         }
     }
-}
-
-/// `copy SOURCE DESTINATION`: the image, with its referrers when asked, each referrer found
-/// by a tag pushed under that tag afterwards.
-pub fn copy(
-    source: &RemoteImage,
-    destination: &Destination,
-    with_referrers: bool,
-    source_plain_http: bool,
-    transfer: &Transfer,
-    connection: &Connection,
-) -> Result<(), CliError> {
-    let remote = Remote::connect(source, source_plain_http)?;
-    let mut image = remote.image()?;
-    let mut tagged = Vec::new();
-    if with_referrers {
-        let found = remote.referrers(&image)?;
-        for referrer in found.untagged {
-            merge(&mut image, referrer);
-        }
-        tagged = found.tagged;
-    }
-    crate::upload(&remote, &image, destination, transfer, connection)?;
-    for (tag, referrer) in &tagged {
-        let destination = Destination {
-            tag: tag.clone(),
-            ..destination.clone()
-        };
-        crate::upload(&remote, referrer, &destination, transfer, connection)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
