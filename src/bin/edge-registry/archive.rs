@@ -28,6 +28,9 @@ const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gz
 const IMAGE_NAME: &str = "io.containerd.image.name";
 /// Links that lead to links are followed this far (docker writes one hop at most).
 const MAX_LINK_HOPS: usize = 8;
+/// docker writes three or four members per layer; an archive with this many is no image's,
+/// and its index would only fill memory.
+const MAX_MEMBERS: usize = 1 << 20;
 /// `manifest.json` lists a few entries; a larger one is not docker's.
 const MAX_MANIFEST_JSON_BYTES: u64 = 16 << 20;
 
@@ -62,7 +65,10 @@ impl Members {
         let entries = archive
             .entries_with_seek()
             .map_err(|e| error(format!("not a tar archive: {e}")))?;
-        for entry in entries {
+        for (n, entry) in entries.enumerate() {
+            if n >= MAX_MEMBERS {
+                return Err(error(format!("more than {MAX_MEMBERS} members")));
+            }
             let entry = entry.map_err(|e| error(format!("not a tar archive: {e}")))?;
             let Some(name) = entry.path().ok().and_then(|p| p.to_str().map(normalise)) else {
                 continue;
