@@ -64,7 +64,13 @@ pub fn command(config: &Path, args: &[&str]) -> Command {
 
 /// Runs the CLI with `config` as its DOCKER_CONFIG and `stdin` as its input.
 pub fn edge_registry(config: &Path, args: &[&str], stdin: &str) -> Run {
+    edge_registry_env(config, args, stdin, &[])
+}
+
+/// Runs the CLI as [`edge_registry`] does, with `env` added to its environment.
+pub fn edge_registry_env(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut child = command(config, args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

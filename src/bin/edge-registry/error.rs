@@ -30,6 +30,10 @@ pub enum CliError {
     Unavailable { what: String, why: String },
     #[error("{what}: {why}")]
     Registry { what: String, why: String },
+    #[error("{} (docker archive): {why}", path.display())]
+    Archive { path: PathBuf, why: String },
+    #[error("docker-daemon: {0}")]
+    Daemon(String),
 }
 
 impl CliError {

@@ -1,10 +1,11 @@
 //! Reading an OCI image layout (image-spec `image-layout.md`): `oci-layout`, `index.json`,
-//! and the blobs under `blobs/<algorithm>/<hex>`. Manifests are read whole (they are small
-//! and bounded); blobs are streamed through a [`VerifyingReader`], which checks their digest.
+//! and the blobs under `blobs/<algorithm>/<hex>`, in a directory or inside a tar archive (as
+//! `docker save` writes since docker 25). Manifests are read whole (they are small and
+//! bounded); blobs are streamed through a [`VerifyingReader`], which checks their digest.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use edge_registry::oci::manifest::MAX_MANIFEST_BYTES;
@@ -20,42 +21,73 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
     #[serde(default)]
-    urls: Vec<String>,
+    pub urls: Vec<String>,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The parts of a manifest or index that name other content.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Body {
-    media_type: Option<String>,
-    config: Option<Descriptor>,
+pub struct Body {
+    pub media_type: Option<String>,
+    pub config: Option<Descriptor>,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub layers: Vec<Descriptor>,
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub manifests: Vec<Descriptor>,
+}
+
+/// Where a layout's files are: a directory, or the members of a tar archive.
+pub trait LayoutFiles: Sync {
+    /// The file at `path`, relative and `/`-separated (`index.json`, `blobs/sha256/<hex>`).
+    fn open(&self, path: &str) -> io::Result<Box<dyn Read + Send + '_>>;
+}
+
+struct Directory(PathBuf);
+
+impl LayoutFiles for Directory {
+    fn open(&self, path: &str) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(File::open(self.0.join(path))?))
+    }
 }
 
 pub struct Layout {
+    /// The directory or archive, for messages.
     dir: PathBuf,
+    files: Box<dyn LayoutFiles>,
+}
+
+/// Reads a small file whole.
+fn read_all(files: &dyn LayoutFiles, path: &str) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    files.open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 impl Layout {
     pub fn open(dir: &Path) -> Result<Layout, CliError> {
+        if !dir.is_dir() {
+            return Err(CliError::NotLayout {
+                path: dir.to_path_buf(),
+                why: "no such directory".into(),
+            });
+        }
+        Layout::from_files(dir, Box::new(Directory(dir.to_path_buf())))
+    }
+
+    /// The layout in `files`; `path` names where they are in messages.
+    pub fn from_files(path: &Path, files: Box<dyn LayoutFiles>) -> Result<Layout, CliError> {
         let not_layout = |why: String| CliError::NotLayout {
-            path: dir.to_path_buf(),
+            path: path.to_path_buf(),
             why,
         };
-        if !dir.is_dir() {
-            return Err(not_layout("no such directory".into()));
-        }
-        let marker = fs::read(dir.join("oci-layout"))
+        let marker = read_all(files.as_ref(), "oci-layout")
             .map_err(|e| not_layout(format!("no oci-layout file ({e})")))?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -74,7 +106,8 @@ impl Layout {
             )));
         }
         Ok(Layout {
-            dir: dir.to_path_buf(),
+            dir: path.to_path_buf(),
+            files,
         })
     }
 
@@ -85,20 +118,10 @@ impl Layout {
         }
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(digest.hex())
-    }
-
     /// The image `index.json` names `tag` (its `org.opencontainers.image.ref.name`), or its
     /// only image when no tag is given.
     pub fn image(&self, tag: Option<&str>) -> Result<Image, CliError> {
-        let index = fs::read(self.dir.join("index.json"))
-            .map_err(|e| self.error(format!("index.json: {e}")))?;
-        let index: Body =
-            serde_json::from_slice(&index).map_err(|e| self.error(format!("index.json: {e}")))?;
+        let index = self.index()?;
         let root = match tag {
             Some(tag) => index
                 .manifests
@@ -121,6 +144,18 @@ impl Layout {
                 }
             },
         };
+        self.image_at(root)
+    }
+
+    /// `index.json`: the layout's roots.
+    pub fn index(&self) -> Result<Body, CliError> {
+        let index = read_all(self.files.as_ref(), "index.json")
+            .map_err(|e| self.error(format!("index.json: {e}")))?;
+        serde_json::from_slice(&index).map_err(|e| self.error(format!("index.json: {e}")))
+    }
+
+    /// The image (or index) `root` describes, with everything it refers to.
+    pub fn image_at(&self, root: &Descriptor) -> Result<Image, CliError> {
         let mut image = Image {
             blobs: Vec::new(),
             manifests: Vec::new(),
@@ -204,10 +239,11 @@ impl Layout {
         })
     }
 
-    fn open_file(&self, blob: &Blob) -> Result<VerifyingReader<File>, CliError> {
-        let path = self.blob_path(&blob.digest);
-        let file =
-            File::open(&path).map_err(|e| self.error(format!("blob {}: {e}", blob.digest)))?;
+    fn open_file(&self, blob: &Blob) -> Result<VerifyingReader<impl Read + '_>, CliError> {
+        let file = self
+            .files
+            .open(&blob_path(&blob.digest))
+            .map_err(|e| self.error(format!("blob {}: {e}", blob.digest)))?;
         Ok(VerifyingReader::new(file, blob.clone()))
     }
 }
@@ -218,6 +254,11 @@ impl ImageSource for Layout {
         reader.skip(offset).map_err(|e| self.error(e.to_string()))?;
         Ok(Box::new(reader))
     }
+}
+
+/// Where a layout keeps a blob: `blobs/<algorithm>/<hex>`.
+fn blob_path(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex())
 }
 
 fn tags(index: &Body) -> String {
@@ -235,4 +276,4 @@ fn tags(index: &Body) -> String {
 
 #[cfg(test)]
 #[path = "layout_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -2,9 +2,11 @@
 //! limit (Cloudflare's plans cap a request body at 100 MB), with docker's credentials.
 //! Built with `--features cli`; each command's logic lives in a module of its own.
 
+mod archive;
 mod cache;
 mod challenge;
 mod chunks;
+mod daemon;
 mod docker_config;
 mod error;
 mod insecure_tls;
@@ -13,6 +15,7 @@ mod names;
 mod progress;
 mod push;
 mod registry;
+mod remote;
 mod source;
 
 use std::io::Read;
@@ -26,10 +29,11 @@ use cache::Cache;
 use docker_config::{Credentials, DockerConfig};
 use error::CliError;
 use layout::Layout;
-use names::{Destination, Source};
+use names::{Destination, RemoteImage, Source};
 use progress::{bytes, Output, Progress};
 use push::Push;
 use registry::{Connect, Registry, Retry};
+use remote::Remote;
 use source::{Image, ImageSource};
 
 #[derive(Parser)]
@@ -59,10 +63,28 @@ enum Command {
     },
     /// Removes REGISTRY's credentials from docker's config.json
     Logout { registry: String },
-    /// Pushes an image: SOURCE is oci:DIR[:TAG], DESTINATION is REGISTRY/NAME[:TAG]
+    /// Pushes an image: SOURCE is oci:DIR[:TAG], docker-archive:FILE[:REPO:TAG] or
+    /// docker-daemon:IMAGE, DESTINATION is REGISTRY/NAME[:TAG]
     Push {
         source: String,
         destination: String,
+        #[command(flatten)]
+        transfer: Transfer,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Copies an image from another registry with the same digests: SOURCE is
+    /// REGISTRY/NAME[:TAG] or REGISTRY/NAME@DIGEST, DESTINATION is REGISTRY/NAME[:TAG]
+    Copy {
+        source: String,
+        destination: String,
+        /// Also copies what refers to the image (signatures, attestations, SBOMs), found with
+        /// the referrers API or, where the source has none, by their tags
+        #[arg(long)]
+        with_referrers: bool,
+        /// Reads the source over plain HTTP (the default for loopback hosts)
+        #[arg(long)]
+        source_plain_http: bool,
         #[command(flatten)]
         transfer: Transfer,
         #[command(flatten)]
@@ -92,7 +114,7 @@ struct Transfer {
     cache_dir: Option<PathBuf>,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone, Copy)]
 struct Connection {
     /// Speaks plain HTTP (the default for loopback hosts such as 127.0.0.1 and localhost)
     #[arg(long)]
@@ -146,11 +168,65 @@ fn run(cli: Cli) -> Result<(), CliError> {
             transfer,
             connection,
         } => {
-            let Source::Oci { dir, tag } = Source::parse(&source)?;
+            let source = Source::parse(&source)?;
             let destination = Destination::parse(&destination)?;
-            let layout = Layout::open(&dir)?;
-            let image = layout.image(tag.as_deref())?;
-            upload(&layout, &image, &destination, &transfer, &connection)
+            match source {
+                Source::Oci { dir, tag } => {
+                    let layout = Layout::open(&dir)?;
+                    let image = layout.image(tag.as_deref())?;
+                    upload(&layout, &image, &destination, &transfer, &connection)
+                }
+                Source::DockerArchive { file, name } => {
+                    let (archive, image) = archive::open(&file, name.as_deref())?;
+                    upload(
+                        archive.as_ref(),
+                        &image,
+                        &destination,
+                        &transfer,
+                        &connection,
+                    )
+                }
+                Source::DockerDaemon { image } => {
+                    let saved = daemon::save(&image)?;
+                    let (archive, image) = archive::open(saved.path(), None)?;
+                    upload(
+                        archive.as_ref(),
+                        &image,
+                        &destination,
+                        &transfer,
+                        &connection,
+                    )
+                }
+            }
+        }
+        Command::Copy {
+            source,
+            destination,
+            with_referrers,
+            source_plain_http,
+            transfer,
+            connection,
+        } => {
+            let source = RemoteImage::parse(&source)?;
+            let destination = Destination::parse(&destination)?;
+            let credentials = DockerConfig::load(&docker_config::default_path()?)?
+                .credentials(&source.registry)?;
+            let reading = Connection {
+                plain_http: source_plain_http,
+                ..connection
+            };
+            let remote =
+                Remote::connect(&source, reading.registry(&source.registry, credentials)?)?;
+            let copy = remote.copy(with_referrers)?;
+            upload(&remote, &copy.image, &destination, &transfer, &connection)?;
+            for (tag, referrer) in &copy.tagged {
+                let destination = Destination {
+                    tag: tag.clone(),
+                    ..destination.clone()
+                };
+                upload(&remote, referrer, &destination, &transfer, &connection)?;
+            }
+            Ok(())
         }
     }
 }

@@ -71,7 +71,10 @@ impl<R: Read> VerifyingReader<R> {
     fn corrupt(&self, why: String) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("blob {} on disk {why}", self.expected.digest),
+            format!(
+                "blob {} as read from the source {why}",
+                self.expected.digest
+            ),
         )
     }
 }
