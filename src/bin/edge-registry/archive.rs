@@ -18,8 +18,10 @@ use edge_registry::oci::{Algorithm, Digest, DigestHasher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
-use crate::layout::{Descriptor, Layout, LayoutFiles};
-use crate::source::{Blob, BlobReader, Image, ImageSource, ManifestFile, VerifyingReader};
+use crate::layout::{Layout, LayoutFiles};
+use crate::source::{
+    Blob, BlobReader, Descriptor, Image, ImageSource, ManifestFile, VerifyingReader,
+};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";

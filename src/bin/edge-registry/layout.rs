@@ -3,7 +3,6 @@
 //! `docker save` writes since docker 25). Manifests are read whole (they are small and
 //! bounded); blobs are streamed through a [`VerifyingReader`], which checks their digest.
 
-use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -13,35 +12,12 @@ use edge_registry::oci::Digest;
 use serde::Deserialize;
 
 use crate::error::CliError;
-use crate::source::{Blob, BlobReader, Image, ImageSource, ManifestFile, VerifyingReader};
+use crate::source::{
+    collect_image, Blob, BlobReader, Descriptor, Image, ImageSource, ManifestBody, ManifestFile,
+    ReadManifest, VerifyingReader,
+};
 
-/// How deep indexes may nest (an index of indexes of images is already unusual).
-const MAX_DEPTH: usize = 4;
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default)]
-    pub urls: Vec<String>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// The parts of a manifest or index that name other content.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Body {
-    pub media_type: Option<String>,
-    pub config: Option<Descriptor>,
-    #[serde(default)]
-    pub layers: Vec<Descriptor>,
-    #[serde(default)]
-    pub manifests: Vec<Descriptor>,
-}
 
 /// Where a layout's files are: a directory, or the members of a tar archive.
 pub trait LayoutFiles: Sync {
@@ -148,7 +124,7 @@ impl Layout {
     }
 
     /// `index.json`: the layout's roots.
-    pub fn index(&self) -> Result<Body, CliError> {
+    pub fn index(&self) -> Result<ManifestBody, CliError> {
         let index = read_all(self.files.as_ref(), "index.json")
             .map_err(|e| self.error(format!("index.json: {e}")))?;
         serde_json::from_slice(&index).map_err(|e| self.error(format!("index.json: {e}")))
@@ -156,52 +132,12 @@ impl Layout {
 
     /// The image (or index) `root` describes, with everything it refers to.
     pub fn image_at(&self, root: &Descriptor) -> Result<Image, CliError> {
-        let mut image = Image {
-            blobs: Vec::new(),
-            manifests: Vec::new(),
-        };
-        let mut seen = HashSet::new();
-        self.collect(root, 0, &mut image, &mut seen)?;
-        Ok(image)
-    }
-
-    /// Adds the manifest `descriptor` names, after what it refers to.
-    fn collect(
-        &self,
-        descriptor: &Descriptor,
-        depth: usize,
-        image: &mut Image,
-        seen: &mut HashSet<Digest>,
-    ) -> Result<(), CliError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error(format!("indexes nest more than {MAX_DEPTH} deep")));
-        }
-        let manifest = self.read_manifest(descriptor)?;
-        if !seen.insert(manifest.digest.clone()) {
-            return Ok(());
-        }
-        let body: Body = serde_json::from_slice(&manifest.bytes)
-            .map_err(|e| self.error(format!("manifest {}: {e}", manifest.digest)))?;
-        for child in &body.manifests {
-            self.collect(child, depth + 1, image, seen)?;
-        }
-        // Foreign layers (with `urls`) live elsewhere and are not pushed.
-        for blob in body
-            .config
-            .iter()
-            .chain(&body.layers)
-            .filter(|d| d.urls.is_empty())
-        {
-            let digest = self.digest(blob)?;
-            if seen.insert(digest.clone()) {
-                image.blobs.push(Blob {
-                    digest,
-                    size: blob.size,
-                });
-            }
-        }
-        image.manifests.push(manifest);
-        Ok(())
+        let read = self.read_manifest(root, &self.digest(root)?)?;
+        collect_image(
+            read,
+            &|descriptor, digest| self.read_manifest(descriptor, digest),
+            &|why| self.error(why),
+        )
     }
 
     fn digest(&self, descriptor: &Descriptor) -> Result<Digest, CliError> {
@@ -211,8 +147,12 @@ impl Layout {
             .map_err(|_| self.error(format!("invalid digest {:?}", descriptor.digest)))
     }
 
-    fn read_manifest(&self, descriptor: &Descriptor) -> Result<ManifestFile, CliError> {
-        let digest = self.digest(descriptor)?;
+    fn read_manifest(
+        &self,
+        descriptor: &Descriptor,
+        digest: &Digest,
+    ) -> Result<ReadManifest, CliError> {
+        let digest = digest.clone();
         if descriptor.size > MAX_MANIFEST_BYTES as u64 {
             return Err(self.error(format!(
                 "manifest {digest} is {} bytes, over {MAX_MANIFEST_BYTES}",
@@ -226,17 +166,19 @@ impl Layout {
         })?
         .read_to_end(&mut bytes)
         .map_err(|e| self.error(e.to_string()))?;
-        let body: Body = serde_json::from_slice(&bytes)
+        let body: ManifestBody = serde_json::from_slice(&bytes)
             .map_err(|e| self.error(format!("manifest {digest}: {e}")))?;
         // The body's own mediaType wins; the descriptor's is for manifests without one.
         let media_type = body
             .media_type
+            .clone()
             .unwrap_or_else(|| descriptor.media_type.clone());
-        Ok(ManifestFile {
+        let manifest = ManifestFile {
             digest,
             media_type,
             bytes,
-        })
+        };
+        Ok((manifest, body))
     }
 
     fn open_file(&self, blob: &Blob) -> Result<VerifyingReader<impl Read + '_>, CliError> {
@@ -261,7 +203,7 @@ fn blob_path(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex())
 }
 
-fn tags(index: &Body) -> String {
+fn tags(index: &ManifestBody) -> String {
     let tags: Vec<&str> = index
         .manifests
         .iter()

@@ -100,24 +100,19 @@ pub struct Destination {
 impl Destination {
     /// `REGISTRY/NAME[:TAG]`; the tag defaults to `latest`, as for docker.
     pub fn parse(text: &str) -> Result<Destination, CliError> {
-        let usage = |why: String| CliError::Usage(format!("destination {text:?}: {why}"));
-        let (registry, path) = text
-            .split_once('/')
-            .filter(|(registry, path)| !registry.is_empty() && !path.is_empty())
-            .ok_or_else(|| usage("expected REGISTRY/NAME:TAG".into()))?;
-        let (name, tag) = match path.rsplit_once(':') {
-            Some((name, tag)) if !tag.contains('/') => (name, tag),
-            _ => (path, "latest"),
-        };
-        if path.contains('@') {
-            return Err(usage(
-                "pushing to a digest is not supported; give a tag".into(),
-            ));
+        if text.contains('@') {
+            return Err(CliError::Usage(format!(
+                "destination {text:?}: pushing to a digest is not supported; give a tag"
+            )));
         }
+        let image = parse_image(text, "destination", "REGISTRY/NAME:TAG")?;
+        let Reference::Tag(tag) = image.reference else {
+            unreachable!("without an @, the reference is a tag");
+        };
         Ok(Destination {
-            registry: registry.to_string(),
-            repository: RepositoryName::parse(name, registry).map_err(|e| usage(e.to_string()))?,
-            tag: Tag::parse(tag).map_err(|e| usage(e.to_string()))?,
+            registry: image.registry,
+            repository: image.repository,
+            tag,
         })
     }
 }
@@ -140,33 +135,39 @@ pub struct RemoteImage {
 impl RemoteImage {
     /// `REGISTRY/NAME:TAG` or `REGISTRY/NAME@DIGEST`; the tag defaults to `latest`.
     pub fn parse(text: &str) -> Result<RemoteImage, CliError> {
-        let usage = |why: String| CliError::Usage(format!("source {text:?}: {why}"));
-        let (registry, path) = text
-            .split_once('/')
-            .filter(|(registry, path)| !registry.is_empty() && !path.is_empty())
-            .ok_or_else(|| usage("expected REGISTRY/NAME:TAG or REGISTRY/NAME@DIGEST".into()))?;
-        let (name, reference) = match path.split_once('@') {
-            Some((name, digest)) => (
-                name,
-                Reference::Digest(digest.parse().map_err(|e| usage(format!("{e}")))?),
-            ),
-            None => {
-                let (name, tag) = match path.rsplit_once(':') {
-                    Some((name, tag)) if !tag.contains('/') => (name, tag),
-                    _ => (path, "latest"),
-                };
-                (
-                    name,
-                    Reference::Tag(Tag::parse(tag).map_err(|e| usage(e.to_string()))?),
-                )
-            }
-        };
-        Ok(RemoteImage {
-            registry: registry.to_string(),
-            repository: RepositoryName::parse(name, registry).map_err(|e| usage(e.to_string()))?,
-            reference,
-        })
+        parse_image(text, "source", "REGISTRY/NAME:TAG or REGISTRY/NAME@DIGEST")
     }
+}
+
+/// `REGISTRY/NAME[:TAG]` or `REGISTRY/NAME@DIGEST`, the `role` it plays and the `form`
+/// expected named in errors.
+fn parse_image(text: &str, role: &str, form: &str) -> Result<RemoteImage, CliError> {
+    let usage = |why: String| CliError::Usage(format!("{role} {text:?}: {why}"));
+    let (registry, path) = text
+        .split_once('/')
+        .filter(|(registry, path)| !registry.is_empty() && !path.is_empty())
+        .ok_or_else(|| usage(format!("expected {form}")))?;
+    let (name, reference) = match path.split_once('@') {
+        Some((name, digest)) => (
+            name,
+            Reference::Digest(digest.parse().map_err(|e| usage(format!("{e}")))?),
+        ),
+        None => {
+            let (name, tag) = match path.rsplit_once(':') {
+                Some((name, tag)) if !tag.contains('/') => (name, tag),
+                _ => (path, "latest"),
+            };
+            (
+                name,
+                Reference::Tag(Tag::parse(tag).map_err(|e| usage(e.to_string()))?),
+            )
+        }
+    };
+    Ok(RemoteImage {
+        registry: registry.to_string(),
+        repository: RepositoryName::parse(name, registry).map_err(|e| usage(e.to_string()))?,
+        reference,
+    })
 }
 
 impl std::fmt::Display for RemoteImage {

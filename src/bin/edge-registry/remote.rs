@@ -11,18 +11,18 @@ use edge_registry::oci::manifest::{self, MAX_MANIFEST_BYTES, OCI_INDEX};
 use edge_registry::oci::{Algorithm, Digest, DigestHasher, Reference, Tag};
 
 use crate::error::CliError;
-use crate::layout::Body;
 use crate::names::RemoteImage;
 use crate::registry::{self, Registry};
-use crate::source::{Blob, BlobReader, Image, ImageSource, ManifestFile, VerifyingReader};
+use crate::source::{
+    collect_image, Blob, BlobReader, Image, ImageSource, ManifestBody, ManifestFile, ReadManifest,
+    VerifyingReader,
+};
 
 /// Every manifest type the copy understands, for `Accept`.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
                       application/vnd.oci.image.manifest.v1+json, \
                       application/vnd.docker.distribution.manifest.list.v2+json, \
                       application/vnd.docker.distribution.manifest.v2+json";
-/// How deep indexes may nest (an index of indexes of images is already unusual).
-const MAX_DEPTH: usize = 4;
 /// Referrers copied at most: signatures and attestations come in ones and twos per image; a
 /// thousand means something is wrong, or wants a tool made for it.
 const MAX_REFERRERS: usize = 1000;
@@ -50,8 +50,8 @@ pub struct Copy {
 }
 
 impl Remote {
-    /// Connects to the source's registry with docker's credentials for it, if any.
-    /// Reads `source` through `registry`, a client of the source's registry.
+    /// Reads `source` through `registry`, a client of the source's registry (with docker's
+    /// credentials for it, if any).
     pub fn connect(source: &RemoteImage, mut registry: Registry) -> Result<Remote, CliError> {
         registry.authenticate(&format!("repository:{}:pull", source.repository))?;
         Ok(Remote {
@@ -104,54 +104,12 @@ impl Remote {
         self.image_of(root)
     }
 
-    fn image_of(&self, root: (ManifestFile, Body)) -> Result<Image, CliError> {
-        let mut image = Image {
-            blobs: Vec::new(),
-            manifests: Vec::new(),
-        };
-        let mut seen = HashSet::new();
-        self.collect(root, 0, &mut image, &mut seen)?;
-        Ok(image)
-    }
-
-    /// Adds `manifest` after everything it refers to.
-    fn collect(
-        &self,
-        (manifest, body): (ManifestFile, Body),
-        depth: usize,
-        image: &mut Image,
-        seen: &mut HashSet<Digest>,
-    ) -> Result<(), CliError> {
-        if !seen.insert(manifest.digest.clone()) {
-            return Ok(());
-        }
-        for child in &body.manifests {
-            if depth >= MAX_DEPTH {
-                return Err(self.error(format!("indexes nest more than {MAX_DEPTH} deep")));
-            }
-            let digest = self.digest(&child.digest)?;
-            if !seen.contains(&digest) {
-                let child = self.manifest(&digest.to_string(), Some(&digest))?;
-                self.collect(child, depth + 1, image, seen)?;
-            }
-        }
-        // Foreign layers (with `urls`) live elsewhere and are not copied.
-        for blob in body
-            .config
-            .iter()
-            .chain(&body.layers)
-            .filter(|d| d.urls.is_empty())
-        {
-            let digest = self.digest(&blob.digest)?;
-            if seen.insert(digest.clone()) {
-                image.blobs.push(Blob {
-                    digest,
-                    size: blob.size,
-                });
-            }
-        }
-        image.manifests.push(manifest);
-        Ok(())
+    fn image_of(&self, root: ReadManifest) -> Result<Image, CliError> {
+        collect_image(
+            root,
+            &|_, digest| self.manifest(&digest.to_string(), Some(digest)),
+            &|why| self.error(why),
+        )
     }
 
     fn digest(&self, text: &str) -> Result<Digest, CliError> {
@@ -165,7 +123,7 @@ impl Remote {
         &self,
         reference: &str,
         expected: Option<&Digest>,
-    ) -> Result<(ManifestFile, Body), CliError> {
+    ) -> Result<ReadManifest, CliError> {
         let what = format!("copy: fetching manifest {reference} of {}", self.source);
         let mut registry = self.registry();
         let url = registry.url(&format!(
@@ -179,7 +137,6 @@ impl Remote {
             &[("Accept", ACCEPT)],
             registry::Body::Empty,
         )?;
-        drop(registry);
         let error = |why: String| CliError::Registry {
             what: what.clone(),
             why,
@@ -209,7 +166,8 @@ impl Remote {
         }
         let parsed =
             manifest::parse(&bytes, content_type.as_deref()).map_err(|e| error(e.to_string()))?;
-        let body: Body = serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
+        let body: ManifestBody =
+            serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
         Ok((
             ManifestFile {
                 digest,
@@ -301,7 +259,7 @@ impl Remote {
                 .take(MAX_MANIFEST_BYTES as u64 + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| self.error(format!("{what}: {e}")))?;
-            let index: Body = serde_json::from_slice(&bytes)
+            let index: ManifestBody = serde_json::from_slice(&bytes)
                 .map_err(|e| self.error(format!("{what}: not an image index ({e})")))?;
             for descriptor in &index.manifests {
                 digests.push(self.digest(&descriptor.digest)?);

@@ -1,11 +1,109 @@
 //! What a push reads: an image's blobs and manifests, in the order to push them, from a
 //! source that can open each blob (an OCI layout, a docker archive, another registry).
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read};
 
 use edge_registry::oci::{Digest, DigestHasher};
+use serde::Deserialize;
 
 use crate::error::CliError;
+
+/// How deep indexes may nest (an index of indexes of images is already unusual).
+const MAX_DEPTH: usize = 4;
+
+/// An image-spec descriptor, as manifests, indexes and `index.json` hold them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The parts of a manifest or index that name other content.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestBody {
+    pub media_type: Option<String>,
+    pub config: Option<Descriptor>,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+/// A manifest read from a source, with the parts of it that name other content.
+pub type ReadManifest = (ManifestFile, ManifestBody);
+
+/// Everything `root` refers to, in push order: each blob once, each manifest after the
+/// children it lists. `fetch` reads a child manifest by its descriptor and parsed digest;
+/// `error` words a failure as the source's.
+pub fn collect_image(
+    root: ReadManifest,
+    fetch: &dyn Fn(&Descriptor, &Digest) -> Result<ReadManifest, CliError>,
+    error: &dyn Fn(String) -> CliError,
+) -> Result<Image, CliError> {
+    let mut image = Image {
+        blobs: Vec::new(),
+        manifests: Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    collect(root, 0, fetch, error, &mut image, &mut seen)?;
+    Ok(image)
+}
+
+fn collect(
+    (manifest, body): ReadManifest,
+    depth: usize,
+    fetch: &dyn Fn(&Descriptor, &Digest) -> Result<ReadManifest, CliError>,
+    error: &dyn Fn(String) -> CliError,
+    image: &mut Image,
+    seen: &mut HashSet<Digest>,
+) -> Result<(), CliError> {
+    if !seen.insert(manifest.digest.clone()) {
+        return Ok(());
+    }
+    let digest = |descriptor: &Descriptor| {
+        descriptor.digest.parse::<Digest>().map_err(|_| {
+            error(format!(
+                "invalid digest {:?} in manifest {}",
+                descriptor.digest, manifest.digest
+            ))
+        })
+    };
+    for child in &body.manifests {
+        if depth >= MAX_DEPTH {
+            return Err(error(format!("indexes nest more than {MAX_DEPTH} deep")));
+        }
+        let child_digest = digest(child)?;
+        if !seen.contains(&child_digest) {
+            let read = fetch(child, &child_digest)?;
+            collect(read, depth + 1, fetch, error, image, seen)?;
+        }
+    }
+    // Foreign layers (with `urls`) live elsewhere and are not pushed.
+    for blob in body
+        .config
+        .iter()
+        .chain(&body.layers)
+        .filter(|d| d.urls.is_empty())
+    {
+        let blob_digest = digest(blob)?;
+        if seen.insert(blob_digest.clone()) {
+            image.blobs.push(Blob {
+                digest: blob_digest,
+                size: blob.size,
+            });
+        }
+    }
+    image.manifests.push(manifest);
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
