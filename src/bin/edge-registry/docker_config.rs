@@ -16,6 +16,28 @@ use crate::error::CliError;
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// A refresh token (`identitytoken`), which docker stores instead of the password when
+    /// the registry's token endpoint hands one out: exchanged with the OAuth2
+    /// `refresh_token` grant.
+    pub identity_token: Option<String>,
+}
+
+impl Credentials {
+    pub fn password(username: String, password: String) -> Credentials {
+        Credentials {
+            username,
+            password,
+            identity_token: None,
+        }
+    }
+}
+
+fn identity_token(entry: &Map<String, Value>) -> Option<String> {
+    entry
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 /// The config file's whole JSON object, so that writing it back keeps what we do not know.
@@ -99,12 +121,13 @@ impl DockerConfig {
             return Ok(Some(Credentials {
                 username: username.to_string(),
                 password: password.to_string(),
+                identity_token: identity_token(entry),
             }));
         }
         let field = |name| entry.get(name).and_then(Value::as_str).map(str::to_string);
         Ok(field("username")
             .zip(field("password"))
-            .map(|(username, password)| Credentials { username, password }))
+            .map(|(username, password)| Credentials::password(username, password)))
     }
 
     /// Stores `credentials` for `registry`, keeping the entry's other fields (`email`, ...).
@@ -130,8 +153,10 @@ impl DockerConfig {
                 entry = old;
             }
         }
-        entry.remove("username");
-        entry.remove("password");
+        // A password login replaces a refresh token docker stored.
+        for field in ["username", "password", "identitytoken"] {
+            entry.remove(field);
+        }
         let pair = format!("{}:{}", credentials.username, credentials.password);
         entry.insert("auth".into(), Value::String(STANDARD.encode(pair)));
         auths.insert(registry.to_string(), Value::Object(entry));
@@ -177,10 +202,7 @@ mod tests {
     use super::*;
 
     fn alice() -> Credentials {
-        Credentials {
-            username: "alice".into(),
-            password: "s3cret:with:colons".into(),
-        }
+        Credentials::password("alice".into(), "s3cret:with:colons".into())
     }
 
     fn scratch(name: &str) -> PathBuf {
@@ -198,12 +220,31 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.credentials("registry.example:5000").unwrap(),
-            Some(Credentials {
-                username: "alice".into(),
-                password: "password".into()
-            })
+            Some(Credentials::password("alice".into(), "password".into()))
         );
         assert_eq!(config.credentials("registry.example").unwrap(), None);
+    }
+
+    #[test]
+    fn reads_the_refresh_token_docker_stores_instead_of_a_password() {
+        // What `docker login` stored against this registry, whose /token hands out refresh
+        // tokens: the user with an empty password, and the token.
+        let config = DockerConfig::parse(
+            r#"{"auths":{"127.0.0.1:8787":{"auth":"cHVzaGVyOg==","identitytoken":"eyJ.x.y"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.credentials("127.0.0.1:8787").unwrap(),
+            Some(Credentials {
+                username: "pusher".into(),
+                password: String::new(),
+                identity_token: Some("eyJ.x.y".into()),
+            })
+        );
+        // Logging in with a password replaces the token.
+        let mut config = config;
+        config.set("127.0.0.1:8787", &alice());
+        assert_eq!(config.credentials("127.0.0.1:8787").unwrap(), Some(alice()));
     }
 
     #[test]

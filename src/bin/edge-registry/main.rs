@@ -305,7 +305,7 @@ fn login(
             "the username and the password must not be empty".into(),
         ));
     }
-    let credentials = Credentials { username, password };
+    let credentials = Credentials::password(username, password);
     let mut client = connection.registry(registry, Some(credentials.clone()))?;
     client.check_login()?;
     let path = docker_config::default_path()?;

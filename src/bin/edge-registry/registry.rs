@@ -301,25 +301,43 @@ impl Registry {
             what: format!("authenticating to {}", self.name),
             why: "the Bearer challenge names no realm".into(),
         })?;
-        let mut url = Url::parse(realm).map_err(|e| CliError::Registry {
+        let url = Url::parse(realm).map_err(|e| CliError::Registry {
             what: format!("authenticating to {}", self.name),
             why: format!("realm {realm:?}: {e}"),
         })?;
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(service) = challenge.param("service") {
-                query.append_pair("service", service);
-            }
-            if !scope.is_empty() {
-                query.append_pair("scope", scope);
-            }
+        let mut params = Vec::new();
+        if let Some(service) = challenge.param("service") {
+            params.push(("service", service));
         }
-        let mut request = self.agent.request_url("GET", &url);
-        if let Some(credentials) = &self.credentials {
-            request = request.set("Authorization", &basic(credentials));
+        if !scope.is_empty() {
+            params.push(("scope", scope));
         }
         let started = Instant::now();
-        let response = match request.call() {
+        let result = match &self.credentials {
+            // Docker's OAuth2 flow: the refresh token docker stored, posted as a form.
+            Some(Credentials {
+                identity_token: Some(refresh_token),
+                ..
+            }) => {
+                params.extend([
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.as_str()),
+                    ("client_id", "edge-registry"),
+                ]);
+                self.agent.request_url("POST", &url).send_form(&params)
+            }
+            credentials => {
+                let mut url = url.clone();
+                url.query_pairs_mut().extend_pairs(&params);
+                let request = self.agent.request_url("GET", &url);
+                match credentials {
+                    Some(credentials) => request.set("Authorization", &basic(credentials)),
+                    None => request,
+                }
+                .call()
+            }
+        };
+        let response = match result {
             Ok(response) => response,
             Err(ureq::Error::Status(status @ (401 | 403), response)) => {
                 let why = explain(status, response);
