@@ -132,7 +132,8 @@ where
     }
 
     /// Splits the tags a push applies into the immutable ones it creates (each with what
-    /// its key held when read) and the mutable ones it overwrites. An immutable tag that
+    /// its key held when read, and the rule that makes it immutable) and the mutable ones it
+    /// overwrites. An immutable tag that
     /// already names `digest` is in neither (an idempotent retry); one that names another
     /// manifest refuses the push.
     async fn immutable_claims(
@@ -140,7 +141,7 @@ where
         name: &RepositoryName,
         tags: &[Tag],
         digest: &Digest,
-    ) -> Result<(Vec<(Tag, TagState)>, Vec<Tag>)> {
+    ) -> Result<(Vec<Claim<'_>>, Vec<Tag>)> {
         let (mut claims, mut mutable) = (Vec::new(), Vec::new());
         for tag in tags {
             let Some(rule) = self
@@ -156,7 +157,11 @@ where
                 TagState::Points { digest: existing } => {
                     return Err(moved_immutable_tag(tag, rule, &existing))
                 }
-                read => claims.push((tag.clone(), read)),
+                read => claims.push(Claim {
+                    tag: tag.clone(),
+                    read,
+                    rule,
+                }),
             }
         }
         Ok((claims, mutable))
@@ -168,36 +173,42 @@ where
     async fn create_immutable_tags(
         &self,
         name: &RepositoryName,
-        claims: &[(Tag, TagState)],
+        claims: &[Claim<'_>],
         digest: &Digest,
         bytes: &[u8],
         media_type: &str,
     ) -> Result<()> {
         let mut created = Vec::new();
-        for (tag, read) in claims {
+        for claim in claims {
             let written = self
                 .records
-                .create_tag(name, tag, read, digest, bytes.to_vec(), media_type)
+                .create_tag(
+                    name,
+                    &claim.tag,
+                    &claim.read,
+                    digest,
+                    bytes.to_vec(),
+                    media_type,
+                )
                 .await?;
             if let Some(etag) = written {
-                created.push((tag, etag));
+                created.push((&claim.tag, etag));
                 continue;
             }
             // Written meanwhile: by a push of the same manifest, or of another.
-            let existing = match self.records.tag_state(name, tag).await? {
+            let refusal = match self.records.tag_state(name, &claim.tag).await? {
                 TagState::Points { digest: existing } if existing == digest.to_string() => continue,
-                TagState::Points { digest: existing } => existing,
-                TagState::Absent | TagState::Untagged { .. } => "other content".to_string(),
+                TagState::Points { digest: existing } => {
+                    moved_immutable_tag(&claim.tag, claim.rule, &existing)
+                }
+                // Written and untagged again (only while no rule covered it): a retry reads
+                // it afresh.
+                TagState::Absent | TagState::Untagged { .. } => Error::TooManyRequests,
             };
             for (tag, etag) in created {
                 self.records.untag_if_unchanged(name, tag, etag).await?;
             }
-            let rule = self
-                .config
-                .immutable_tags
-                .rule_for(name.as_str(), tag.as_str())
-                .unwrap_or_default();
-            return Err(moved_immutable_tag(tag, rule, &existing));
+            return Err(refusal);
         }
         Ok(())
     }
@@ -342,14 +353,7 @@ where
         }
         Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
     }
-}
 
-impl<S, K, E> Api<'_, S, K, E>
-where
-    S: ObjectStore + MultipartStore,
-    K: SessionStore,
-    E: Environment,
-{
     /// Refuses the deletion of manifest `digest` if one of `tags`, the tags naming it, is
     /// immutable.
     fn refuse_if_immutable(
@@ -390,6 +394,14 @@ where
         }
         Ok(())
     }
+}
+
+/// An immutable tag a push creates: what its key held when read, and the rule (as configured)
+/// that makes it immutable.
+struct Claim<'a> {
+    tag: Tag,
+    read: TagState,
+    rule: &'a str,
 }
 
 /// The refusal of a push that would point immutable `tag` (made so by `rule`) elsewhere than
