@@ -6,7 +6,8 @@
 //! patterns (`*` and `?` wildcards) and the word `semver` ([`TagPattern`], which
 //! `IMMUTABLE_TAGS` shares).
 //!
-//! - Protected tags are always kept and not counted.
+//! - Protected tags are always kept and not counted. Immutable tags (`IMMUTABLE_TAGS`) are
+//!   never handed to the rule at all (`repositories.rs` leaves them out), to the same effect.
 //! - `keep=N` keeps the N most recently pushed other tags; `max-age=D` keeps tags pushed in
 //!   the last D days. A tag is deleted when no rule given keeps it: with both, a tag goes
 //!   once it is neither among the newest N nor younger than D days.

@@ -1,5 +1,7 @@
 //! Tags: each one an object holding the tagged manifest's bytes again (so a pull by tag is one
-//! read), with the manifest's digest in its metadata; a deleted tag is an untag marker.
+//! read), with the manifest's digest in its metadata; a deleted tag is an untag marker. A tag
+//! is written over whatever it held ([`Records::put_tag`]), or, for an immutable tag's first
+//! push, only if it still holds what was read ([`Records::create_tag`]).
 
 use std::collections::BTreeMap;
 
