@@ -68,6 +68,7 @@ where
             config: &self.config.maintenance,
             upload_ttl_seconds: self.config.upload_ttl_seconds,
             policy: &self.auth.policy,
+            immutable_tags: &self.config.immutable_tags,
         }
         .run(dry_run)
         .await

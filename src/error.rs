@@ -62,6 +62,13 @@ pub enum Error {
     },
     /// The caller is known and not allowed to do this.
     Denied(String),
+    /// A push that would move, or a delete that would remove, a tag an `IMMUTABLE_TAGS` rule
+    /// (`rule`, as configured) makes immutable; `why` says what was refused.
+    ImmutableTag {
+        tag: String,
+        rule: String,
+        why: String,
+    },
     /// A failure of ours, not the client's; the detail is logged, never sent.
     Internal(String),
     /// A setting the registry cannot run with: every request is refused until it is fixed.
@@ -202,6 +209,11 @@ impl Error {
                 "DENIED",
                 StatusCode::FORBIDDEN,
                 format!("requested access to the resource is denied: {why}"),
+            ),
+            Error::ImmutableTag { tag, rule, why } => row(
+                "DENIED",
+                StatusCode::FORBIDDEN,
+                format!("tag {tag:?} is immutable (IMMUTABLE_TAGS rule {rule:?}): {why}"),
             ),
             Error::Internal(_) => row(
                 "UNKNOWN",
@@ -426,6 +438,11 @@ mod tests {
                 challenge: None,
             },
             Error::Denied("why".into()),
+            Error::ImmutableTag {
+                tag: "v1".into(),
+                rule: "a/*=v*".into(),
+                why: "why".into(),
+            },
             Error::Internal("the detail".into()),
             Error::Misconfigured {
                 setting: "REGISTRY_USERS",

@@ -7,7 +7,8 @@
 //!    [`oci`] (repository names, references, digests, manifests), [`auth`] (users, grants,
 //!    scopes, tokens), [`presign`] (SigV4 presigned URLs and their verifier), [`scan`]
 //!    (scanning's pure core: package databases, purls and CycloneDX SBOMs; each ecosystem's
-//!    version order, OSV advisories and their ranges).
+//!    version order, OSV advisories and their ranges), [`immutable_tags`] (which tags never
+//!    move once pushed).
 //! 2. [`storage`]: what the registry needs from storage, as small traits (objects, multipart
 //!    uploads, sessions, request bodies); an in-memory store with R2's rules for tests.
 //! 3. [`upload`]: the upload state machine over storage: resumable hashing, re-blocking a
@@ -33,6 +34,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod immutable_tags;
 pub mod jobs;
 pub mod maintenance;
 pub mod oci;

@@ -9,6 +9,7 @@ use edge_registry::api::{header_map, Method, Request};
 use edge_registry::app::Registry;
 use edge_registry::auth::{Auth, Policy, SigningKey};
 use edge_registry::config::{BlobEndpoint, BlobUrls, Config};
+use edge_registry::immutable_tags::ImmutableTags;
 use edge_registry::maintenance::{retention::Retention, MaintenanceConfig};
 use edge_registry::presign::{Credentials, Signer};
 use edge_registry::records::ClockedEnvironment;
@@ -106,6 +107,7 @@ fn config() -> Config {
         redirect_min_bytes: PART_SIZE as u64,
         upload_ttl_seconds: common::maintenance::UPLOAD_TTL_SECONDS,
         maintenance: maintenance(),
+        immutable_tags: ImmutableTags::parse(&access_env("IMMUTABLE_TAGS")).unwrap(),
         ..Config::default()
     }
 }

@@ -146,6 +146,62 @@ fn racing_patches_on_one_session_accept_exactly_one() {
     assert_eq!(status.header("Range"), Some("0-199999"));
 }
 
+/// Four pushes of different content racing to create the same immutable tag (tests/access.env:
+/// semver in test/immutable-*): R2's create-only put lets exactly one win; the others are
+/// refused with 403 DENIED, and the tag names the winner's manifest. The tag is new on every
+/// run, so that the test holds against a worker that keeps its state.
+#[test]
+fn racing_first_pushes_of_an_immutable_tag_accept_exactly_one() {
+    let c = client();
+    let name = repo("immutable-worker-race");
+    let config = data(40, 4100);
+    let layer = data(300, 4101);
+    let (config_digest, layer_digest) = (
+        common::push_blob(&c, &name, &config),
+        common::push_blob(&c, &name, &layer),
+    );
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let tag = format!("1.0.0-race.{run}");
+    let manifests: Vec<Vec<u8>> = (0..4)
+        .map(|racer| {
+            common::image_manifest(
+                (&config_digest, config.len()),
+                &[(&layer_digest, layer.len())],
+                &format!(r#","annotations":{{"racer":"{racer}"}}"#),
+            )
+        })
+        .collect();
+    let path = format!("/v2/{name}/manifests/{tag}");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let racers: Vec<_> = manifests
+            .iter()
+            .map(|manifest| {
+                let (c, path) = (&c, &path);
+                s.spawn(move || {
+                    c.send(
+                        "PUT",
+                        path,
+                        &[("Content-Type", common::OCI_MANIFEST)],
+                        manifest,
+                    )
+                    .status
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(sorted, [201, 403, 403, 403], "{statuses:?}");
+    let winner = statuses.iter().position(|&s| s == 201).unwrap();
+    let tagged = c.send("GET", &path, &[], b"");
+    assert_eq!(tagged.status, 200);
+    assert_eq!(tagged.body, manifests[winner]);
+}
+
 /// A body that yields `first`, says so on `sent`, and yields `rest` only once `release` fires:
 /// a request that stays in flight, on the worker, for as long as the test wants.
 struct Gated {

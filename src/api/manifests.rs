@@ -10,7 +10,7 @@ use crate::api::{read_bounded, Body, Request, Response, StatusCode};
 use crate::error::{Error, Result};
 use crate::oci::manifest::{self, Descriptor, Manifest, MAX_MANIFEST_BYTES};
 use crate::oci::{Algorithm, Digest, OciError, Reference, RepositoryName, Tag};
-use crate::records::Environment;
+use crate::records::{Environment, TagState};
 use crate::scan::image;
 use crate::storage::body::BodyChunk;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
@@ -60,6 +60,9 @@ where
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &bytes),
         };
         self.check_references(name, &manifest, false).await?;
+        // Immutable tags are read before anything is written: one that names other content
+        // refuses the push, one that names this manifest already needs no write.
+        let (claims, mutable) = self.immutable_claims(name, &tags, &digest).await?;
         let scannable = image::layers(&bytes).map(|_| ());
 
         let media_type = manifest.media_type.as_str();
@@ -70,20 +73,13 @@ where
         // looks for new manifests after it deletes, and this looks for links after writing,
         // so that one of the two always restores it.
         self.check_references(name, &manifest, true).await?;
-        if let Some(subject) = &manifest.subject {
-            let descriptor = Descriptor {
-                media_type: manifest.media_type.clone(),
-                digest: digest.to_string(),
-                size: bytes.len() as u64,
-                artifact_type: manifest.artifact_type.clone(),
-                annotations: manifest.annotations.clone(),
-            };
-            self.records
-                .put_referrer(name, subject, &digest, &descriptor)
-                .await?;
-        }
-        // One tag at a time, so that a single copy of the manifest is in flight.
-        for tag in &tags {
+        self.put_referrer(name, &digest, &manifest, bytes.len())
+            .await?;
+        // One tag at a time, so that a single copy of the manifest is in flight; immutable
+        // tags first, so that a push that loses one to a racing push writes no other tag.
+        self.create_immutable_tags(name, &claims, &digest, &bytes, media_type)
+            .await?;
+        for tag in &mutable {
             self.records
                 .put_tag(name, tag, &digest, bytes.clone(), media_type)
                 .await?;
@@ -110,6 +106,111 @@ where
             }
         }
         Ok(response)
+    }
+
+    /// Lists `manifest`, stored as `digest` of `size` bytes, among its subject's referrers.
+    async fn put_referrer(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        manifest: &Manifest,
+        size: usize,
+    ) -> Result<()> {
+        if let Some(subject) = &manifest.subject {
+            let descriptor = Descriptor {
+                media_type: manifest.media_type.clone(),
+                digest: digest.to_string(),
+                size: size as u64,
+                artifact_type: manifest.artifact_type.clone(),
+                annotations: manifest.annotations.clone(),
+            };
+            self.records
+                .put_referrer(name, subject, digest, &descriptor)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Splits the tags a push applies into the immutable ones it creates (each with what
+    /// its key held when read, and the rule that makes it immutable) and the mutable ones it
+    /// overwrites. An immutable tag that
+    /// already names `digest` is in neither (an idempotent retry); one that names another
+    /// manifest refuses the push.
+    async fn immutable_claims(
+        &self,
+        name: &RepositoryName,
+        tags: &[Tag],
+        digest: &Digest,
+    ) -> Result<(Vec<Claim<'_>>, Vec<Tag>)> {
+        let (mut claims, mut mutable) = (Vec::new(), Vec::new());
+        for tag in tags {
+            let Some(rule) = self
+                .config
+                .immutable_tags
+                .rule_for(name.as_str(), tag.as_str())
+            else {
+                mutable.push(tag.clone());
+                continue;
+            };
+            match self.records.tag_state(name, tag).await? {
+                TagState::Points { digest: existing } if existing == digest.to_string() => {}
+                TagState::Points { digest: existing } => {
+                    return Err(moved_immutable_tag(tag, rule, &existing))
+                }
+                read => claims.push(Claim {
+                    tag: tag.clone(),
+                    read,
+                    rule,
+                }),
+            }
+        }
+        Ok((claims, mutable))
+    }
+
+    /// Creates the immutable tags of `claims`, each only if its key still holds what was
+    /// read: of two racing first pushes one creates the tag and the other, finding it
+    /// pointing elsewhere, is refused, undoing the tags it created before.
+    async fn create_immutable_tags(
+        &self,
+        name: &RepositoryName,
+        claims: &[Claim<'_>],
+        digest: &Digest,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<()> {
+        let mut created = Vec::new();
+        for claim in claims {
+            let written = self
+                .records
+                .create_tag(
+                    name,
+                    &claim.tag,
+                    &claim.read,
+                    digest,
+                    bytes.to_vec(),
+                    media_type,
+                )
+                .await?;
+            if let Some(etag) = written {
+                created.push((&claim.tag, etag));
+                continue;
+            }
+            // Written meanwhile: by a push of the same manifest, or of another.
+            let refusal = match self.records.tag_state(name, &claim.tag).await? {
+                TagState::Points { digest: existing } if existing == digest.to_string() => continue,
+                TagState::Points { digest: existing } => {
+                    moved_immutable_tag(&claim.tag, claim.rule, &existing)
+                }
+                // Written and untagged again (only while no rule covered it): a retry reads
+                // it afresh.
+                TagState::Absent | TagState::Untagged { .. } => Error::TooManyRequests,
+            };
+            for (tag, etag) in created {
+                self.records.untag_if_unchanged(name, tag, etag).await?;
+            }
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     /// Every blob and child manifest must already be in the repository; a subject need not be.
@@ -203,21 +304,46 @@ where
         name: &RepositoryName,
         reference: &str,
     ) -> Result<Response<S::Body>> {
+        let immutable = &self.config.immutable_tags;
         match existing_reference(reference)? {
             Reference::Tag(tag) => {
+                if let Some(rule) = immutable.rule_for(name.as_str(), tag.as_str()) {
+                    return match self.records.tag_state(name, &tag).await? {
+                        TagState::Points { .. } => Err(Error::ImmutableTag {
+                            tag: tag.to_string(),
+                            rule: rule.to_string(),
+                            why: "it cannot be deleted".into(),
+                        }),
+                        _ => Err(Error::ManifestUnknown),
+                    };
+                }
                 if !self.records.untag(name, &tag, None).await? {
                     return Err(Error::ManifestUnknown);
                 }
             }
             Reference::Digest(digest) => {
+                // A manifest an immutable tag names stays: checked before anything is deleted.
+                if immutable.applies_to(name.as_str()) {
+                    let tags = self.records.tags_pointing_at(name, &digest).await?;
+                    self.refuse_if_immutable(name, &digest, &tags)?;
+                }
                 // A DELETE that failed after deleting the manifest may have left tags naming
                 // it: its retry untags them.
-                let existed = self.records.delete_manifest(name, &digest).await?;
+                let deleted = self.records.delete_manifest(name, &digest).await?;
+                let existed = deleted.is_some();
                 // Tags are looked for after the manifest is gone: a tag pushed meanwhile is
                 // either found here, or its push finds the manifest gone and writes it again
                 // (`put_manifest`). Either way no tag outlives its manifest.
+                let tags = self.records.tags_pointing_at(name, &digest).await?;
+                // An immutable tag pushed since the check keeps the manifest, which goes back.
+                if let Err(refused) = self.refuse_if_immutable(name, &digest, &tags) {
+                    if let Some((bytes, content_type)) = deleted {
+                        self.restore(name, &digest, bytes, content_type).await?;
+                    }
+                    return Err(refused);
+                }
                 let mut untagged = false;
-                for tag in self.records.tags_pointing_at(name, &digest).await? {
+                for tag in tags {
                     untagged |= self.records.untag(name, &tag, Some(&digest)).await?;
                 }
                 if !existed && !untagged {
@@ -226,6 +352,65 @@ where
             }
         }
         Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
+    }
+
+    /// Refuses the deletion of manifest `digest` if one of `tags`, the tags naming it, is
+    /// immutable.
+    fn refuse_if_immutable(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        tags: &[Tag],
+    ) -> Result<()> {
+        let immutable = &self.config.immutable_tags;
+        for tag in tags {
+            if let Some(rule) = immutable.rule_for(name.as_str(), tag.as_str()) {
+                return Err(Error::ImmutableTag {
+                    tag: tag.to_string(),
+                    rule: rule.to_string(),
+                    why: format!("it names {digest}, which cannot be deleted while it does"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a manifest deleted by this request back, with its entry among its subject's
+    /// referrers.
+    async fn restore(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        bytes: Vec<u8>,
+        content_type: Option<String>,
+    ) -> Result<()> {
+        let size = bytes.len();
+        let parsed = manifest::parse(&bytes, content_type.as_deref());
+        self.records
+            .restore_manifest(name, digest, bytes, content_type)
+            .await?;
+        if let Ok(parsed) = parsed {
+            self.put_referrer(name, digest, &parsed, size).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An immutable tag a push creates: what its key held when read, and the rule (as configured)
+/// that makes it immutable.
+struct Claim<'a> {
+    tag: Tag,
+    read: TagState,
+    rule: &'a str,
+}
+
+/// The refusal of a push that would point immutable `tag` (made so by `rule`) elsewhere than
+/// `existing`.
+fn moved_immutable_tag(tag: &Tag, rule: &str, existing: &str) -> Error {
+    Error::ImmutableTag {
+        tag: tag.to_string(),
+        rule: rule.to_string(),
+        why: format!("it names {existing}; push other content under a new tag"),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod settings;
 pub use advisories::AdvisorySource;
 pub use settings::{ConfigError, Settings, Switches};
 
+use crate::immutable_tags::ImmutableTags;
 use crate::maintenance::MaintenanceConfig;
 use crate::presign::Signer;
 use crate::upload::MAX_SEGMENT_PARTS;
@@ -40,6 +41,9 @@ pub struct Config {
     pub edge_cache_seconds: u64,
     /// Upload expiry, retention and garbage collection.
     pub maintenance: MaintenanceConfig,
+    /// `IMMUTABLE_TAGS`: tags that, once pushed, always name the same manifest (the API
+    /// refuses to move or delete them, retention never deletes them).
+    pub immutable_tags: ImmutableTags,
     /// Whether pushed images are scanned: the platform turns it off when no queue is bound.
     pub scanning: bool,
     /// `ADVISORY_SOURCES`: the OSV exports the Cron Trigger refreshes advisories from.
@@ -98,6 +102,7 @@ impl Default for Config {
             tag_cache_seconds: DEFAULT_TAG_CACHE_SECONDS,
             edge_cache_seconds: DEFAULT_EDGE_CACHE_SECONDS,
             maintenance: MaintenanceConfig::default(),
+            immutable_tags: ImmutableTags::default(),
             scanning: true,
             advisory_sources: Vec::new(),
         }

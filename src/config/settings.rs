@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 use super::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
 use crate::auth::{self, policy, Auth, AuthError, Policy, SigningKey};
 use crate::error::Error;
+use crate::immutable_tags::ImmutableTags;
 use crate::maintenance::{self, retention::Retention, MaintenanceConfig};
 use crate::presign::{Credentials, Signer, MAX_EXPIRES_SECONDS};
 use crate::upload::MAX_SEGMENT_PARTS;
@@ -148,6 +149,10 @@ impl Settings {
             EDGE_CACHE_SECONDS,
         )?;
         config.maintenance = maintenance_config(&vars)?;
+        if let Some(text) = vars.text("IMMUTABLE_TAGS") {
+            config.immutable_tags = ImmutableTags::parse(&text)
+                .map_err(|why| ConfigError::new("IMMUTABLE_TAGS", why))?;
+        }
         config.advisory_sources =
             super::advisories::advisory_sources(vars.text("ADVISORY_SOURCES").as_deref())?;
         Ok(Settings {

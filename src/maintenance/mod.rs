@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Policy;
 use crate::error::Result;
+use crate::immutable_tags::ImmutableTags;
 use crate::records::{Environment, Records};
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
 use lease::LeaseOutcome;
@@ -130,6 +131,9 @@ pub struct Maintenance<'a, S, K, E> {
     pub upload_ttl_seconds: u64,
     /// Which repositories are public: their blobs are copied to the public-blobs bucket.
     pub policy: &'a Policy,
+    /// Tags retention never deletes (nor counts towards `keep`), so that their manifests
+    /// and blobs stay too.
+    pub immutable_tags: &'a ImmutableTags,
 }
 
 impl<S, K, E> Maintenance<'_, S, K, E>

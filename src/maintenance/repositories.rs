@@ -88,8 +88,15 @@ where
         self.report.borrow_mut().examined.tags += tags.len() as u64;
 
         let rule = self.maintenance.config.retention.rule_for(name.as_str());
+        // Immutable tags are not retention's: never deleted, not counted towards `keep`.
+        let immutable = |tag: &str| {
+            self.maintenance
+                .immutable_tags
+                .is_immutable(name.as_str(), tag)
+        };
         let pushed: Vec<(String, u64)> = tags
             .iter()
+            .filter(|listed| !immutable(&listed.tag))
             .map(|listed| (listed.tag.clone(), listed.pushed_ms))
             .collect();
         let mut expired: BTreeSet<String> = rule
@@ -110,7 +117,10 @@ where
         // Tags such as sha256-<hex>.sig stay while the manifest they name does.
         for listed in &tags {
             if let Some(subject) = subject_of_tag(&listed.tag) {
-                if live.contains(&subject.to_string()) || !self.older_than_grace(listed.pushed_ms) {
+                if live.contains(&subject.to_string())
+                    || !self.older_than_grace(listed.pushed_ms)
+                    || immutable(&listed.tag)
+                {
                     tagged.insert(listed.digest.clone());
                 } else {
                     expired.insert(listed.tag.clone());

@@ -3,9 +3,11 @@
 //! Configured as lines (or `;`-separated entries) of `PATTERN [keep=N] [max-age=DAYS] [untagged-max-age=DAYS]
 //! [protect=TAG,...]` (`RETENTION`); the first line whose pattern matches a repository
 //! applies to it, and a repository no line matches keeps everything. `protect` takes tag
-//! patterns (`*` and `?` wildcards) and the word `semver`.
+//! patterns (`*` and `?` wildcards) and the word `semver` ([`TagPattern`], which
+//! `IMMUTABLE_TAGS` shares).
 //!
-//! - Protected tags are always kept and not counted.
+//! - Protected tags are always kept and not counted. Immutable tags (`IMMUTABLE_TAGS`) are
+//!   never handed to the rule at all (`repositories.rs` leaves them out), to the same effect.
 //! - `keep=N` keeps the N most recently pushed other tags; `max-age=D` keeps tags pushed in
 //!   the last D days. A tag is deleted when no rule given keeps it: with both, a tag goes
 //!   once it is neither among the newest N nor younger than D days.
@@ -17,7 +19,7 @@
 
 use wildmatch::WildMatch;
 
-use crate::oci::Digest;
+use crate::oci::{Digest, TagPattern};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -33,12 +35,6 @@ pub struct Rule {
     max_age_days: Option<u64>,
     untagged_max_age_days: Option<u64>,
     protect: Vec<TagPattern>,
-}
-
-#[derive(Debug, Clone)]
-enum TagPattern {
-    Semver,
-    Glob(WildMatch),
 }
 
 impl Retention {
@@ -85,10 +81,7 @@ impl Rule {
                 "keep" => rule.keep = Some(number()? as usize),
                 "max-age" => rule.max_age_days = Some(number()?),
                 "untagged-max-age" => rule.untagged_max_age_days = Some(number()?),
-                "protect" => rule.protect.extend(value.split(',').map(|p| match p {
-                    "semver" => TagPattern::Semver,
-                    glob => TagPattern::Glob(WildMatch::new(glob)),
-                })),
+                "protect" => rule.protect.extend(TagPattern::parse_list(value)?),
                 _ => return Err(format!("unknown setting {key:?}")),
             }
         }
@@ -96,10 +89,7 @@ impl Rule {
     }
 
     fn protects(&self, tag: &str) -> bool {
-        self.protect.iter().any(|pattern| match pattern {
-            TagPattern::Semver => is_semver(tag),
-            TagPattern::Glob(glob) => glob.matches(tag),
-        })
+        self.protect.iter().any(|pattern| pattern.matches(tag))
     }
 
     /// The tags to delete, of `tags` given as (tag, pushed at, ms). Tags that belong to a
@@ -140,17 +130,6 @@ pub fn subject_of_tag(tag: &str) -> Option<Digest> {
     let (algorithm, rest) = tag.split_once('-')?;
     let hex = rest.split('.').next().unwrap_or_default();
     format!("{algorithm}:{hex}").parse().ok()
-}
-
-/// `MAJOR.MINOR.PATCH`, optionally with a leading `v`, a `-pre-release` and a `+build`.
-fn is_semver(tag: &str) -> bool {
-    let version = tag.strip_prefix('v').unwrap_or(tag);
-    let core = version.split(['-', '+']).next().unwrap_or_default();
-    let numbers: Vec<&str> = core.split('.').collect();
-    numbers.len() == 3
-        && numbers
-            .iter()
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -246,25 +225,11 @@ mod tests {
             "* max-age=-1",
             "* forever=1",
             "* untagged-max-age=",
+            "* protect=latest,",
+            "* protect=a/b",
         ] {
             let error = Retention::parse(bad).unwrap_err();
             assert!(error.contains(bad), "{error}");
-        }
-    }
-
-    #[test]
-    fn semver_shapes() {
-        for yes in [
-            "1.2.3",
-            "v10.0.1",
-            "1.2.3-rc.1",
-            "1.2.3+build.5",
-            "v0.0.0-x+y",
-        ] {
-            assert!(is_semver(yes), "{yes}");
-        }
-        for no in ["1.2", "latest", "v1.2.x", "1..3", "1.2.3.4", ""] {
-            assert!(!is_semver(no), "{no}");
         }
     }
 }

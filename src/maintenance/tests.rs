@@ -16,6 +16,7 @@ use futures::executor::block_on;
 use super::retention::Retention;
 use super::{Maintenance, MaintenanceConfig, Report};
 use crate::auth::Policy;
+use crate::immutable_tags::ImmutableTags;
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::{Algorithm, Digest, RepositoryName};
 use crate::records::{layout, BlobRecord, ClockedEnvironment, Environment, Records, DIGEST_META};
@@ -32,6 +33,7 @@ struct Fixture {
     records: Records<MemoryStore, MemoryStore, ClockedEnvironment>,
     config: MaintenanceConfig,
     policy: Policy,
+    immutable_tags: ImmutableTags,
 }
 
 impl Fixture {
@@ -46,7 +48,13 @@ impl Fixture {
                 ..MaintenanceConfig::default()
             },
             policy: Policy::default(),
+            immutable_tags: ImmutableTags::default(),
         }
+    }
+
+    fn with_immutable_tags(mut self, rules: &str) -> Self {
+        self.immutable_tags = ImmutableTags::parse(rules).unwrap();
+        self
     }
 
     fn with_retention(mut self, rules: &str) -> Self {
@@ -65,6 +73,7 @@ impl Fixture {
             config: &self.config,
             upload_ttl_seconds: UPLOAD_TTL_SECONDS,
             policy: &self.policy,
+            immutable_tags: &self.immutable_tags,
         }
     }
 

@@ -4,10 +4,12 @@ mod digest;
 pub mod manifest;
 mod name;
 mod reference;
+pub mod tag_pattern;
 
 pub use digest::{Algorithm, Digest, DigestHasher};
 pub use name::RepositoryName;
 pub use reference::{Reference, Tag};
+pub use tag_pattern::TagPattern;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OciError {

@@ -111,16 +111,16 @@ where
         Ok(StoredManifest::of(&key, reference, info)?.map(|stored| (stored, body)))
     }
 
-    /// Deletes a manifest and its entry among its subject's referrers; says whether it was
-    /// there. Tags that name it are the caller's to untag.
+    /// Deletes a manifest and its entry among its subject's referrers; what was deleted (its
+    /// bytes and media type), if it was there. Tags that name it are the caller's to untag.
     pub(crate) async fn delete_manifest(
         &self,
         name: &RepositoryName,
         digest: &Digest,
-    ) -> StorageResult<bool> {
+    ) -> StorageResult<Option<(Vec<u8>, Option<String>)>> {
         let key = layout::manifest(name, digest);
         let Some((info, bytes)) = self.store.get_bytes(&key).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if let Ok(parsed) = manifest::parse(&bytes, info.content_type.as_deref()) {
             if let Some(subject) = parsed.subject {
@@ -130,7 +130,7 @@ where
             }
         }
         self.store.delete(&[key]).await?;
-        Ok(true)
+        Ok(Some((bytes, info.content_type)))
     }
 
     /// Lists the manifest `referrer`, described by `descriptor`, among `subject`'s referrers.
@@ -244,10 +244,14 @@ mod tests {
         block_on(records.put_referrer(&name, &subject, &digest, &descriptor)).unwrap();
         let listed = block_on(records.referrers(&name, &subject, None, 10)).unwrap();
         assert_eq!(listed.entries, [descriptor]);
-        assert!(block_on(records.delete_manifest(&name, &digest)).unwrap());
+        assert!(block_on(records.delete_manifest(&name, &digest))
+            .unwrap()
+            .is_some());
         let listed = block_on(records.referrers(&name, &subject, None, 10)).unwrap();
         assert!(listed.entries.is_empty());
         assert!(!block_on(records.has_manifest(&name, &digest)).unwrap());
-        assert!(!block_on(records.delete_manifest(&name, &digest)).unwrap());
+        assert!(block_on(records.delete_manifest(&name, &digest))
+            .unwrap()
+            .is_none());
     }
 }

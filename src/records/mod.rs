@@ -51,7 +51,7 @@ pub use listing::LIST_CALLS_MAX;
 pub(crate) use listing::{Entry, Page};
 pub(crate) use scans::ListedScan;
 pub use scans::{ScanRecord, ScanStatus};
-pub use tags::{is_untagged, tag_target, DIGEST_META, UNTAGGED_META};
+pub use tags::{is_untagged, tag_target, TagState, DIGEST_META, UNTAGGED_META};
 pub(crate) use uploads::{SessionRecord, Steps};
 
 /// The clock and randomness the core needs (wasm32 has no `SystemTime`).

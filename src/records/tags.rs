@@ -1,5 +1,7 @@
 //! Tags: each one an object holding the tagged manifest's bytes again (so a pull by tag is one
-//! read), with the manifest's digest in its metadata; a deleted tag is an untag marker.
+//! read), with the manifest's digest in its metadata; a deleted tag is an untag marker. A tag
+//! is written over whatever it held ([`Records::put_tag`]), or, for an immutable tag's first
+//! push, only if it still holds what was read ([`Records::create_tag`]).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +32,17 @@ pub fn tag_target(info: &ObjectInfo) -> Option<&String> {
         .filter(|_| !is_untagged(info))
 }
 
+/// What a tag's key holds, as read before a conditional write of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagState {
+    /// Never pushed.
+    Absent,
+    /// Deleted: an untag marker with this etag.
+    Untagged { etag: String },
+    /// Pointing at the manifest with this digest.
+    Points { digest: String },
+}
+
 impl<S, K, E> Records<S, K, E>
 where
     S: ObjectStore + MultipartStore,
@@ -54,6 +67,53 @@ where
             .put(&layout::tag(name, tag), bytes, options)
             .await?;
         Ok(())
+    }
+
+    /// What `tag` holds now.
+    pub(crate) async fn tag_state(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+    ) -> StorageResult<TagState> {
+        let Some(info) = self.store.head(&layout::tag(name, tag)).await? else {
+            return Ok(TagState::Absent);
+        };
+        Ok(match tag_target(&info) {
+            Some(digest) => TagState::Points {
+                digest: digest.clone(),
+            },
+            None => TagState::Untagged { etag: info.etag },
+        })
+    }
+
+    /// Points `tag`, which was `read` absent or untagged, at the manifest `digest` (as
+    /// [`Self::put_tag`]), only if nothing has written it since: of two racing first pushes
+    /// exactly one creates it. The new object's etag, or `None` when the tag was written
+    /// meanwhile (and is left as it is).
+    pub(crate) async fn create_tag(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+        read: &TagState,
+        digest: &Digest,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> StorageResult<Option<String>> {
+        let mode = match read {
+            TagState::Absent => PutMode::CreateOnly,
+            TagState::Untagged { etag } => PutMode::IfEtag(etag.clone()),
+            TagState::Points { .. } => return Ok(None),
+        };
+        let options = PutOptions {
+            mode,
+            content_type: Some(media_type.to_string()),
+            metadata: BTreeMap::from([(DIGEST_META.to_string(), digest.to_string())]),
+        };
+        let written = self
+            .store
+            .put(&layout::tag(name, tag), bytes, options)
+            .await?;
+        Ok(written.map(|info| info.etag))
     }
 
     /// The bytes of the manifest `tag` holds; `None` when there is no such tag.
@@ -180,6 +240,39 @@ mod tests {
             .entries
             .is_empty());
         assert!(!block_on(records.untag(&name, &tag, None)).unwrap());
+    }
+
+    /// A create-only tag write: of two writers that both read the tag absent (or untagged),
+    /// only the first creates it; the second leaves it alone.
+    #[test]
+    fn create_tag_succeeds_only_over_what_was_read() {
+        let records = memory_records(MemoryStore::new(), MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let tag = Tag::parse("v1").unwrap();
+        let [first, second] = [b"one", b"two"].map(|m| Digest::of(Algorithm::Sha256, m));
+        let read = block_on(records.tag_state(&name, &tag)).unwrap();
+        assert_eq!(read, TagState::Absent);
+        let create = |digest: &Digest, bytes: &[u8], read: &TagState| {
+            block_on(records.create_tag(&name, &tag, read, digest, bytes.to_vec(), "m")).unwrap()
+        };
+        assert!(create(&first, b"one", &read).is_some());
+        assert!(create(&second, b"two", &read).is_none());
+        let now = block_on(records.tag_state(&name, &tag)).unwrap();
+        assert_eq!(
+            now,
+            TagState::Points {
+                digest: first.to_string()
+            }
+        );
+        assert!(create(&second, b"two", &now).is_none());
+        // Over an untag marker: only over the marker that was read.
+        assert!(block_on(records.untag(&name, &tag, None)).unwrap());
+        let untagged = block_on(records.tag_state(&name, &tag)).unwrap();
+        assert!(matches!(untagged, TagState::Untagged { .. }));
+        assert!(create(&second, b"two", &untagged).is_some());
+        assert!(create(&first, b"one", &untagged).is_none());
+        let bytes = block_on(records.tagged_bytes(&name, &tag)).unwrap();
+        assert_eq!(bytes.as_deref(), Some(&b"two"[..]));
     }
 
     /// A tag moved since it was read is not untagged: the push that moved it wins.

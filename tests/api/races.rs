@@ -487,6 +487,109 @@ fn a_delete_by_digest_that_failed_while_untagging_is_completed_by_its_retry() {
     );
 }
 
+// --- immutable tags ----------------------------------------------------------------------
+
+/// Two first pushes of `v1.0.0` (immutable in test/immutable-*, tests/access.env): the first
+/// is held once it has found the tag absent, just before it writes it; the second runs to its
+/// end meanwhile. With other content the held push loses (403 DENIED) and the tag keeps the
+/// winner's digest; with the same content both succeed.
+#[test]
+fn racing_first_pushes_of_an_immutable_tag_cannot_both_win() {
+    for same_content in [false, true] {
+        let c = client();
+        let name = "test/immutable-race";
+        let (winner, winner_digest) = untagged_image(&c, name, 1400);
+        let (loser, _) = if same_content {
+            (winner.clone(), winner_digest.clone())
+        } else {
+            untagged_image(&c, name, 1410)
+        };
+        let tag_key = format!("repos/{name}/_tags/v1.0.0");
+        let writing = c
+            .registry
+            .store()
+            .pause(When::Before, Call::Put, move |k| k == tag_key, 1);
+        let path = format!("/v2/{name}/manifests/v1.0.0");
+        let mut held = start(&c, "PUT", &path, &loser);
+        held_at(&mut held, &writing);
+        put_manifest(&c, name, "v1.0.0", &winner, OCI_MANIFEST);
+        writing.release();
+        let reply = finish(held);
+        if same_content {
+            assert_eq!(
+                reply.status,
+                201,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        } else {
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (403, "DENIED".to_string())
+            );
+        }
+        let tagged = c.send("GET", &path, &[], b"");
+        assert_eq!(tagged.status, 200);
+        assert_eq!(sha256(&tagged.body), winner_digest);
+    }
+}
+
+/// A push by digest with `?tag=` for two immutable tags, held before its second tag's write
+/// while another push takes that tag: refused, and the first tag it had created is undone,
+/// so that the refused push leaves no tag behind.
+#[test]
+fn a_push_that_loses_one_immutable_tag_leaves_none() {
+    let c = client();
+    let name = "test/immutable-race-many";
+    let (winner, _) = untagged_image(&c, name, 1420);
+    let (loser, loser_digest) = untagged_image(&c, name, 1430);
+    let second_key = format!("repos/{name}/_tags/v2.0.0");
+    let writing = c
+        .registry
+        .store()
+        .pause(When::Before, Call::Put, move |k| k == second_key, 1);
+    let path = format!("/v2/{name}/manifests/{loser_digest}?tag=v1.0.0&tag=v2.0.0");
+    let mut held = start(&c, "PUT", &path, &loser);
+    held_at(&mut held, &writing);
+    put_manifest(&c, name, "v2.0.0", &winner, OCI_MANIFEST);
+    writing.release();
+    assert_eq!(finish(held).status, 403);
+    assert_eq!(status(&c, &format!("/v2/{name}/manifests/v1.0.0")), 404);
+    // Untagged, it may be created again, by anyone.
+    put_manifest(&c, name, "v1.0.0", &winner, OCI_MANIFEST);
+}
+
+/// A DELETE by digest held just after it found no immutable tag naming the manifest, while
+/// a push points the immutable `v1.0.0` at it and finishes: the DELETE deletes the manifest,
+/// then finds the tag, puts the manifest back and is refused. Nothing is lost: the tag's
+/// manifest is there, and collection keeps it and its blobs.
+#[test]
+fn a_delete_by_digest_racing_an_immutable_tag_push_is_refused() {
+    let c = client();
+    let name = "test/immutable-race-delete";
+    let (manifest, digest) = untagged_image(&c, name, 1440);
+    let tags = format!("repos/{name}/_tags/");
+    let checked = c
+        .registry
+        .store()
+        .pause(When::After, Call::List, move |k| k == tags, 1);
+    let mut delete = start(&c, "DELETE", &format!("/v2/{name}/manifests/{digest}"), b"");
+    held_at(&mut delete, &checked);
+    put_manifest(&c, name, "v1.0.0", &manifest, OCI_MANIFEST);
+    checked.release();
+    let reply = finish(delete);
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (403, "DENIED".to_string())
+    );
+    assert_image_pullable(&c, name, "v1.0.0");
+    assert_image_pullable(&c, name, &digest);
+
+    past_grace(&c);
+    collect(&c, 2, false);
+    assert_image_pullable(&c, name, &digest);
+}
+
 // --- uploads ---------------------------------------------------------------------------
 
 /// Starts an upload; its Location.

@@ -21,6 +21,7 @@ macro_rules! maintenance_tests {
         $crate::maintenance_tests!($client =>
             maintenance_discards_expired_uploads, maintenance_collects_unreferenced_layers,
             maintenance_spares_blobs_pushed_before_their_manifest, maintenance_applies_retention,
+            maintenance_keeps_immutable_tags,
             maintenance_spans_several_runs, maintenance_dry_run_deletes_nothing,
             maintenance_is_for_the_administrator);
     };
@@ -325,6 +326,46 @@ pub fn maintenance_applies_retention(c: &dyn Client) {
     assert_pullable(c, name, "latest", &latest);
     assert_pullable(c, name, "v1.0.0", &release);
     assert_pullable(c, name, &attachments[1].1, &attachments[1].2);
+}
+
+/// Immutable tags (tests/access.env: `release-*` in gc/retained-*) under `keep=2`: never
+/// deleted and not counted, so the two newest other tags stay besides them, however new the
+/// releases are; their images stay whole through collection, and deleting them is refused.
+pub fn maintenance_keeps_immutable_tags(c: &dyn Client) {
+    let name = "gc/retained-immutable";
+    let mut pushed = Vec::new();
+    for (index, tag) in ["release-1", "build-1", "build-2", "build-3", "release-2"]
+        .into_iter()
+        .enumerate()
+    {
+        let layer = data(200, 400 + index as u64);
+        pushed.push((tag, image(c, name, tag, &[&layer], "")));
+        // Distinct push times: retention orders tags by them.
+        c.let_time_pass(20);
+    }
+    past_grace(c);
+    let collection = collect(c, 2, false);
+
+    let mut kept = tags(c, name);
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["build-2", "build-3", "release-1", "release-2"],
+        "{:?}",
+        collection.deletions
+    );
+    assert!(collection.deleted(&format!("tag {name}:build-1")));
+    assert!(collection.deleted(&format!("manifest {name}@{}", pushed[1].1)));
+    for (tag, digest) in pushed.iter().filter(|(tag, _)| *tag != "build-1") {
+        assert_pullable(c, name, tag, digest);
+    }
+    let delete = c.send(
+        "DELETE",
+        &format!("/v2/{name}/manifests/{}", pushed[0].1),
+        &[],
+        b"",
+    );
+    assert_oci_error(&delete, 403, "DENIED");
 }
 
 pub fn maintenance_spans_several_runs(c: &dyn Client) {

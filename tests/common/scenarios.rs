@@ -15,7 +15,8 @@ macro_rules! scenario_tests {
             mount_links_existing_blobs, range_reads, ranges_that_are_ignored,
             blob_delete_unlinks, manifest_push_and_pull, manifest_validation, manifest_delete_by_tag_and_digest,
             tags_are_sorted_and_paginated, listings_cap_n_and_keep_filters, referrers_list_subjects, catalog_lists_repositories, index_needs_children,
-            manifest_tag_parameters, chunked_sha512_uploads_announce_their_algorithm);
+            manifest_tag_parameters, chunked_sha512_uploads_announce_their_algorithm,
+            immutable_tags_never_move);
     };
     ($client:expr => $($name:ident),* $(,)?) => {
         $( #[test] fn $name() { common::scenarios::$name(&$client); } )*
@@ -1143,4 +1144,106 @@ pub fn index_needs_children(c: &dyn Client) {
     put_manifest(c, &name, "multi", &index(&child), OCI_INDEX);
     let get = c.send("GET", &format!("/v2/{name}/manifests/multi"), &[], b"");
     assert_eq!(get.header("Content-Type"), Some(OCI_INDEX));
+}
+
+/// `IMMUTABLE_TAGS` (tests/access.env: `test/immutable-*=semver,release-*`): once `v1.0.0`
+/// exists, pushing other content to it is refused (403 DENIED, naming the rule) and the tag
+/// still gives the old digest; the same content again succeeds (a CI retry), by tag and by
+/// digest with `?tag=`; deleting it, by tag or by the digest it names, is refused; `latest`
+/// in the same repository still moves and is deleted as usual.
+pub fn immutable_tags_never_move(c: &dyn Client) {
+    let name = repo("immutable-tags");
+    let manifest = |tag: &str| {
+        c.send("GET", &format!("/v2/{name}/manifests/{tag}"), &[], b"")
+            .body
+    };
+    let first = push_image(c, &name, "v1.0.0", 4000);
+    let first_bytes = manifest("v1.0.0");
+    let other = push_image(c, &name, "latest", 4010);
+    let other_bytes = manifest("latest");
+    assert_ne!(first, other);
+    let put = |reference: &str, bytes: &[u8]| {
+        c.send(
+            "PUT",
+            &format!("/v2/{name}/manifests/{reference}"),
+            &[("Content-Type", OCI_MANIFEST)],
+            bytes,
+        )
+    };
+    let digest_of = |tag: &str| {
+        let head = c.send("HEAD", &format!("/v2/{name}/manifests/{tag}"), &[], b"");
+        assert_eq!(head.status, 200, "{tag}");
+        head.header("Docker-Content-Digest").unwrap().to_string()
+    };
+    let assert_immutable = |reply: &Reply| {
+        assert_oci_error(reply, 403, "DENIED");
+        let message = reply.json()["errors"][0]["message"].to_string();
+        assert!(
+            message.contains("test/immutable-*=semver,release-*"),
+            "{message}"
+        );
+    };
+
+    // Other content, by tag and by digest with ?tag=: refused, the tag unmoved.
+    assert_immutable(&put("v1.0.0", &other_bytes));
+    assert_immutable(&put(&format!("{other}?tag=v1.0.0"), &other_bytes));
+    // A refused push by digest applies none of its tags.
+    assert_immutable(&put(&format!("{other}?tag=fresh&tag=v1.0.0"), &other_bytes));
+    assert_eq!(
+        c.send("HEAD", &format!("/v2/{name}/manifests/fresh"), &[], b"")
+            .status,
+        404
+    );
+    assert_eq!(digest_of("v1.0.0"), first);
+
+    // The same content again: accepted, by tag and by digest.
+    let again = put("v1.0.0", &first_bytes);
+    assert_eq!(
+        again.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert_eq!(again.header("Docker-Content-Digest"), Some(first.as_str()));
+    assert_eq!(
+        put(&format!("{first}?tag=v1.0.0"), &first_bytes).status,
+        201
+    );
+    // A new immutable tag is created once, and then holds as well.
+    assert_eq!(put("release-1", &other_bytes).status, 201);
+    assert_immutable(&put("release-1", &first_bytes));
+    assert_eq!(digest_of("release-1"), other);
+
+    // Deletes: refused by tag and by digest; nothing goes.
+    let delete = |reference: &str| {
+        c.send(
+            "DELETE",
+            &format!("/v2/{name}/manifests/{reference}"),
+            &[],
+            b"",
+        )
+    };
+    assert_immutable(&delete("v1.0.0"));
+    assert_immutable(&delete(&first));
+    assert_eq!(digest_of("v1.0.0"), first);
+    let by_digest = c.send("GET", &format!("/v2/{name}/manifests/{first}"), &[], b"");
+    assert_eq!(by_digest.status, 200);
+    // A tag the rules cover that does not exist is simply unknown.
+    assert_oci_error(&delete("v9.9.9"), 404, "MANIFEST_UNKNOWN");
+
+    // `latest` is mutable: it moves, and goes.
+    assert_eq!(put("latest", &first_bytes).status, 201);
+    assert_eq!(digest_of("latest"), first);
+    assert_eq!(put("latest", &other_bytes).status, 201);
+    assert_eq!(digest_of("latest"), other);
+    assert_eq!(delete("latest").status, 202);
+    assert_eq!(
+        c.send("HEAD", &format!("/v2/{name}/manifests/latest"), &[], b"")
+            .status,
+        404
+    );
+    let tags = c
+        .send("GET", &format!("/v2/{name}/tags/list"), &[], b"")
+        .json();
+    assert_eq!(tags["tags"], serde_json::json!(["release-1", "v1.0.0"]));
 }

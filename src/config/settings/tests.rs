@@ -188,6 +188,10 @@ fn access_errors_name_their_setting_and_keep_secrets_out_of_answers() {
     );
     assert_eq!(refused(&[("RETENTION", "acme/* keep=many")]), "RETENTION");
     assert_eq!(refused(&[("RETENTION", "Acme/* keep=2")]), "RETENTION");
+    assert_eq!(
+        refused(&[("RETENTION", "acme/* protect=v1/2")]),
+        "RETENTION"
+    );
     // Not secret: the answer says what is wrong.
     let message = Error::from(parse(&[("UPLOAD_PART_MIB", "0")]).unwrap_err()).message();
     assert_eq!(
@@ -265,4 +269,28 @@ fn switches_are_on_or_off() {
     );
     assert_eq!(refused(&[("GC_DRY_RUN", "yes")]), "GC_DRY_RUN");
     assert_eq!(refused(&[("LOG_STORAGE_OPS", "on")]), "LOG_STORAGE_OPS");
+}
+
+#[test]
+fn immutable_tags_reach_the_configuration_and_bad_rules_stop_the_registry() {
+    let settings = parse(&[("IMMUTABLE_TAGS", "acme/*=semver,v*\nteam/app=stable")]).unwrap();
+    let rules = &settings.config.immutable_tags;
+    assert_eq!(
+        rules.rule_for("acme/app", "1.0.0"),
+        Some("acme/*=semver,v*")
+    );
+    assert!(rules.is_immutable("team/app", "stable"));
+    assert!(!rules.is_immutable("team/app", "latest"));
+    assert!(!parse(&[])
+        .unwrap()
+        .config
+        .immutable_tags
+        .applies_to("acme/app"));
+    for bad in ["acme/*", "acme/*=", "Acme/*=semver", "acme/*=v 1"] {
+        let error = parse(&[("IMMUTABLE_TAGS", bad)]).unwrap_err();
+        assert_eq!(error.setting, "IMMUTABLE_TAGS", "{bad}");
+        // Not a secret: the answer names the rule.
+        let message = Error::from(error).message();
+        assert!(message.contains("IMMUTABLE_TAGS rule"), "{message}");
+    }
 }

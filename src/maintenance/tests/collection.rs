@@ -83,6 +83,45 @@ fn retention_drops_a_tag_at_once_and_its_manifest_and_blobs_after_grace() {
     }
 }
 
+/// Immutable tags are not retention's: with `keep=1` the newest other tag is kept besides
+/// them (they are not counted), they stay however old, and collection keeps their manifests
+/// and blobs; the mutable tag beyond `keep` goes, and its image after grace.
+#[test]
+fn retention_never_deletes_immutable_tags_nor_counts_them() {
+    let fixture = Fixture::new()
+        .with_retention("app keep=1 untagged-max-age=0")
+        .with_immutable_tags("app=semver");
+    let app = repository("app");
+    let released = fixture.image(&app, "1.0.0", 1);
+    fixture.later(1);
+    let dropped = fixture.image(&app, "build-1", 2);
+    fixture.later(1);
+    let newest = fixture.image(&app, "build-2", 3);
+    // Newer than every mutable tag, so that counting it would have dropped build-2.
+    fixture.later(1);
+    let latest_release = fixture.image(&app, "1.1.0", 4);
+
+    let reports = fixture.cycle(false);
+    assert_eq!(deletions(&reports), ["tag app:build-1"]);
+    fixture.later(GRACE_SECONDS + 1);
+    fixture.cycle(false);
+    fixture.cycle(false);
+    assert!(!fixture.has(&manifest_key(&app, &dropped.manifest)));
+    assert!(!fixture.has(&layout::blob(&dropped.layer)));
+    for (tag, image) in [
+        ("1.0.0", &released),
+        ("build-2", &newest),
+        ("1.1.0", &latest_release),
+    ] {
+        assert!(!is_untagged(&fixture.head(&tag_key(&app, tag)).unwrap()));
+        assert!(fixture.has(&manifest_key(&app, &image.manifest)), "{tag}");
+        for blob in [&image.config, &image.layer] {
+            assert!(fixture.has(&layout::blob(blob)), "{tag}");
+            assert!(fixture.has(&layout::layer_link(&app, blob)), "{tag}");
+        }
+    }
+}
+
 /// Without a retention rule nothing tagged goes, however old; a blob no manifest names goes
 /// once past the grace period.
 #[test]
