@@ -225,15 +225,23 @@ impl Push<'_> {
                 .as_ref()
                 .and_then(|cache| cache.holder(registry.name(), &blob.digest))
                 .filter(|holder| holder != repository);
-            let started = match holder {
-                Some(from) => match registry.mount(repository, &blob.digest, &from)? {
-                    Mount::Mounted => None,
-                    Mount::Started(start) => Some(Session {
-                        location: start.location,
-                        offset: 0,
-                        chunk_max: start.chunk_max,
-                    }),
+            let mounted = match holder {
+                Some(from) => match registry.mount(repository, &blob.digest, &from) {
+                    Ok(mounted) => Some(mounted),
+                    // A registry that refuses the mount outright, instead of answering with an
+                    // upload (202), still takes the blob uploaded.
+                    Err(CliError::Denied { .. } | CliError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
                 },
+                None => None,
+            };
+            let started = match mounted {
+                Some(Mount::Mounted) => None,
+                Some(Mount::Started(start)) => Some(Session {
+                    location: start.location,
+                    offset: 0,
+                    chunk_max: start.chunk_max,
+                }),
                 None => Some(self.session(registry, repository, blob, &mut item)?),
             };
             match started {
