@@ -3,9 +3,11 @@
 //! - [`scope`]: actions, the token scope grammar, and a token's `access` claim.
 //! - [`policy`]: users (hashed tokens) with grants on repository patterns; private repositories.
 //! - [`token`]: HS256 access and refresh tokens.
+//! - [`oidc`]: OpenID Connect ID tokens (keyless push from CI), verified and mapped to grants.
 //!
 //! Plain Rust: the platform hands over configuration text and the clock.
 
+pub mod oidc;
 pub mod policy;
 pub mod scope;
 pub mod token;
