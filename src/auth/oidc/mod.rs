@@ -196,17 +196,17 @@ fn parse_rule(entry: &str) -> Result<Rule, String> {
 /// An issuer is an https URL without query or fragment; plain http only on loopback, where
 /// no one else is on the wire (tests run their own issuer there).
 pub fn check_issuer(issuer: &str) -> Result<(), String> {
-    let url = url::Url::parse(issuer).map_err(|_| format!("issuer {issuer:?} is not a URL"))?;
+    let url = url::Url::parse(issuer).map_err(|_| format!("issuer {issuer} is not a URL"))?;
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(format!(
-            "issuer {issuer:?} has a query, fragment or user: issuers are https://HOST[/PATH]"
+            "issuer {issuer} has a query, fragment or user: issuers are https://HOST[/PATH]"
         ));
     }
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
         _ => Err(format!(
-            "issuer {issuer:?} is not https (plain http only on loopback: 127.0.0.1, [::1], localhost)"
+            "issuer {issuer} is not https (plain http only on loopback: 127.0.0.1, [::1], localhost)"
         )),
     }
 }
