@@ -256,6 +256,8 @@ pub(crate) fn test_registry(
 #[cfg(test)]
 mod body_limit_tests;
 #[cfg(test)]
+mod oidc_tests;
+#[cfg(test)]
 mod scanning_tests;
 #[cfg(test)]
 mod tests;
