@@ -238,12 +238,14 @@ async fn fetch_keys(issuer: &str, fetch: &dyn IssuerFetch) -> Result<Vec<Value>,
             discovery.issuer
         ));
     }
-    check_issuer(&discovery.jwks_uri).map_err(|_| {
-        format!(
-            "jwks_uri {:?} is not https (nor http on loopback)",
+    // The key set over https, or plain http on loopback for a loopback issuer only.
+    let plain = discovery.jwks_uri.starts_with("http:");
+    if check_issuer(&discovery.jwks_uri).is_err() || (plain && !issuer.starts_with("http:")) {
+        return Err(format!(
+            "jwks_uri {:?} is not https (nor http on loopback, for a loopback issuer)",
             discovery.jwks_uri
-        )
-    })?;
+        ));
+    }
     let body = fetch.get(&discovery.jwks_uri, MAX_DOCUMENT_BYTES).await?;
     let set: KeySet = serde_json::from_slice(&body).map_err(|e| format!("key set: {e}"))?;
     Ok(set.keys)

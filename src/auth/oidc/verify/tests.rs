@@ -479,13 +479,21 @@ fn refuses_discovery_for_another_issuer_and_insecure_key_sets() {
     for discovery in [
         json!({"issuer": "https://elsewhere.test", "jwks_uri": format!("{ISSUER}/keys")}),
         json!({"issuer": ISSUER, "jwks_uri": "http://issuer.test/keys"}),
+        json!({"issuer": ISSUER, "jwks_uri": "http://127.0.0.1:8080/keys"}),
         json!({"issuer": ISSUER}),
     ] {
         let issuer = FakeIssuer::new(vec![rsa.jwk()]);
-        issuer.documents.borrow_mut().insert(
+        let mut documents = issuer.documents.borrow_mut();
+        if let Some(uri) = discovery["jwks_uri"].as_str() {
+            // The keys are there: only the document's claims are wrong.
+            let keys = documents[&format!("{ISSUER}/keys")].clone();
+            documents.insert(uri.to_string(), keys);
+        }
+        documents.insert(
             format!("{ISSUER}/.well-known/openid-configuration"),
             discovery.to_string().into_bytes(),
         );
+        drop(documents);
         refused(
             check(
                 &trust,
