@@ -1,7 +1,9 @@
 //! The token endpoint (`/token`): Docker's token protocol over `GET` (HTTP Basic credentials,
 //! `service`, repeated `scope`, `offline_token`) and its OAuth2 form over `POST`
 //! (`grant_type=password` or `refresh_token`). The token grants the intersection of the
-//! scopes asked for and what the caller is allowed.
+//! scopes asked for and what the caller is allowed. A password that is an OpenID Connect ID
+//! token `OIDC_TRUST` accepts (any user name) buys the grants of the rules it matches, for no
+//! longer than it lives, and no refresh token (see `auth::oidc`).
 
 use std::collections::BTreeMap;
 
