@@ -6,7 +6,8 @@
 //! issuer rotated its keys), but at most once per `min_refresh_ms`, however many such tokens
 //! come, so that no one can make every request fetch; and when the cached keys are older than
 //! [`MAX_KEYS_AGE_MS`], so that a key the issuer withdrew stops being trusted. When the issuer
-//! cannot be reached, the keys cached last still serve.
+//! cannot be reached, the keys cached last still serve, for [`KEYS_FALLBACK_MS`] after they
+//! were fetched.
 //!
 //! Refused before any key is looked at: tokens over [`MAX_ID_TOKEN_BYTES`], algorithms other
 //! than RS256 and ES256 (`none`, and HS256 "signed" with a public key, among them), tokens
@@ -33,8 +34,10 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const LEEWAY_SECONDS: i64 = 60;
 /// Cached keys older than this are fetched again even when they hold the key asked for.
 pub const MAX_KEYS_AGE_MS: u64 = 60 * 60 * 1000;
-/// How long the cache keeps keys at all: the fallback while the issuer is unreachable.
+/// How long the cache keeps a record at all.
 pub const KEYS_CACHE_TTL_SECONDS: u64 = 24 * 60 * 60;
+/// How long after they were fetched keys still serve while their issuer is unreachable.
+pub const KEYS_FALLBACK_MS: u64 = KEYS_CACHE_TTL_SECONDS * 1000;
 /// The default of `OIDC_JWKS_MIN_REFRESH_SECONDS`.
 pub const DEFAULT_MIN_REFRESH_SECONDS: u64 = 60;
 
@@ -196,8 +199,11 @@ async fn issuer_key(
                 .ok_or_else(|| invalid(format!("unknown key {kid:?} of {issuer}")))
         }
         Err(why) => {
-            // The failure counts against the bound too, and the keys cached last still serve.
-            let mut record = cached.unwrap_or_default();
+            // The failure counts against the bound too, and the keys cached last still serve,
+            // for a day from when they were fetched at most.
+            let mut record = cached
+                .filter(|record| now.saturating_sub(record.fetched_ms) < KEYS_FALLBACK_MS)
+                .unwrap_or_default();
             record.checked_ms = now;
             save(cache, issuer, &record).await;
             record

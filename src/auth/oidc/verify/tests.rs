@@ -465,6 +465,12 @@ fn old_keys_are_fetched_again_and_serve_while_the_issuer_is_down() {
     // The failed attempt counts against the bound.
     assert!(check(&trust, &token, later + 1000, &issuer, &cache).is_ok());
     assert_eq!(issuer.fetches.get(), 5);
+    // Not for longer than a day after the keys were fetched.
+    let day_later = NOW + MAX_KEYS_AGE_MS + KEYS_FALLBACK_MS;
+    refused(
+        check(&trust, &token, day_later, &issuer, &cache),
+        "could not be fetched",
+    );
     // With nothing cached, the failure is the answer.
     refused(
         check(&trust, &token, NOW, &issuer, &MemoryCache::default()),
