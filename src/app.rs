@@ -5,6 +5,7 @@ use crate::api::access::Realm;
 use crate::api::caching::EdgeCache;
 use crate::api::routes::{self, Route};
 use crate::api::{Api, Body, Method, Request, Response, StatusCode};
+use crate::auth::oidc::IssuerFetch;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -20,6 +21,8 @@ pub struct Registry<S, K, E> {
     pub(crate) records: Records<S, K, E>,
     pub(crate) config: Config,
     pub(crate) auth: Auth,
+    /// How `/token` fetches OIDC issuers' keys (the platform's HTTP client).
+    issuers: Option<Box<dyn IssuerFetch>>,
 }
 
 impl<S, K, E> Registry<S, K, E>
@@ -33,7 +36,14 @@ where
             records: Records::new(store, None, sessions, env),
             config,
             auth,
+            issuers: None,
         }
+    }
+
+    /// Lets `/token` fetch OIDC issuers' discovery documents and keys through `fetch`.
+    pub fn with_issuer_fetch(mut self, fetch: impl IssuerFetch + 'static) -> Self {
+        self.issuers = Some(Box::new(fetch));
+        self
     }
 
     /// Serves public repositories' large blobs from `public_blobs` (with
@@ -58,6 +68,7 @@ where
             records: &self.records,
             config: &self.config,
             auth: &self.auth,
+            issuers: self.issuers.as_deref(),
         }
     }
 
@@ -245,6 +256,8 @@ pub(crate) fn test_registry(
 
 #[cfg(test)]
 mod body_limit_tests;
+#[cfg(test)]
+mod oidc_tests;
 #[cfg(test)]
 mod scanning_tests;
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! 1. The vocabulary and the rules, depending on nothing else of ours:
 //!    [`oci`] (repository names, references, digests, manifests), [`auth`] (users, grants,
-//!    scopes, tokens), [`presign`] (SigV4 presigned URLs and their verifier), [`scan`]
+//!    scopes, tokens, OIDC ID tokens), [`presign`] (SigV4 presigned URLs and their verifier), [`scan`]
 //!    (scanning's pure core: package databases, purls and CycloneDX SBOMs; each ecosystem's
 //!    version order, OSV advisories and their ranges), [`immutable_tags`] (which tags never
 //!    move once pushed).

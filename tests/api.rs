@@ -39,6 +39,7 @@ fn auth() -> Auth {
         signing_key: Some(SigningKey::new(&env("TOKEN_SIGNING_KEY")).unwrap()),
         token_ttl_seconds: 300,
         refresh_ttl_seconds: 3600,
+        ..Auth::default()
     }
 }
 

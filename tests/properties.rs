@@ -339,6 +339,7 @@ fn seeded_registry() -> (TestRegistry, Seed) {
             signing_key: Some(SigningKey::new(&access_env("TOKEN_SIGNING_KEY")).unwrap()),
             token_ttl_seconds: 300,
             refresh_ttl_seconds: 3600,
+            ..Auth::default()
         },
     );
     let blob = common::data(1000, 1);

@@ -126,8 +126,10 @@ where
                         "not an access token".into(),
                     )));
                 };
-                // Removing a user revokes their tokens at once.
+                // Removing a user revokes their tokens at once. A token exchanged for an
+                // OIDC ID token names no user: its access claim is all it holds.
                 let user = match claims.sub.as_str() {
+                    _ if claims.idp.is_some() => None,
                     "" => None,
                     name => Some(policy.user(name).ok_or_else(|| {
                         reject(AuthError::InvalidToken("the token's user is gone".into()))

@@ -17,6 +17,7 @@ mod uploads;
 pub(crate) use messages::read_bounded;
 pub use messages::{header_map, Body, HeaderMap, Method, Request, Response, StatusCode};
 
+use crate::auth::oidc::IssuerFetch;
 use crate::auth::{Actions, Auth};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -33,6 +34,9 @@ pub struct Api<'a, S, K, E> {
     pub(crate) records: &'a Records<S, K, E>,
     pub(crate) config: &'a Config,
     pub(crate) auth: &'a Auth,
+    /// How `/token` reaches OIDC issuers; `None` where no HTTP client is wired (then ID
+    /// tokens are refused).
+    pub(crate) issuers: Option<&'a dyn IssuerFetch>,
 }
 
 impl<S, K, E> Api<'_, S, K, E>

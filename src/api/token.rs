@@ -1,7 +1,9 @@
 //! The token endpoint (`/token`): Docker's token protocol over `GET` (HTTP Basic credentials,
 //! `service`, repeated `scope`, `offline_token`) and its OAuth2 form over `POST`
 //! (`grant_type=password` or `refresh_token`). The token grants the intersection of the
-//! scopes asked for and what the caller is allowed.
+//! scopes asked for and what the caller is allowed. A password that is an OpenID Connect ID
+//! token `OIDC_TRUST` accepts (any user name) buys the grants of the rules it matches, for no
+//! longer than it lives, and no refresh token (see `auth::oidc`).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,7 @@ use futures::Stream;
 use super::access::Realm;
 use crate::api::Api;
 use crate::api::{read_bounded, Method, Request, Response, StatusCode};
+use crate::auth::oidc::{self, Verified, VerifyOptions};
 use crate::auth::scope::{CATALOG, REGISTRY, REPOSITORY};
 use crate::auth::token::rfc3339;
 use crate::auth::{Actions, AuthError, Credentials, ResourceAccess, Scope, TokenClaims, User};
@@ -26,6 +29,24 @@ enum Grant {
     Anonymous,
     Password { user: String, password: String },
     Refresh(String),
+}
+
+/// Who the token is for.
+enum Identity<'a> {
+    Anonymous,
+    User(&'a User),
+    /// The holder of an ID token that `OIDC_TRUST` accepts.
+    Oidc(Verified<'a>),
+}
+
+/// Three base64url parts: what a password never looks like by accident.
+fn looks_like_jwt(password: &str) -> bool {
+    let parts: Vec<&str> = password.split('.').collect();
+    parts.len() == 3
+        && parts[..2].iter().all(|part| !part.is_empty())
+        && password
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 struct TokenRequest {
@@ -81,36 +102,62 @@ where
             Error::Internal("TOKEN_SIGNING_KEY is not set: no tokens can be issued".into())
         })?;
         let now_ms = self.records.env.now_ms();
-        let user = match asked.grant {
-            Grant::Anonymous => None,
-            Grant::Password { user, password } => Some(
+        let identity = match asked.grant {
+            Grant::Anonymous => Identity::Anonymous,
+            Grant::Password { user, password } => {
+                match self.auth.policy.authenticate(&user, &password) {
+                    Some(user) => Identity::User(user),
+                    // Any user name: `docker login -u oidc --password-stdin` with an ID token.
+                    None if !self.auth.oidc.trust.is_empty() && looks_like_jwt(&password) => {
+                        Identity::Oidc(self.verify_id_token(&password, now_ms, &realm).await?)
+                    }
+                    None => return Err(bad_credentials("unknown user or wrong password", &realm)),
+                }
+            }
+            Grant::Refresh(token) => Identity::User(self.refresh_user(&token, now_ms, &realm)?),
+        };
+        let user = match &identity {
+            Identity::User(user) => Some(*user),
+            Identity::Anonymous | Identity::Oidc(_) => None,
+        };
+        let (sub, idp, ttl) = match &identity {
+            Identity::Anonymous => (String::new(), None, self.auth.token_ttl_seconds),
+            Identity::User(user) => (user.name.clone(), None, self.auth.token_ttl_seconds),
+            // Never longer than the ID token itself lives.
+            Identity::Oidc(verified) => (
+                verified.subject.clone(),
+                Some(verified.issuer.clone()),
                 self.auth
-                    .policy
-                    .authenticate(&user, &password)
-                    .ok_or_else(|| bad_credentials("unknown user or wrong password", &realm))?,
+                    .token_ttl_seconds
+                    .min(verified.expires_ms.saturating_sub(now_ms) / 1000),
             ),
-            Grant::Refresh(token) => Some(self.refresh_user(&token, now_ms, &realm)?),
         };
         let claims = |access, refresh| TokenClaims {
             iss: realm.url.clone(),
-            sub: user.map(|u| u.name.clone()).unwrap_or_default(),
+            sub: sub.clone(),
             aud: realm.service.clone(),
             jti: self.records.env.new_id(),
             access,
             refresh,
+            idp: idp.clone(),
         };
-        let ttl = self.auth.token_ttl_seconds;
-        let token = key.issue(
-            claims(Some(self.grant(user, &asked.scopes)), None),
-            now_ms,
-            ttl,
-        );
+        let policy = &self.auth.policy;
+        let access = match &identity {
+            Identity::Oidc(verified) => self.grant(&asked.scopes, |name| {
+                policy
+                    .allowed(None, name)
+                    .union(verified.matched.allowed(name))
+            }),
+            _ => self.grant(&asked.scopes, |name| policy.allowed(user, name)),
+        };
+        let token = key.issue(claims(Some(access), None), now_ms, ttl);
         let mut body = serde_json::json!({
             "token": token,
             "access_token": token,
             "expires_in": ttl,
             "issued_at": rfc3339(now_ms),
         });
+        // Only users get refresh tokens: an ID token's grant ends with the ID token.
         if let (true, Some(user)) = (asked.offline, user) {
             let refresh = claims(None, Some(user.credential_fingerprint()));
             body["refresh_token"] = key
@@ -120,6 +167,31 @@ where
         Ok(Response::new(StatusCode::OK)
             .header("Cache-Control", "no-store")
             .json(&body, "application/json"))
+    }
+
+    /// An OIDC ID token presented as a password, verified against `OIDC_TRUST`; the issuers'
+    /// keys are cached in the sessions' KV namespace.
+    async fn verify_id_token(
+        &self,
+        token: &str,
+        now_ms: u64,
+        realm: &Realm,
+    ) -> Result<Verified<'_>> {
+        let refuse = |error: AuthError| Error::from(error).with_challenge(realm.basic_challenge());
+        let fetch = self.issuers.ok_or_else(|| {
+            refuse(AuthError::BadCredentials(
+                "ID tokens cannot be checked: no HTTP client for issuers".into(),
+            ))
+        })?;
+        let oidc = &self.auth.oidc;
+        let options = VerifyOptions {
+            now_ms,
+            audience: oidc.audience.as_deref().unwrap_or(&realm.service),
+            min_refresh_ms: oidc.min_refresh_seconds.saturating_mul(1000),
+        };
+        oidc::verify(&oidc.trust, token, &options, fetch, self.records)
+            .await
+            .map_err(refuse)
     }
 
     /// The user a refresh token was issued to, as long as their credential is unchanged.
@@ -135,17 +207,17 @@ where
             .ok_or_else(|| bad_credentials("invalid or revoked refresh token", realm))
     }
 
-    /// What of `scopes` the caller gets: one entry per repository asked for, with no actions
-    /// where nothing was granted, so that the token records what was asked (a mount's
-    /// challenge depends on it: see `Api::may_mount_from`).
-    fn grant(&self, user: Option<&User>, scopes: &[Scope]) -> Vec<ResourceAccess> {
+    /// What of `scopes` the caller gets, `allowed` saying what they may do on a repository:
+    /// one entry per repository asked for, with no actions where nothing was granted, so that
+    /// the token records what was asked (a mount's challenge depends on it: see
+    /// `Api::may_mount_from`).
+    fn grant(&self, scopes: &[Scope], allowed: impl Fn(&str) -> Actions) -> Vec<ResourceAccess> {
         let mut repositories: BTreeMap<&str, Actions> = BTreeMap::new();
         let mut catalog = false;
         for scope in scopes {
             match (scope.resource_type.as_str(), scope.name.as_str()) {
                 (REPOSITORY, name) => {
-                    let allowed = self.auth.policy.allowed(user, name);
-                    let actions = Actions::parse_list(&scope.actions).intersection(allowed);
+                    let actions = Actions::parse_list(&scope.actions).intersection(allowed(name));
                     let entry = repositories.entry(name).or_default();
                     *entry = entry.union(actions);
                 }

@@ -3,9 +3,11 @@
 //! - [`scope`]: actions, the token scope grammar, and a token's `access` claim.
 //! - [`policy`]: users (hashed tokens) with grants on repository patterns; private repositories.
 //! - [`token`]: HS256 access and refresh tokens.
+//! - [`oidc`]: OpenID Connect ID tokens (keyless push from CI), verified and mapped to grants.
 //!
 //! Plain Rust: the platform hands over configuration text and the clock.
 
+pub mod oidc;
 pub mod policy;
 pub mod scope;
 pub mod token;
@@ -87,6 +89,20 @@ pub struct Auth {
     pub signing_key: Option<SigningKey>,
     pub token_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// `OIDC_TRUST` and its companions: which ID tokens `/token` accepts as passwords.
+    pub oidc: OidcSettings,
+}
+
+/// Keyless push (see [`oidc`]).
+#[derive(Debug, Default)]
+pub struct OidcSettings {
+    /// `OIDC_TRUST`: empty when unset, and then no ID token is accepted.
+    pub trust: oidc::Trust,
+    /// `OIDC_AUDIENCE`; by default the registry's host as the request named it.
+    pub audience: Option<String>,
+    /// `OIDC_JWKS_MIN_REFRESH_SECONDS`: at most one fetch of an issuer's keys per this long
+    /// for tokens naming a key the cache does not hold.
+    pub min_refresh_seconds: u64,
 }
 
 /// Five minutes: clients fetch a new token when one expires, so short costs little.

@@ -19,10 +19,37 @@ use super::AuthError;
 /// The wildcards of repository patterns (wildmatch's).
 const WILDCARDS: [char; 2] = ['*', '?'];
 
+/// Actions on the repositories a pattern matches: `PATTERN=ACTIONS` in users and OIDC rules.
 #[derive(Debug)]
-struct Grant {
+pub struct Grant {
     pattern: WildMatch,
     actions: Actions,
+}
+
+impl Grant {
+    /// `PATTERN=ACTIONS`, such as `acme/*=pull,push`.
+    pub fn parse(grant: &str) -> Result<Grant, String> {
+        let (pattern, actions) = grant
+            .split_once('=')
+            .ok_or_else(|| format!("grant {grant:?} is not PATTERN=ACTIONS"))?;
+        let actions = Actions::parse_list(actions);
+        if actions.is_empty() {
+            return Err(format!("grant {grant:?} names no known action"));
+        }
+        Ok(Grant {
+            pattern: parse_pattern(pattern)?,
+            actions,
+        })
+    }
+
+    /// What this grant allows on `repository`.
+    pub fn on(&self, repository: &str) -> Actions {
+        if self.pattern.matches(repository) {
+            self.actions
+        } else {
+            Actions::NONE
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -194,21 +221,7 @@ fn parse_user(entry: &str) -> Result<User, String> {
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or("the token hash is not 64 hex digits")?;
-    let grants = fields
-        .map(|grant| {
-            let (pattern, actions) = grant
-                .split_once('=')
-                .ok_or_else(|| format!("grant {grant:?} is not PATTERN=ACTIONS"))?;
-            let actions = Actions::parse_list(actions);
-            if actions.is_empty() {
-                return Err(format!("grant {grant:?} names no known action"));
-            }
-            Ok(Grant {
-                pattern: parse_pattern(pattern)?,
-                actions,
-            })
-        })
-        .collect::<Result<_, String>>()?;
+    let grants = fields.map(Grant::parse).collect::<Result<_, String>>()?;
     Ok(User {
         name: name.to_string(),
         token_sha256,

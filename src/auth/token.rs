@@ -31,6 +31,10 @@ pub struct TokenClaims {
     /// Present in refresh tokens only: the user's credential fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<String>,
+    /// The OIDC issuer of the ID token this access token was exchanged for; `sub` is then
+    /// that token's subject, not a user's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 /// The key tokens are signed and verified with.
@@ -136,6 +140,7 @@ mod tests {
             jti: "j1".into(),
             access: Some(vec![ResourceAccess::repository("a/b", Actions::PULL)]),
             refresh: None,
+            idp: None,
         }
     }
 

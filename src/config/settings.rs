@@ -8,7 +8,8 @@
 use std::ops::RangeInclusive;
 
 use super::{BlobEndpoint, BlobUrls, Config, DEFAULT_PRESIGN_EXPIRES_SECONDS};
-use crate::auth::{self, policy, Auth, AuthError, Policy, SigningKey};
+use crate::auth::oidc::Trust;
+use crate::auth::{self, policy, Auth, AuthError, OidcSettings, Policy, SigningKey};
 use crate::error::Error;
 use crate::immutable_tags::ImmutableTags;
 use crate::maintenance::{self, retention::Retention, MaintenanceConfig};
@@ -82,6 +83,8 @@ pub const REDIRECT_MIN_BYTES: RangeInclusive<u64> = 0..=512 * MIB;
 pub const PRESIGN_EXPIRES_SECONDS: RangeInclusive<u64> = 1..=MAX_EXPIRES_SECONDS;
 pub const TAG_CACHE_SECONDS: RangeInclusive<u64> = 0..=DAY_SECONDS;
 pub const EDGE_CACHE_SECONDS: RangeInclusive<u64> = 0..=YEAR_SECONDS;
+/// Once a second at most, for tests; an issuer's keys rarely change more than daily.
+pub const OIDC_JWKS_MIN_REFRESH_SECONDS: RangeInclusive<u64> = 1..=DAY_SECONDS;
 pub const GC_GRACE_SECONDS: RangeInclusive<u64> = 0..=YEAR_SECONDS;
 pub const GC_STEP_OPERATIONS: RangeInclusive<u64> =
     maintenance::MIN_STEP_OPERATIONS as u64..=u32::MAX as u64;
@@ -394,6 +397,34 @@ fn auth(vars: &Vars) -> Result<Auth, ConfigError> {
         refresh_ttl_seconds: vars
             .number("REFRESH_TOKEN_TTL_SECONDS", REFRESH_TOKEN_TTL_SECONDS)?
             .unwrap_or(auth::DEFAULT_REFRESH_TTL_SECONDS),
+        oidc: oidc(vars)?,
+    })
+}
+
+/// Keyless push: `OIDC_TRUST` (rules), `OIDC_AUDIENCE`, `OIDC_JWKS_MIN_REFRESH_SECONDS`.
+fn oidc(vars: &Vars) -> Result<OidcSettings, ConfigError> {
+    let trust = vars
+        .text("OIDC_TRUST")
+        .map(|text| Trust::parse(&text))
+        .transpose()
+        .map_err(|why| ConfigError::new("OIDC_TRUST", why))?
+        .unwrap_or_default();
+    let audience = vars.text("OIDC_AUDIENCE").map(|a| a.trim().to_string());
+    if let Some(audience) = &audience {
+        if audience.chars().any(char::is_whitespace) {
+            return Err(ConfigError::new("OIDC_AUDIENCE", "must be one word"));
+        }
+    }
+    let min_refresh_seconds = vars
+        .number(
+            "OIDC_JWKS_MIN_REFRESH_SECONDS",
+            OIDC_JWKS_MIN_REFRESH_SECONDS,
+        )?
+        .unwrap_or(auth::oidc::verify::DEFAULT_MIN_REFRESH_SECONDS);
+    Ok(OidcSettings {
+        trust,
+        audience,
+        min_refresh_seconds,
     })
 }
 

@@ -5,6 +5,7 @@ mod advisories;
 mod edge_cache;
 mod guard;
 mod http;
+mod issuers;
 mod kv;
 mod queue;
 mod r2;
@@ -79,7 +80,8 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
         WorkerEnvironment,
         settings.config,
         settings.auth,
-    );
+    )
+    .with_issuer_fetch(issuers::WorkersFetch);
     // Maintenance cleans the bucket whenever it is bound, also once the mode is turned off.
     if let Some(public_blobs) = public_blobs {
         registry = registry.with_public_blobs(Metered::new(

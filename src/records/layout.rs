@@ -34,10 +34,12 @@
 //! `status` names), so it costs a bounded number of reads however many advisories there are;
 //! indexing writes a new generation in bounded steps and switches `status` to it in one write.
 //!
-//! The upload sessions (KV) hold one kind of key:
+//! The upload sessions' KV namespace holds upload sessions and OIDC issuers' keys:
 //!
 //! ```text
 //! upload/<id>                                 the session (JSON), written once when it starts
+//! oidc-keys/<sha256 of the issuer, hex>       an issuer's published keys, when they were fetched
+//!                                             and last tried (JSON), for a day
 //! ```
 //!
 //! The public-blobs bucket (`PUBLIC_BLOBS_BUCKET`, README "Pulls") holds one kind of key only:
@@ -273,6 +275,15 @@ pub fn advisories_bucket(ecosystem: &str, load: &str, bucket: u32) -> String {
 /// Zero-padded so that the newest step sorts last in a listing.
 pub fn upload_step(id: &str, step: u32) -> String {
     format!("{}{step:010}", upload_prefix(id))
+}
+
+/// The KV key of an OIDC issuer's cached keys: hashed, as issuers are URLs of any length.
+pub fn oidc_keys(issuer: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    format!(
+        "oidc-keys/{}",
+        hex::encode(Sha256::digest(issuer.as_bytes()))
+    )
 }
 
 /// The KV key of an upload session record.

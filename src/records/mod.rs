@@ -27,6 +27,7 @@ mod layout;
 pub(crate) mod layout;
 mod listing;
 mod manifests;
+mod oidc_keys;
 mod scans;
 mod tags;
 mod uploads;

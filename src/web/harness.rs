@@ -148,6 +148,7 @@ impl Harness {
             records: &self.records,
             config: &self.config,
             auth: &self.auth,
+            issuers: None,
         };
         let response = match super::routes::parse(&request.path) {
             Some(page) => block_on(api.page(page, request)).0,

@@ -72,6 +72,7 @@ where
             jti: self.records.env.new_id(),
             access: None,
             refresh: Some(user.credential_fingerprint()),
+            idp: None,
         };
         Some(key.issue(claims, self.records.env.now_ms(), SESSION_SECONDS))
     }

@@ -602,6 +602,7 @@ pub fn bad_tokens_are_rejected(c: &dyn Client) {
         jti: "made-by-the-tests".into(),
         access: Some(vec![ResourceAccess::repository(PUBLIC, Actions::ALL)]),
         refresh: None,
+        idp: None,
     };
     let now = c.now_ms();
     let good = claims(&realm.realm, &realm.service);

@@ -30,6 +30,7 @@ impl Registry {
             records: &self.records,
             config: &self.config,
             auth: &self.auth,
+            issuers: None,
         };
         let route = routes::parse(&request.path).unwrap();
         match block_on(api.serve(route, request)) {

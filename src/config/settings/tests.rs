@@ -58,6 +58,10 @@ fn numbers_must_be_whole_and_within_their_range() {
         ("TOKEN_TTL_SECONDS", TOKEN_TTL_SECONDS),
         ("REFRESH_TOKEN_TTL_SECONDS", REFRESH_TOKEN_TTL_SECONDS),
         ("PRESIGN_EXPIRES_SECONDS", PRESIGN_EXPIRES_SECONDS),
+        (
+            "OIDC_JWKS_MIN_REFRESH_SECONDS",
+            OIDC_JWKS_MIN_REFRESH_SECONDS,
+        ),
     ];
     for (name, range) in ranges {
         // Presigned URLs are only made with redirects on.
@@ -293,4 +297,48 @@ fn immutable_tags_reach_the_configuration_and_bad_rules_stop_the_registry() {
         let message = Error::from(error).message();
         assert!(message.contains("IMMUTABLE_TAGS rule"), "{message}");
     }
+}
+
+#[test]
+fn oidc_trust_is_checked_with_the_other_settings() {
+    let settings = parse(&[]).unwrap();
+    assert!(settings.auth.oidc.trust.is_empty());
+    assert_eq!(settings.auth.oidc.audience, None);
+    assert_eq!(settings.auth.oidc.min_refresh_seconds, 60);
+    let rules =
+        "https://token.actions.githubusercontent.com repository_id=1 => acme/app=pull,push;\n\
+                 http://127.0.0.1:4321 sub=test => test/*=push";
+    let settings = parse(&[
+        ("OIDC_TRUST", rules),
+        ("OIDC_AUDIENCE", " registry.example.com "),
+        ("OIDC_JWKS_MIN_REFRESH_SECONDS", "1"),
+    ])
+    .unwrap();
+    assert!(settings
+        .auth
+        .oidc
+        .trust
+        .trusts("https://token.actions.githubusercontent.com"));
+    assert!(settings.auth.oidc.trust.trusts("http://127.0.0.1:4321"));
+    assert_eq!(
+        settings.auth.oidc.audience.as_deref(),
+        Some("registry.example.com")
+    );
+    assert_eq!(settings.auth.oidc.min_refresh_seconds, 1);
+    for bad in [
+        "http://issuer.example.com sub=x => a/b=pull",
+        "https://token.actions.githubusercontent.com => acme/*=push",
+        "https://token.actions.githubusercontent.com repository=a/b acme/*=push",
+        "https://token.actions.githubusercontent.com repository=a/b => acme/*=fly",
+    ] {
+        assert_eq!(refused(&[("OIDC_TRUST", bad)]), "OIDC_TRUST", "{bad}");
+    }
+    let error =
+        parse(&[("OIDC_TRUST", "http://issuer.example.com sub=x => a/b=pull")]).unwrap_err();
+    assert!(!error.is_secret());
+    assert!(
+        error.to_string().starts_with("OIDC_TRUST rule 1: issuer"),
+        "{error}"
+    );
+    assert_eq!(refused(&[("OIDC_AUDIENCE", "a b")]), "OIDC_AUDIENCE");
 }
