@@ -755,7 +755,7 @@ def cli_table(results):
 
 
 HOOKS = "ours, failing webhook receiver"
-HOOKS_PUSHES = 30
+HOOKS_PUSHES = 60
 
 
 def failing_receiver(port, hits):
@@ -813,15 +813,18 @@ def webhooks(results):
     hits = []
     receiver = failing_receiver(int(os.environ["HOOKS_RECEIVER_PORT"]), hits)
     try:
+        # Alternately, so that both see the same background (the machine's other work).
+        figures = {OURS: ([], []), HOOKS: ([], [])}
         for server in (OURS, HOOKS):
             push_small(server, "bench/hooks-warm", 0)
-            pushes, puts = [], []
-            for i in range(HOOKS_PUSHES):
+        for i in range(HOOKS_PUSHES):
+            for server in (OURS, HOOKS):
                 log(f"webhooks: {server}, push {i + 1}")
                 whole, put = push_small(server, f"bench/hooks-{time.time_ns()}", i + 1)
-                pushes.append(whole)
-                puts.append(put)
-            results["hooks", server] = (pushes, puts)
+                figures[server][0].append(whole)
+                figures[server][1].append(put)
+        for server in (OURS, HOOKS):
+            results["hooks", server] = figures[server]
         time.sleep(3)  # the first attempts of the last deliveries
         results["hooks receiver hits",] = len(hits)
     finally:
@@ -833,7 +836,7 @@ def webhooks_table(results):
         return sorted(values)[min(len(values) - 1, int(p * len(values)))] * 1000
 
     out = [f"Pushing {HOOKS_PUSHES} small images (two monolithic blob POSTs and a manifest PUT each), "
-           f"one after another; the failing receiver got {results['hooks receiver hits',]} POSTs meanwhile:", ""]
+           f"alternately to each registry; the failing receiver got {results['hooks receiver hits',]} POSTs meanwhile:", ""]
     out.append("| registry | push p50 ms | push p90 ms | manifest PUT p50 ms | manifest PUT p90 ms |")
     out.append("|---|---|---|---|---|")
     for server, label in ((OURS, "no webhook receiver"), (HOOKS, "a receiver that always answers 500")):
