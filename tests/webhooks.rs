@@ -44,7 +44,7 @@ impl Received {
     }
 }
 
-/// The receiver: listening on the port until dropped, answering 200 to every POST.
+/// The receiver: listening on the port until dropped, answering every POST with its status.
 struct Listening {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -52,6 +52,10 @@ struct Listening {
 
 impl Listening {
     fn start(port: u16, sink: Sender<Received>) -> Listening {
+        Listening::answering(port, 200, sink)
+    }
+
+    fn answering(port: u16, status: u16, sink: Sender<Received>) -> Listening {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("the webhook port is free");
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -61,7 +65,7 @@ impl Listening {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
-                        if let Some(received) = serve(stream) {
+                        if let Some(received) = serve(stream, status) {
                             let _ = sink.send(received);
                         }
                     }
@@ -86,7 +90,7 @@ impl Drop for Listening {
     }
 }
 
-fn serve(stream: std::net::TcpStream) -> Option<Received> {
+fn serve(stream: std::net::TcpStream, status: u16) -> Option<Received> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -113,7 +117,10 @@ fn serve(stream: std::net::TcpStream) -> Option<Received> {
     reader.read_exact(&mut body).ok()?;
     let mut stream = reader.into_inner();
     stream
-        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .write_all(
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .ok()?;
     line.starts_with("POST ")
         .then_some(Received { headers, body })
@@ -156,13 +163,62 @@ fn verify(received: &Received, secret: &str) {
     assert_eq!(received.json()["id"], id, "webhook-id is the event's id");
 }
 
-#[test]
-fn webhooks_deliver_signed_cloud_events_and_retry_until_the_receiver_is_back() {
-    let port: u16 = std::env::var("WEBHOOK_PORT")
+fn port_and_secret() -> (u16, String) {
+    let port = std::env::var("WEBHOOK_PORT")
         .expect("WEBHOOK_PORT: run through scripts/test")
         .parse()
         .unwrap();
-    let secret = std::env::var("WEBHOOK_SECRET").expect("WEBHOOK_SECRET");
+    (
+        port,
+        std::env::var("WEBHOOK_SECRET").expect("WEBHOOK_SECRET"),
+    )
+}
+
+/// Only on the worker of tests/webhooks-dead/wrangler.toml (one retry), which scripts/test
+/// starts and runs this test alone against (`WEBHOOK_DEAD_LETTERS` set): a receiver that
+/// always answers 500 gets the first attempt, the retry and the dead-letter consumer's last
+/// attempt, all with the same id; then the log says why the delivery was given up.
+#[test]
+fn a_delivery_that_keeps_failing_is_dead_lettered_with_its_reason_logged() {
+    if std::env::var("WEBHOOK_DEAD_LETTERS").is_err() {
+        return;
+    }
+    let (port, secret) = port_and_secret();
+    let client = client();
+    let (sink, events) = channel();
+    let _receiver = Listening::answering(port, 500, sink);
+    push_image(&client, "test/webhooks-dead", "v1", 7300);
+    let first = wait_for(&events, "test/webhooks-dead:v1", ".manifest.pushed", 60);
+    verify(&first, &secret);
+    let id = first.header("webhook-id").to_string();
+    for attempt in ["the retry", "the dead-letter consumer's last attempt"] {
+        let again = wait_for(&events, "test/webhooks-dead:v1", ".manifest.pushed", 90);
+        assert_eq!(again.header("webhook-id"), id, "{attempt}");
+        verify(&again, &secret);
+    }
+    let path = std::env::var("WORKER_LOG").expect("WORKER_LOG");
+    let given_up =
+        format!("webhooks: gave up after the last retry: webhook {id} to 127.0.0.1: answered 500");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(&path).unwrap();
+        if log.contains(&given_up) {
+            assert!(!log.contains(secret.strip_prefix("whsec_").unwrap()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log never says: {given_up}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(events.try_recv().is_err(), "no attempt after the last");
+}
+
+#[test]
+fn webhooks_deliver_signed_cloud_events_and_retry_until_the_receiver_is_back() {
+    if std::env::var("WEBHOOK_DEAD_LETTERS").is_ok() {
+        return;
+    }
+    let (port, secret) = port_and_secret();
     let client = client();
     let name = "test/webhooks";
     let (sink, events) = channel();
