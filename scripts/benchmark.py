@@ -14,9 +14,12 @@
   CLI_URL, CLI_LIMIT_URL, EDGE_REGISTRY  for the cli stage: the registry serving HTTPS, the
                                          same with an 8 MiB body limit, and the release
                                          build of the edge-registry CLI
+  HOOKS_URL, HOOKS_RECEIVER_PORT, HOOKS_LOG  for the webhooks stage: the registry with a
+                                         WEBHOOKS receiver on that port, which this script
+                                         runs and which always answers 500, and its log
   ONLY                                   optional: the stages to run, comma-separated
                                          (throughput, requests_per_second,
-                                         storage_operations, scan, cli)
+                                         storage_operations, scan, cli, webhooks)
 
 Prints every figure as a Markdown table, with the ratios ours/ceiling and ours/reference.
 """
@@ -751,6 +754,98 @@ def cli_table(results):
     return out
 
 
+HOOKS = "ours, failing webhook receiver"
+HOOKS_PUSHES = 60
+
+
+def failing_receiver(port, hits):
+    """An HTTP server on loopback that answers every POST with 500, counting them."""
+    import http.server
+    import threading
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            hits.append(time.monotonic())
+            self.send_response(500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def push_small(server, repo, seed):
+    """Pushes a small image (config and layer in monolithic POSTs, then the manifest by tag);
+    the seconds of the whole push and of the manifest PUT."""
+    config = json.dumps({"seed": seed}).encode()
+    layer = f"layer {seed}\n".encode()
+    start = time.monotonic()
+    for blob in (config, layer):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        response, _ = request(server, "POST", f"/v2/{repo}/blobs/uploads/?digest={digest}", body=blob)
+        assert response.status == 201, response.status
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}],
+    }).encode()
+    put_start = time.monotonic()
+    response, _ = request(server, "PUT", f"/v2/{repo}/manifests/v{seed}", body=manifest,
+                          headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status == 201, response.status
+    end = time.monotonic()
+    return end - start, end - put_start
+
+
+def webhooks(results):
+    """Push latency of small images to the registry without webhooks and to one whose every
+    push is sent to a receiver that always fails (500): deliveries go through the queue and
+    are retried there, so pushes must not slow down."""
+    URL[HOOKS] = os.environ["HOOKS_URL"]
+    AUTH[HOOKS] = ADMIN
+    hits = []
+    receiver = failing_receiver(int(os.environ["HOOKS_RECEIVER_PORT"]), hits)
+    try:
+        # Alternately, so that both see the same background (the machine's other work).
+        figures = {OURS: ([], []), HOOKS: ([], [])}
+        for server in (OURS, HOOKS):
+            push_small(server, "bench/hooks-warm", 0)
+        for i in range(HOOKS_PUSHES):
+            for server in (OURS, HOOKS):
+                log(f"webhooks: {server}, push {i + 1}")
+                whole, put = push_small(server, f"bench/hooks-{time.time_ns()}", i + 1)
+                figures[server][0].append(whole)
+                figures[server][1].append(put)
+        for server in (OURS, HOOKS):
+            results["hooks", server] = figures[server]
+        time.sleep(3)  # the first attempts of the last deliveries
+        results["hooks receiver hits",] = len(hits)
+    finally:
+        receiver.shutdown()
+
+
+def webhooks_table(results):
+    def q(values, p):
+        return sorted(values)[min(len(values) - 1, int(p * len(values)))] * 1000
+
+    out = [f"Pushing {HOOKS_PUSHES} small images (two monolithic blob POSTs and a manifest PUT each), "
+           f"alternately to each registry; the failing receiver got {results['hooks receiver hits',]} POSTs meanwhile:", ""]
+    out.append("| registry | push p50 ms | push p90 ms | manifest PUT p50 ms | manifest PUT p90 ms |")
+    out.append("|---|---|---|---|---|")
+    for server, label in ((OURS, "no webhook receiver"), (HOOKS, "a receiver that always answers 500")):
+        pushes, puts = results["hooks", server]
+        out.append(f"| {label} | {q(pushes, .5):.1f} | {q(pushes, .9):.1f} | {q(puts, .5):.1f} | {q(puts, .9):.1f} |")
+    out.append("")
+    return out
+
+
 def fmt_ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
@@ -775,6 +870,8 @@ def report(results):
         out += scan_table(results)
     if ("cli image",) in results:
         out += cli_table(results)
+    if ("hooks receiver hits",) in results:
+        out += webhooks_table(results)
     return "\n".join(out)
 
 
@@ -876,7 +973,7 @@ def operations_table(results):
 def main():
     results = {}
     failed = False
-    stages = [throughput, requests_per_second, storage_operations, scan, cli]
+    stages = [throughput, requests_per_second, storage_operations, scan, cli, webhooks]
     only = os.environ.get("ONLY")
     for stage in stages:
         if only and stage.__name__ not in only.split(","):

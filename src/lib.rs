@@ -44,6 +44,7 @@ pub mod scan;
 pub mod storage;
 pub mod upload;
 pub mod web;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;

@@ -4,6 +4,7 @@ use futures::future::join_all;
 use futures::Stream;
 
 use super::caching::Freshness;
+use super::webhooks::{Actor, Subject};
 use crate::api::routes::Route;
 use crate::api::Api;
 use crate::api::{read_bounded, Body, Request, Response, StatusCode};
@@ -14,6 +15,7 @@ use crate::records::{Environment, TagState};
 use crate::scan::image;
 use crate::storage::body::BodyChunk;
 use crate::storage::{MultipartStore, ObjectStore, SessionStore};
+use crate::webhooks::EventKind;
 
 /// At most this many `?tag=` parameters on a push by digest: the spec asks for at least 10,
 /// and each tag is one more write of the manifest within the request's storage budget.
@@ -30,6 +32,7 @@ where
         name: &RepositoryName,
         reference: &str,
         request: Request<B>,
+        actor: &Actor,
     ) -> Result<Response<S::Body>>
     where
         B: Stream<Item = BodyChunk> + Unpin,
@@ -66,6 +69,7 @@ where
         let scannable = image::layers(&bytes).map(|_| ());
 
         let media_type = manifest.media_type.as_str();
+        let bytes_len = bytes.len();
         self.records
             .put_manifest(name, &digest, bytes.clone(), media_type)
             .await?;
@@ -92,6 +96,19 @@ where
         }
         self.records.add_to_catalog(name).await?;
         self.queue_scan(name, &digest, scannable).await?;
+        // One event per tag applied, or one for the digest on a push without tags.
+        let pushed = |tag: Option<&Tag>| Subject {
+            tag: tag.map(Tag::to_string),
+            digest: Some(digest.to_string()),
+            media_type: Some(media_type.to_string()),
+            size: Some(bytes_len as u64),
+        };
+        if tags.is_empty() {
+            self.notify(EventKind::Push, name.as_str(), actor, pushed(None));
+        }
+        for tag in &tags {
+            self.notify(EventKind::Push, name.as_str(), actor, pushed(Some(tag)));
+        }
 
         let mut response = Response::new(StatusCode::CREATED)
             .header("Location", Route::manifest(name, &digest).to_string())
@@ -303,6 +320,7 @@ where
         &self,
         name: &RepositoryName,
         reference: &str,
+        actor: &Actor,
     ) -> Result<Response<S::Body>> {
         let immutable = &self.config.immutable_tags;
         match existing_reference(reference)? {
@@ -317,9 +335,23 @@ where
                         _ => Err(Error::ManifestUnknown),
                     };
                 }
+                // What the tag named, for the event: read only when a receiver wants it.
+                let untagged = match self.wants_event(EventKind::Delete, name.as_str()) {
+                    true => match self.records.tag_state(name, &tag).await? {
+                        TagState::Points { digest } => Some(digest),
+                        _ => None,
+                    },
+                    false => None,
+                };
                 if !self.records.untag(name, &tag, None).await? {
                     return Err(Error::ManifestUnknown);
                 }
+                let subject = Subject {
+                    tag: Some(tag.to_string()),
+                    digest: untagged,
+                    ..Subject::default()
+                };
+                self.notify(EventKind::Delete, name.as_str(), actor, subject);
             }
             Reference::Digest(digest) => {
                 // A manifest an immutable tag names stays: checked before anything is deleted.
@@ -349,6 +381,13 @@ where
                 if !existed && !untagged {
                     return Err(Error::ManifestUnknown);
                 }
+                let subject = Subject {
+                    digest: Some(digest.to_string()),
+                    media_type: deleted.as_ref().and_then(|(_, t)| t.clone()),
+                    size: deleted.as_ref().map(|(bytes, _)| bytes.len() as u64),
+                    ..Subject::default()
+                };
+                self.notify(EventKind::Delete, name.as_str(), actor, subject);
             }
         }
         Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))

@@ -13,6 +13,7 @@ pub mod routes;
 mod scans;
 mod token;
 mod uploads;
+mod webhooks;
 
 pub(crate) use messages::read_bounded;
 pub use messages::{header_map, Body, HeaderMap, Method, Request, Response, StatusCode};
@@ -128,10 +129,15 @@ where
                         .await
                 }
                 Method::PUT => {
-                    self.put_manifest(&name(&n, push)?, &reference, request)
-                        .await
+                    let name = name(&n, push)?;
+                    let actor = webhooks::Actor::of(&caller, &request);
+                    self.put_manifest(&name, &reference, request, &actor).await
                 }
-                Method::DELETE => self.delete_manifest(&name(&n, delete)?, &reference).await,
+                Method::DELETE => {
+                    let name = name(&n, delete)?;
+                    let actor = webhooks::Actor::of(&caller, &request);
+                    self.delete_manifest(&name, &reference, &actor).await
+                }
                 _ => Err(Error::MethodNotAllowed),
             },
             _ => Err(Error::MethodNotAllowed),

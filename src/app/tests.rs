@@ -446,3 +446,81 @@ fn anonymous_pages_come_from_the_edge_cache_and_sessions_bypass_it() {
         assert!(!edge.get(path, &[]).from_cache, "{path}");
     }
 }
+
+/// The webhook deliveries `registry` queued: (receiver, event).
+fn deliveries(edge: &Edge) -> Vec<(String, crate::webhooks::Event)> {
+    edge.registry
+        .take_jobs()
+        .into_iter()
+        .filter_map(|job| match job {
+            crate::scan::Job::Deliver { receiver, event } => Some((receiver, event)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn pushes_and_deletes_queue_one_delivery_per_event_and_receiver() {
+    use crate::webhooks::{EventKind, Webhooks};
+    let secret = "secret=whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let config = Config {
+        scanning: false,
+        webhooks: Webhooks::parse(&format!(
+            "https://a.example/ {secret}; https://b.example/ {secret} events=delete repositories=hooks/*"
+        ))
+        .unwrap(),
+        ..Config::default()
+    };
+    let edge = edge("private/*", config);
+
+    let (manifest, digest) = edge.push_image("hooks/app", "v1", 1);
+    let queued = deliveries(&edge);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let (receiver, event) = &queued[0];
+    assert_eq!(receiver, "https://a.example/");
+    assert_eq!(event.kind, EventKind::Push);
+    assert_eq!(event.subject(), "hooks/app:v1");
+    assert_eq!(event.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(event.media_type.as_deref(), Some(OCI_MANIFEST));
+    assert_eq!(event.size, Some(manifest.len() as u64));
+    assert_eq!(event.actor.as_deref(), Some("admin"));
+    assert_eq!(event.source, "http://localhost");
+
+    // By digest with two tags: one event per tag; without tags, one for the digest.
+    edge.push_image("hooks/app", "{digest}?tag=a&tag=b", 2);
+    let subjects: Vec<String> = deliveries(&edge).iter().map(|(_, e)| e.subject()).collect();
+    assert_eq!(subjects, ["hooks/app:a", "hooks/app:b"]);
+    let (_, other) = edge.push_image("hooks/app", "{digest}", 3);
+    let queued = deliveries(&edge);
+    assert_eq!(queued[0].1.subject(), format!("hooks/app@{other}"));
+
+    // A tag's deletion names the digest it named; both receivers want deletes here.
+    let reply = edge.send(
+        Some(&basic(ADMIN)),
+        Method::DELETE,
+        "/v2/hooks/app/manifests/v1",
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 202);
+    let queued = deliveries(&edge);
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].1, queued[1].1, "one event, the same id for both");
+    assert_eq!(queued[0].1.kind, EventKind::Delete);
+    assert_eq!(queued[0].1.tag.as_deref(), Some("v1"));
+    assert_eq!(queued[0].1.digest.as_deref(), Some(digest.as_str()));
+
+    // A manifest's deletion, with its type and size.
+    let path = format!("/v2/hooks/app/manifests/{digest}");
+    let reply = edge.send(Some(&basic(ADMIN)), Method::DELETE, &path, &[], b"");
+    assert_eq!(reply.status, 202);
+    let queued = deliveries(&edge);
+    assert_eq!(queued[0].1.subject(), format!("hooks/app@{digest}"));
+    assert_eq!(queued[0].1.size, Some(manifest.len() as u64));
+
+    // Another repository reaches only the catch-all receiver.
+    edge.push_image("other/app", "v1", 4);
+    let queued = deliveries(&edge);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].0, "https://a.example/");
+}

@@ -48,6 +48,8 @@ pub struct Config {
     pub scanning: bool,
     /// `ADVISORY_SOURCES`: the OSV exports the Cron Trigger refreshes advisories from.
     pub advisory_sources: Vec<AdvisorySource>,
+    /// `WEBHOOKS`: receivers of push and delete events, delivered through the jobs queue.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The store that presigned URLs point at.
@@ -105,6 +107,7 @@ impl Default for Config {
             immutable_tags: ImmutableTags::default(),
             scanning: true,
             advisory_sources: Vec::new(),
+            webhooks: crate::webhooks::Webhooks::default(),
         }
     }
 }

@@ -57,6 +57,7 @@ const SECRETS: &[&str] = &[
     "REGISTRY_ADMIN",
     "R2_ACCESS_KEY_ID",
     "R2_SECRET_ACCESS_KEY",
+    "WEBHOOKS",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -155,6 +156,10 @@ impl Settings {
         if let Some(text) = vars.text("IMMUTABLE_TAGS") {
             config.immutable_tags = ImmutableTags::parse(&text)
                 .map_err(|why| ConfigError::new("IMMUTABLE_TAGS", why))?;
+        }
+        if let Some(text) = vars.text("WEBHOOKS") {
+            config.webhooks = crate::webhooks::Webhooks::parse(&text)
+                .map_err(|why| ConfigError::new("WEBHOOKS", why))?;
         }
         config.advisory_sources =
             super::advisories::advisory_sources(vars.text("ADVISORY_SOURCES").as_deref())?;

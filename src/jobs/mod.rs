@@ -46,6 +46,11 @@ where
                 advisories::index_step(self.records, &ecosystem, &load).await
             }
             Job::Sweep { after } => self.sweep(after.as_deref()).await,
+            // Deliveries talk to the network, which the records cannot: the platform's
+            // consumer runs them with `webhooks::deliver` and never brings them here.
+            Job::Deliver { .. } => Err(Error::Internal(
+                "a webhook delivery needs a poster: run it with webhooks::deliver".into(),
+            )),
         }
     }
 

@@ -9,6 +9,7 @@ mod issuers;
 mod kv;
 mod queue;
 mod r2;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ type WorkerRegistry = Registry<Metered<r2::R2Store>, Metered<kv::KvSessions>, Wo
 fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches), Error> {
     let mut settings = Settings::parse(|name| text_var(env, name))?;
     settings.config.scanning = env.queue(queue::JOBS_BINDING).is_ok();
+    if !settings.config.scanning && !settings.config.webhooks.is_empty() {
+        return Err(ConfigError::new("WEBHOOKS", "needs the JOBS queue (wrangler.toml)").into());
+    }
     let public_base_url = settings
         .config
         .blob_urls

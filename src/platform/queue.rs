@@ -55,6 +55,10 @@ pub async fn consume(
                 continue;
             }
         };
+        if let Job::Deliver { receiver, event } = &job {
+            deliver(&message, registry, receiver, event, dead).await;
+            continue;
+        }
         let before = ops.map(OpCounter::counts);
         let outcome = if dead {
             worker::console_error!("jobs: gave up on {}", message.body());
@@ -100,6 +104,41 @@ pub async fn consume(
                 );
                 message.retry_with_options(&retry_delay(&message));
             }
+        }
+    }
+}
+
+/// One webhook delivery: acknowledged once the receiver answered 2xx, retried with backoff
+/// otherwise. On the dead-letter queue (its retries ran out) it has one last attempt, and a
+/// failure there is logged as the reason it was given up (the receiver's host and the status
+/// or error: never the secret or the signature) and dropped.
+async fn deliver(
+    message: &worker::Message<String>,
+    registry: &WorkerRegistry,
+    receiver: &str,
+    event: &crate::webhooks::Event,
+    dead: bool,
+) {
+    let now = worker::Date::now().as_millis();
+    let poster = super::webhooks::WorkersPoster;
+    let webhooks = &registry.config.webhooks;
+    match crate::webhooks::deliver(webhooks, receiver, event, now, &poster).await {
+        Ok(()) => {
+            worker::console_log!(
+                "webhooks: {} {} delivered to {}",
+                event.kind.name(),
+                event.id,
+                crate::webhooks::host_of(receiver)
+            );
+            message.ack();
+        }
+        Err(failed) if dead => {
+            worker::console_error!("webhooks: gave up after the last retry: {failed}");
+            message.ack();
+        }
+        Err(failed) => {
+            worker::console_error!("webhooks: failed, retried: {failed}");
+            message.retry_with_options(&retry_delay(message));
         }
     }
 }

@@ -17,4 +17,9 @@ pub enum Job {
     /// images that have no scan yet (a backfill) and matches again those matched before the
     /// advisories last changed; `after` is where the previous step stopped.
     Sweep { after: Option<String> },
+    /// POST one webhook event to one receiver, named by its URL (see `webhooks`).
+    Deliver {
+        receiver: String,
+        event: crate::webhooks::Event,
+    },
 }

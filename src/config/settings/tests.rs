@@ -342,3 +342,33 @@ fn oidc_trust_is_checked_with_the_other_settings() {
     );
     assert_eq!(refused(&[("OIDC_AUDIENCE", "a b")]), "OIDC_AUDIENCE");
 }
+
+#[test]
+fn webhooks_reach_the_configuration_and_their_errors_and_debug_hide_the_secret() {
+    let encoded = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let settings = parse(&[(
+        "WEBHOOKS",
+        &format!("https://hooks.example/in secret=whsec_{encoded} events=push"),
+    )])
+    .unwrap();
+    assert!(settings
+        .config
+        .webhooks
+        .wants(crate::webhooks::EventKind::Push, "any/repo"));
+    let debug = format!("{settings:?}");
+    assert!(debug.contains("hooks.example"), "{debug}");
+    assert!(!debug.contains(encoded) && !debug.contains("0123456789abcdef"));
+    for bad in [
+        format!("http://hooks.example/ secret=whsec_{encoded}"),
+        format!("https://hooks.example/ secert=whsec_{encoded}"),
+        format!("https://hooks.example/ whsec_{encoded}"),
+        "https://hooks.example/ secret=whsec_0123456789abcdef0123456789abcdef!".to_string(),
+    ] {
+        let error = parse(&[("WEBHOOKS", bad.as_str())]).unwrap_err();
+        assert_eq!(error.setting, "WEBHOOKS", "{bad}");
+        assert!(error.is_secret());
+        let shown = format!("{error} {error:?} {}", Error::from(error.clone()).message());
+        assert!(!shown.contains(encoded), "{shown}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+}
