@@ -88,6 +88,7 @@ where
     pub fn jobs(&self) -> Jobs<'_, S, K, E> {
         Jobs {
             records: &self.records,
+            webhooks: &self.config.webhooks,
         }
     }
 

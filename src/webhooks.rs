@@ -39,6 +39,9 @@ pub enum EventKind {
     Push,
     /// A manifest or a tag deleted.
     Delete,
+    /// An image's scan ended: its SBOM and vulnerability report are attached, or it failed
+    /// or is unsupported.
+    ScanCompleted,
 }
 
 impl EventKind {
@@ -47,6 +50,7 @@ impl EventKind {
         match self {
             EventKind::Push => "push",
             EventKind::Delete => "delete",
+            EventKind::ScanCompleted => "scan.completed",
         }
     }
 
@@ -55,6 +59,7 @@ impl EventKind {
         let suffix = match self {
             EventKind::Push => "manifest.pushed",
             EventKind::Delete => "manifest.deleted",
+            EventKind::ScanCompleted => "scan.completed",
         };
         format!("{TYPE_PREFIX}{suffix}")
     }
@@ -77,6 +82,22 @@ pub struct Event {
     pub actor: Option<String>,
     /// When it happened, in milliseconds since the epoch.
     pub time_ms: u64,
+    /// A `scan.completed` event's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanOutcome>,
+}
+
+/// How a scan ended, as a `scan.completed` event tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanOutcome {
+    /// `complete`, `failed` or `unsupported`.
+    pub status: String,
+    /// Why it failed or is unsupported.
+    pub reason: Option<String>,
+    /// The vulnerability report's digest (a referrer of the image).
+    pub report: Option<String>,
+    pub vulnerabilities: usize,
 }
 
 impl Event {
@@ -92,7 +113,7 @@ impl Event {
     /// The CloudEvents 1.0 JSON (structured mode) sent to every receiver of the event.
     pub fn cloud_event(&self) -> Vec<u8> {
         let time = rfc3339(self.time_ms);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "specversion": "1.0",
             "id": self.id,
             "source": self.source,
@@ -110,6 +131,9 @@ impl Event {
                 "time": time,
             },
         });
+        if let Some(scan) = &self.scan {
+            body["data"]["scan"] = serde_json::to_value(scan).expect("an outcome serialises");
+        }
         serde_json::to_vec(&body).expect("an event serialises")
     }
 }
@@ -211,9 +235,10 @@ impl Receiver {
                         .map(|e| match e {
                             "push" => Ok(EventKind::Push),
                             "delete" => Ok(EventKind::Delete),
-                            other => {
-                                Err(fail(format!("event {other:?} is not one of push, delete")))
-                            }
+                            "scan.completed" => Ok(EventKind::ScanCompleted),
+                            other => Err(fail(format!(
+                                "event {other:?} is not one of push, delete, scan.completed"
+                            ))),
                         })
                         .collect::<Result<Vec<_>, _>>()?;
                     receiver.events = Some(events);

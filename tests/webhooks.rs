@@ -280,3 +280,31 @@ fn webhooks_deliver_signed_cloud_events_and_retry_until_the_receiver_is_back() {
         assert!(log.contains("webhooks: failed, retried: webhook"), "{log}");
     }
 }
+
+/// The scan of a pushed image ends (here failed: its layer is not a tar) and its end is
+/// announced to the receiver of `scan.completed` events, a second one on its own port
+/// (`WEBHOOK_SCAN_PORT`, for repositories `test/scanhooks*`), signed like every delivery.
+#[test]
+fn a_scan_s_end_is_announced_as_scan_completed() {
+    let Ok(port) = std::env::var("WEBHOOK_SCAN_PORT") else {
+        return;
+    };
+    let (_, secret) = port_and_secret();
+    let client = client();
+    let name = "test/scanhooks";
+    let (sink, events) = channel();
+    let _receiver = Listening::start(port.parse().unwrap(), sink);
+    let digest = push_image(&client, name, "v1", 7400);
+    let completed = wait_for(&events, &format!("{name}@{digest}"), ".scan.completed", 120);
+    verify(&completed, &secret);
+    let event = completed.json();
+    assert_eq!(event["type"], "dev.edge-registry.scan.completed");
+    assert_eq!(event["data"]["repository"], name);
+    assert_eq!(event["data"]["digest"], digest);
+    let scan = &event["data"]["scan"];
+    assert_eq!(scan["status"], "failed", "{event}");
+    assert!(
+        scan["reason"].as_str().unwrap().starts_with("layer 1"),
+        "{event}"
+    );
+}

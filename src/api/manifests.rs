@@ -95,7 +95,8 @@ where
                 .await?;
         }
         self.records.add_to_catalog(name).await?;
-        self.queue_scan(name, &digest, scannable).await?;
+        self.queue_scan(name, &digest, scannable, Some(actor.source.clone()))
+            .await?;
         // One event per tag applied, or one for the digest on a push without tags.
         let pushed = |tag: Option<&Tag>| Subject {
             tag: tag.map(Tag::to_string),

@@ -81,7 +81,7 @@ where
             Some(record) => record,
             None => {
                 let scannable = crate::scan::image::layers(&bytes).map(|_| ());
-                self.queue_scan(name, digest, scannable).await?;
+                self.queue_scan(name, digest, scannable, None).await?;
                 self.records
                     .scan_record(name, digest)
                     .await?
@@ -92,12 +92,14 @@ where
     }
 
     /// Queues the scan of a pushed manifest unless it has a scan already: an image is queued,
-    /// anything else is recorded as unsupported (`scannable` says which, and why).
+    /// anything else is recorded as unsupported (`scannable` says which, and why). `source`
+    /// is the registry's origin as the push reached it, for the `scan.completed` event.
     pub(crate) async fn queue_scan(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         scannable: std::result::Result<(), String>,
+        source: Option<String>,
     ) -> Result<()> {
         if !self.config.scanning {
             return Ok(());
@@ -115,6 +117,7 @@ where
             self.records.enqueue(Job::Scan {
                 repository: name.to_string(),
                 digest: digest.to_string(),
+                source,
             });
         }
         Ok(())

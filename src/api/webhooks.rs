@@ -68,11 +68,12 @@ where
             size: subject.size,
             actor: actor.user.clone(),
             time_ms: self.records.env.now_ms(),
+            scan: None,
         };
         for receiver in self.config.webhooks.receivers_of(&event) {
             self.records.enqueue(crate::scan::Job::Deliver {
                 receiver: receiver.url.clone(),
-                event: event.clone(),
+                event: Box::new(event.clone()),
             });
         }
     }

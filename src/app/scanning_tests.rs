@@ -44,6 +44,16 @@ fn sha256(bytes: &[u8]) -> String {
 
 impl Harness {
     fn new(private: &str, scanning: bool) -> Harness {
+        Harness::with_config(
+            private,
+            Config {
+                scanning,
+                ..Config::default()
+            },
+        )
+    }
+
+    fn with_config(private: &str, config: Config) -> Harness {
         let hash = hex::encode(Sha256::digest(b"admin-password"));
         let policy = Policy::parse("", Some(&format!("admin {hash}")), private).unwrap();
         let auth = Auth {
@@ -51,10 +61,6 @@ impl Harness {
             ..Auth::default()
         };
         let clock = Clock::default();
-        let config = Config {
-            scanning,
-            ..Config::default()
-        };
         let registry = Registry::new(
             MemoryStore::new().with_clock(clock.clone()),
             MemoryStore::new(),
@@ -227,11 +233,82 @@ fn debian_layer() -> Vec<u8> {
     ]))
 }
 
+/// The scan a push queues: with the registry's origin as the harness's requests name it.
 fn scan_job(name: &str, digest: &str) -> Job {
     Job::Scan {
         repository: name.to_string(),
         digest: digest.to_string(),
+        source: Some("http://localhost".to_string()),
     }
+}
+
+/// The webhook events among `jobs`: (receiver, event).
+fn deliveries(jobs: Vec<Job>) -> Vec<(String, crate::webhooks::Event)> {
+    jobs.into_iter()
+        .filter_map(|job| match job {
+            Job::Deliver { receiver, event } => Some((receiver, *event)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_scan_that_ends_queues_its_scan_completed_event_once() {
+    use crate::webhooks::{EventKind, Webhooks};
+    let secret = "secret=whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let webhooks = Webhooks::parse(&format!(
+        "https://scans.example/ {secret} events=scan.completed; https://pushes.example/ {secret} events=push"
+    ))
+    .unwrap();
+    let h = Harness::with_config(
+        "",
+        Config {
+            scanning: true,
+            webhooks,
+            ..Config::default()
+        },
+    );
+    let digest = h.push_image("a/app", "1.0", &[debian_layer()]);
+    let queued = h.registry.take_jobs();
+    assert!(queued.contains(&scan_job("a/app", &digest)), "{queued:?}");
+    let pushed = deliveries(queued);
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].0, "https://pushes.example/");
+
+    block_on(h.registry.jobs().run(scan_job("a/app", &digest))).unwrap();
+    let completed = deliveries(h.registry.take_jobs());
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    let (receiver, event) = &completed[0];
+    assert_eq!(receiver, "https://scans.example/");
+    assert_eq!(event.kind, EventKind::ScanCompleted);
+    assert_eq!(event.subject(), format!("a/app@{digest}"));
+    assert_eq!(event.source, "http://localhost");
+    let report = h.report("a/app", &digest);
+    let outcome = event.scan.as_ref().unwrap();
+    assert_eq!(outcome.status, "complete");
+    assert_eq!(
+        outcome.report.as_deref(),
+        report["report_digest"].as_str(),
+        "{report}"
+    );
+    let body: Value = serde_json::from_slice(&event.cloud_event()).unwrap();
+    assert_eq!(body["type"], "dev.edge-registry.scan.completed");
+    assert_eq!(body["data"]["scan"]["status"], "complete");
+
+    // A second delivery of the job scans nothing and announces nothing.
+    block_on(h.registry.jobs().run(scan_job("a/app", &digest))).unwrap();
+    assert!(deliveries(h.registry.take_jobs()).is_empty());
+
+    // A scan that fails ends too, with its reason.
+    let mut corrupt = debian_layer();
+    corrupt.truncate(corrupt.len() / 2);
+    let failed = h.push_image("a/app", "2.0", &[corrupt]);
+    h.registry.take_jobs();
+    block_on(h.registry.jobs().run(scan_job("a/app", &failed))).unwrap();
+    let completed = deliveries(h.registry.take_jobs());
+    let outcome = completed[0].1.scan.as_ref().unwrap();
+    assert_eq!(outcome.status, "failed");
+    assert!(outcome.reason.as_deref().unwrap().starts_with("layer 1"));
 }
 
 #[test]
@@ -361,7 +438,13 @@ fn the_sweep_scans_images_pushed_while_scanning_was_off() {
     let ran = h.run_jobs();
     for (n, digest) in images.iter().enumerate() {
         let name = format!("r{n}");
-        assert!(ran.contains(&scan_job(&name, digest)), "{ran:?}");
+        // The sweep's scans name no origin: no request queued them.
+        let swept = Job::Scan {
+            repository: name.clone(),
+            digest: digest.clone(),
+            source: None,
+        };
+        assert!(ran.contains(&swept), "{ran:?}");
         assert_eq!(h.report(&name, digest)["status"], "complete");
     }
     // Started a moment ago: the next cron run starts none.

@@ -453,7 +453,7 @@ fn deliveries(edge: &Edge) -> Vec<(String, crate::webhooks::Event)> {
         .take_jobs()
         .into_iter()
         .filter_map(|job| match job {
-            crate::scan::Job::Deliver { receiver, event } => Some((receiver, event)),
+            crate::scan::Job::Deliver { receiver, event } => Some((receiver, *event)),
             _ => None,
         })
         .collect()

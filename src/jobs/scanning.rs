@@ -24,29 +24,32 @@ where
     E: Environment,
 {
     /// Scans the image `digest` of `name` unless it is scanned already: a job delivered twice,
-    /// or queued by two pushes, scans once.
-    pub(super) async fn scan(&self, name: &RepositoryName, digest: &Digest) -> Result<()> {
+    /// or queued by two pushes, scans once. Whether this call ended the scan (complete,
+    /// failed or unsupported), so that its end is announced once.
+    pub(super) async fn scan(&self, name: &RepositoryName, digest: &Digest) -> Result<bool> {
         let records = self.records;
         let now = records.env.now_ms();
         let record = records.scan_record(name, digest).await?;
         let mut record = match record {
             Some(record) if !matches!(record.status, ScanStatus::Queued | ScanStatus::Scanning) => {
-                return Ok(())
+                return Ok(false)
             }
             Some(record) => record,
             None => ScanRecord::queued(now),
         };
         let Some((_, manifest)) = records.manifest_object(name, digest).await? else {
             // Deleted since it was queued: nothing to scan, nothing to report.
-            return Ok(records
+            records
                 .delete_scan_records(name, std::slice::from_ref(digest))
-                .await?);
+                .await?;
+            return Ok(false);
         };
         let layers = match image::layers(&manifest) {
             Ok(layers) => layers,
             Err(reason) => {
                 let record = record.finished(ScanStatus::Unsupported, reason);
-                return Ok(records.write_scan_record(name, digest, &record).await?);
+                records.write_scan_record(name, digest, &record).await?;
+                return Ok(true);
             }
         };
         let started_at = *record.started_at.get_or_insert(now);
@@ -57,7 +60,8 @@ where
             Ok(inventory) => inventory,
             Err(reason) => {
                 let record = record.finished(ScanStatus::Failed, reason);
-                return Ok(records.write_scan_record(name, digest, &record).await?);
+                records.write_scan_record(name, digest, &record).await?;
+                return Ok(true);
             }
         };
         let subject = Subject {
@@ -81,7 +85,8 @@ where
         self.match_and_report(name, digest, &mut record, updated)
             .await?;
         record.status = ScanStatus::Complete;
-        Ok(records.write_scan_record(name, digest, &record).await?)
+        records.write_scan_record(name, digest, &record).await?;
+        Ok(true)
     }
 
     /// What the image's layers contain, or why they cannot be read (a missing or corrupt

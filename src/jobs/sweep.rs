@@ -152,7 +152,11 @@ where
         let image = || (repository.to_string(), digest.to_string());
         let Some(scan) = scan else {
             let (repository, digest) = image();
-            return Some(Job::Scan { repository, digest });
+            return Some(Job::Scan {
+                repository,
+                digest,
+                source: None,
+            });
         };
         match scan.status {
             Some(ScanStatus::Complete) if scan.matched_at < advisories_updated_at => {
@@ -163,7 +167,11 @@ where
                 if now.saturating_sub(scan.written_ms) > STALE_SCAN_MS =>
             {
                 let (repository, digest) = image();
-                Some(Job::Scan { repository, digest })
+                Some(Job::Scan {
+                    repository,
+                    digest,
+                    source: None,
+                })
             }
             _ => None,
         }

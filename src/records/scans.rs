@@ -29,6 +29,19 @@ pub enum ScanStatus {
     Unsupported,
 }
 
+impl ScanStatus {
+    /// The status as records, reports and events spell it (its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanStatus::Queued => "queued",
+            ScanStatus::Scanning => "scanning",
+            ScanStatus::Complete => "complete",
+            ScanStatus::Failed => "failed",
+            ScanStatus::Unsupported => "unsupported",
+        }
+    }
+}
+
 /// Times are milliseconds since the epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanRecord {
@@ -272,12 +285,9 @@ fn options(record: &ScanRecord, mode: PutMode) -> PutOptions {
         content_type: Some("application/json".to_string()),
         ..PutOptions::default()
     };
-    let status = serde_json::to_value(record.status).expect("status serialises");
-    if let Some(status) = status.as_str() {
-        options
-            .metadata
-            .insert(STATUS_META.to_string(), status.to_string());
-    }
+    options
+        .metadata
+        .insert(STATUS_META.to_string(), record.status.name().to_string());
     if let Some(matched_at) = record.matched_at {
         options
             .metadata

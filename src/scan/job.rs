@@ -8,7 +8,14 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {
     /// Catalogue an image manifest of a repository (its SBOM), then match it.
-    Scan { repository: String, digest: String },
+    Scan {
+        repository: String,
+        digest: String,
+        /// The registry's origin as the push that queued the scan reached it, for the
+        /// `scan.completed` event's `source` (none for scans the sweep queues).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// Match an image's stored SBOM against the advisories again; no layer is read.
     Match { repository: String, digest: String },
     /// The next bounded step of indexing an ecosystem's loaded advisories.
@@ -20,6 +27,7 @@ pub enum Job {
     /// POST one webhook event to one receiver, named by its URL (see `webhooks`).
     Deliver {
         receiver: String,
-        event: crate::webhooks::Event,
+        /// Boxed: an event is several times the size of the other jobs.
+        event: Box<crate::webhooks::Event>,
     },
 }

@@ -32,6 +32,7 @@ fn event(kind: EventKind, repository: &str, tag: Option<&str>) -> Event {
         size: Some(123),
         actor: Some("alice".into()),
         time_ms: 1_700_000_000_123,
+        scan: None,
     }
 }
 

@@ -82,7 +82,14 @@ fn an_unchanged_export_costs_one_conditional_request() {
         (LoadStatus::Ready, url)
     );
     // The new advisories' sweep was queued with the switch: the Cron Trigger starts no other.
-    block_on(crate::jobs::Jobs { records: &records }.start_sweep_if_due()).unwrap();
+    block_on(
+        crate::jobs::Jobs {
+            records: &records,
+            webhooks: &crate::webhooks::Webhooks::default(),
+        }
+        .start_sweep_if_due(),
+    )
+    .unwrap();
     assert!(records.take_jobs().is_empty());
 
     let report = block_on(refresh(&records, &sources, 5 << 20, fetch)).unwrap();
