@@ -13,53 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::http::client;
-use common::{assert_oci_error, data, sha256, Client};
+use common::{assert_oci_error, data, oci_layout, sha256, Client, TempDir};
 
 const LIMIT: usize = 8 * 1024 * 1024;
 const LAYER: usize = 40 * 1024 * 1024;
 
-/// A fresh directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("body-limit-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// An OCI layout tagged `tag` whose one layer holds a file of `LAYER` bytes that do not
 /// compress, so that the gzip layer stays larger than the limit.
 fn layout_with_a_large_layer(work: &Path, tag: &str) -> PathBuf {
-    let files = work.join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    std::fs::write(files.join("large.bin"), data(LAYER, 40)).unwrap();
-    let layout = work.join("layout");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/scan-fixtures/oci-layout.py"
-    );
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(&layout)
-        .arg(tag)
-        .arg(&files)
-        .output()
-        .expect("python3");
-    assert!(
-        output.status.success(),
-        "oci-layout.py: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    layout
+    oci_layout(work, tag, &[("large.bin", &data(LAYER, 40))])
 }
 
 /// The layers the layout's one image names, as (digest, size).
@@ -88,7 +50,7 @@ fn layers(layout: &Path) -> Vec<(String, u64)> {
 #[test]
 fn skopeo_sending_a_layer_over_the_limit_whole_is_refused_with_413() {
     let c = client();
-    let work = TempDir::new("skopeo");
+    let work = TempDir::new("body-limit-skopeo");
     let layout = layout_with_a_large_layer(&work.0, "large");
     let (layer, size) = layers(&layout).remove(0);
     assert!(size > LIMIT as u64, "the gzip layer is {size} bytes");

@@ -34,7 +34,7 @@ use rand_core::OsRng;
 use serde_json::{json, Map, Value};
 
 use common::http::{client, Http};
-use common::{Client, Reply};
+use common::{oci_layout, Client, Reply, TempDir};
 
 const MIN_REFRESH_SECONDS: u64 = 3;
 
@@ -491,51 +491,10 @@ fn rotating_the_issuers_keys_needs_no_restart_and_refetches_are_bounded() {
     );
 }
 
-/// A fresh directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("oidc-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A small OCI layout tagged `tag`.
 fn layout(work: &Path, tag: &str) -> PathBuf {
-    let files = work.join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    std::fs::write(
-        files.join("hello.txt"),
-        format!("pushed with OIDC ({tag})\n"),
-    )
-    .unwrap();
-    let layout = work.join("layout");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/scan-fixtures/oci-layout.py"
-    );
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(&layout)
-        .arg(tag)
-        .arg(&files)
-        .output()
-        .expect("python3");
-    assert!(
-        output.status.success(),
-        "oci-layout.py: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    layout
+    let hello = format!("pushed with OIDC ({tag})\n");
+    oci_layout(work, tag, &[("hello.txt", hello.as_bytes())])
 }
 
 fn skopeo_push(c: &Http, layout: &Path, tag: &str, name: &str, creds: &str) -> (bool, String) {
@@ -558,7 +517,7 @@ fn skopeo_push(c: &Http, layout: &Path, tag: &str, name: &str, creds: &str) -> (
 fn skopeo_pushes_with_an_id_token_as_its_password() {
     let c = client();
     let issuer = issuer();
-    let work = TempDir::new("skopeo");
+    let work = TempDir::new("oidc-skopeo");
     let layout = layout(&work.0, "keyless");
     let id_token = issuer.ec.sign(&claims(&c, &issuer.base));
     let (pushed, stderr) = skopeo_push(

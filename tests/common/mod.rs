@@ -12,9 +12,58 @@ pub mod pulls;
 pub mod scan;
 pub mod scenarios;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use base64::Engine as _;
 use edge_registry::api::{Body, Response};
 use sha2::{Digest as _, Sha256};
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An OCI layout at `work`/layout, tagged `tag`, whose one gzip layer holds `files` (written
+/// under `work`/files first), packed by tests/scan-fixtures/oci-layout.py.
+pub fn oci_layout(work: &Path, tag: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let dir = work.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let layout = work.join("layout");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scan-fixtures/oci-layout.py"
+    );
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&layout)
+        .arg(tag)
+        .arg(&dir)
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "oci-layout.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    layout
+}
 
 pub struct Reply {
     pub status: u16,
