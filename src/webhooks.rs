@@ -1,13 +1,14 @@
-//! Webhooks: registry events (a manifest pushed or deleted) sent to configured receivers as
+//! Webhooks: registry events (a manifest pushed or deleted, a scan ended) sent to configured receivers as
 //! CloudEvents 1.0 JSON, signed as the Standard Webhooks specification says.
 //!
 //! Configured by `WEBHOOKS` (a secret: it holds the signing keys), one receiver per line (or
-//! `;`-separated entry): `URL secret=whsec_BASE64 [events=push,delete] [repositories=PATTERN,...]`
+//! `;`-separated entry):
+//! `URL secret=whsec_BASE64 [events=push,delete,scan.completed] [repositories=PATTERN,...]`
 //! (repository patterns as grants'; `events` and `repositories` left out mean all).
 //!
-//! Delivery goes through the jobs queue: a request that pushes or deletes only puts one
-//! [`Job::Deliver`](crate::scan::Job::Deliver) per (event, receiver) in the records' outbox,
-//! which the platform sends once the answer is ready, so a push never waits for a receiver
+//! Delivery goes through the jobs queue: a request that pushes or deletes (or the job that
+//! ends a scan) only puts one delivery job (the jobs' `Deliver`) per (event, receiver) in the
+//! records' outbox, which the platform sends once the answer is ready, so a push never waits for a receiver
 //! nor fails because of one. The jobs queue is reused rather than a second queue declared:
 //! it already has the consumer, the retries with exponential backoff and the dead-letter
 //! queue that deliveries need, and a second queue would double the wrangler.toml bindings an
