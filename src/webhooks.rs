@@ -1,5 +1,5 @@
-//! Webhooks: registry events (a manifest pushed or deleted, a scan ended) sent to configured receivers as
-//! CloudEvents 1.0 JSON, signed as the Standard Webhooks specification says.
+//! Webhooks: registry events (a manifest pushed or deleted, a scan ended) sent to configured
+//! receivers as CloudEvents 1.0 JSON, signed as the Standard Webhooks specification says.
 //!
 //! Configured by `WEBHOOKS` (a secret: it holds the signing keys), one receiver per line (or
 //! `;`-separated entry):
