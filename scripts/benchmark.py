@@ -136,6 +136,17 @@ def connection(url, timeout=600):
 # Production has no such proxy: such a request is sent again. A body that cannot be replayed
 # is given as a function that makes it afresh.
 DEV_PROXY_ATTEMPTS = 4
+# Seconds spent so far on requests that the dev proxy refused or parked, and on the pauses
+# before sending them again: a timed run does not count them (see `timed`), only the attempt
+# that was answered.
+dev_proxy_lost_seconds = 0.0
+
+
+def lost_to_dev_proxy(since, pause=0.0):
+    """Books the time from `since` (a failed attempt, plus `pause`) as the dev proxy's."""
+    global dev_proxy_lost_seconds
+    time.sleep(pause)
+    dev_proxy_lost_seconds += time.monotonic() - since
 
 
 def request(server, method, path, body=None, headers=None, chunked=False, base=None):
@@ -143,6 +154,7 @@ def request(server, method, path, body=None, headers=None, chunked=False, base=N
     if AUTH[server]:
         headers["Authorization"] = AUTH[server]
     for attempt in range(DEV_PROXY_ATTEMPTS):
+        started = time.monotonic()
         conn = connection(base or URL[server])
         conn.request(method, path, body=body() if callable(body) else body, headers=headers,
                      encode_chunked=chunked)
@@ -151,7 +163,7 @@ def request(server, method, path, body=None, headers=None, chunked=False, base=N
         conn.close()
         if response.status != 503 or b"restarted mid-request" not in data:
             return response, data
-        time.sleep(0.2)
+        lost_to_dev_proxy(started, pause=0.2)
     return response, data
 
 
@@ -223,13 +235,14 @@ def pull(server, repo, digest, size):
     headers = {"Authorization": AUTH[server]} if AUTH[server] else {}
     base, path = URL[server], start_path
     for _ in range(2 * DEV_PROXY_ATTEMPTS):
+        started = time.monotonic()
         conn = connection(base, timeout=30)
         try:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             if response.status == 503:
                 response.read()
-                time.sleep(0.2)
+                lost_to_dev_proxy(started, pause=0.2)
                 continue
             if response.status in (301, 302, 307):
                 target = urllib.parse.urlsplit(response.getheader("Location"))
@@ -245,6 +258,7 @@ def pull(server, repo, digest, size):
             return
         except TimeoutError:
             log(f"{server}: GET {path[:60]} parked by the dev proxy, sent again")
+            lost_to_dev_proxy(started)
             base, path = URL[server], start_path
         finally:
             conn.close()
@@ -303,9 +317,10 @@ def oras_pull(server, repo):
 # --- measurements ------------------------------------------------------------------------
 
 def timed(f, *args):
-    start = time.monotonic()
+    """Seconds that f took, less those lost to requests the dev proxy refused or parked."""
+    start, lost = time.monotonic(), dev_proxy_lost_seconds
     f(*args)
-    return time.monotonic() - start
+    return time.monotonic() - start - (dev_proxy_lost_seconds - lost)
 
 
 def timed_despite_dev_proxy(f, *args):
@@ -357,8 +372,9 @@ def throughput(results):
         # one object for a blob sent whole).
         streamed = make_file(size, f"throughput-{size}-streamed")
         whole = make_file(size, f"throughput-{size}-whole")
-        # The 1 GiB figures of the slower paths are single runs, to keep the bench in time.
-        single = 1 if size >= gib else RUNS
+        # A 1 MiB run takes tens of milliseconds, where the machine's noise weighs most: its
+        # figures are medians of three times as many runs.
+        runs_here = 3 * RUNS if size < 64 * MIB else RUNS
 
         def push_and_pull(server, method, push, file, runs):
             log(f"push/pull {label} {method}: {server} x{runs}")
@@ -376,23 +392,22 @@ def throughput(results):
         for server in (OURS, *CEILINGS, REFERENCE):
             # The ceiling worker's PUT is one put of a body of known length, streamed or not.
             method = STREAMED if server not in CEILINGS else CEILING_PUSH
-            runs = single if server == CEILING_MULTIPART else RUNS
-            push_and_pull(server, method, push_streamed, streamed, runs)
+            push_and_pull(server, method, push_streamed, streamed, runs_here)
         for server in (OURS, REFERENCE):
-            push_and_pull(server, WHOLE, push_whole, whole, single)
-            log(f"push {label} raw chunked: {server} x{single}")
-            repos = [(f"bench/chunked-{size}-{i}",) for i in range(single)]
+            push_and_pull(server, WHOLE, push_whole, whole, runs_here)
+            log(f"push {label} raw chunked: {server} x{runs_here}")
+            repos = [(f"bench/chunked-{size}-{i}",) for i in range(runs_here)]
             path, digest = streamed
             rate, _, _ = measured(server, size, lambda repo: push_chunked(server, repo, path, digest), repos)
-            results["push", label, "raw, 16 MiB PATCHes", server] = (rate, single)
+            results["push", label, "raw, 16 MiB PATCHes", server] = (rate, runs_here)
             # oras sends blobs whole, and pulls what it pushed.
-            log(f"push/pull {label} oras: {server} x{single}")
-            repos = [(f"bench/oras-{size}-{i}",) for i in range(single)]
+            log(f"push/pull {label} oras: {server} x{runs_here}")
+            repos = [(f"bench/oras-{size}-{i}",) for i in range(runs_here)]
             path, _ = whole
             rate, _, _ = measured(server, size, lambda repo: oras_push(server, repo, path), repos)
-            results["push", label, "oras", server] = (rate, single)
+            results["push", label, "oras", server] = (rate, runs_here)
             rate, _, _ = measured(server, size, lambda repo: oras_pull(server, repo), repos)
-            results["pull", label, "oras", server] = (rate, single)
+            results["pull", label, "oras", server] = (rate, runs_here)
         for path, _ in (streamed, whole):
             os.remove(path)
 
