@@ -1,6 +1,8 @@
 //! The registry: the API, the web catalog's pages, maintenance and the queue's jobs wired over one deployment's records. A request in,
 //! a response out, over injected stores, clock and ids.
 
+use std::rc::Rc;
+
 use crate::api::access::Realm;
 use crate::api::caching::EdgeCache;
 use crate::api::routes::{self, Route};
@@ -19,8 +21,10 @@ use crate::web;
 
 pub struct Registry<S, K, E> {
     pub(crate) records: Records<S, K, E>,
-    pub(crate) config: Config,
-    pub(crate) auth: Auth,
+    /// Shared: the platform parses a deployment's settings once and builds a registry per
+    /// request over them.
+    pub(crate) config: Rc<Config>,
+    pub(crate) auth: Rc<Auth>,
     /// How `/token` fetches OIDC issuers' keys (the platform's HTTP client).
     issuers: Option<Box<dyn IssuerFetch>>,
 }
@@ -31,11 +35,17 @@ where
     K: SessionStore,
     E: Environment,
 {
-    pub fn new(store: S, sessions: K, env: E, config: Config, auth: Auth) -> Self {
+    pub fn new(
+        store: S,
+        sessions: K,
+        env: E,
+        config: impl Into<Rc<Config>>,
+        auth: impl Into<Rc<Auth>>,
+    ) -> Self {
         Registry {
             records: Records::new(store, None, sessions, env),
-            config,
-            auth,
+            config: config.into(),
+            auth: auth.into(),
             issuers: None,
         }
     }

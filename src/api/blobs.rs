@@ -123,15 +123,30 @@ where
             .decode_utf8()
             .map_err(|_| Error::RouteUnknown)?;
         // Only data objects are ever signed; nothing else is served here, whatever the URL.
-        let record = self
-            .records
-            .data_object(&key)
-            .await?
-            .ok_or(Error::RouteUnknown)?;
-        let response = self
-            .serve_data(&record, request.header("range"), head_only)
-            .await?
-            .ok_or(Error::RouteUnknown)?;
+        // A whole GET is one read, as R2 answers it; a HEAD or a range needs the size first.
+        let range = request.header("range");
+        let response = if !head_only && range.is_none() {
+            let (size, body) = self
+                .records
+                .data_object_bytes(&key)
+                .await?
+                .ok_or(Error::RouteUnknown)?;
+            let mut whole =
+                data_response(StatusCode::OK).header("Content-Length", size.to_string());
+            if size > 0 {
+                whole.body = Body::Object(body);
+            }
+            whole
+        } else {
+            let record = self
+                .records
+                .data_object(&key)
+                .await?
+                .ok_or(Error::RouteUnknown)?;
+            self.serve_data(&record, range, head_only)
+                .await?
+                .ok_or(Error::RouteUnknown)?
+        };
         Ok(response.header("Cache-Control", "private"))
     }
 
@@ -147,13 +162,11 @@ where
             Some(header) => parse_range(header, record.size)?,
             None => None,
         };
-        let mut response = Response::new(if range.is_some() {
+        let mut response = data_response(if range.is_some() {
             StatusCode::PARTIAL_CONTENT
         } else {
             StatusCode::OK
-        })
-        .header("Content-Type", BLOB_CONTENT_TYPE)
-        .header("Accept-Ranges", "bytes");
+        });
         let length = match range {
             Some(r) => {
                 let last = r.offset + r.length - 1;
@@ -187,6 +200,13 @@ where
         }
         Ok(Response::new(StatusCode::ACCEPTED).header("Content-Length", "0"))
     }
+}
+
+/// The headers every answer with a blob's bytes has.
+fn data_response<O>(status: StatusCode) -> Response<O> {
+    Response::new(status)
+        .header("Content-Type", BLOB_CONTENT_TYPE)
+        .header("Accept-Ranges", "bytes")
 }
 
 /// What a `Range` header asks of a blob of `size` bytes, as RFC 9110 §14 reads it: one byte

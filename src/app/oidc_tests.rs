@@ -264,7 +264,9 @@ fn id_tokens_are_refused_like_wrong_passwords() {
 
 fn setup_without_trust() -> Setup {
     let mut setup = setup(RULE);
-    setup.registry.auth.oidc = OidcSettings::default();
+    std::rc::Rc::get_mut(&mut setup.registry.auth)
+        .expect("the registry alone holds its auth")
+        .oidc = OidcSettings::default();
     setup
 }
 

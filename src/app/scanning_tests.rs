@@ -429,7 +429,7 @@ fn the_sweep_scans_images_pushed_while_scanning_was_off() {
     assert!(h.registry.take_jobs().is_empty());
     let h = Harness {
         registry: Registry {
-            config: Config::default(),
+            config: Config::default().into(),
             ..h.registry
         },
         clock: h.clock,

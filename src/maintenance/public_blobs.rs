@@ -196,7 +196,9 @@ mod tests {
 
         // Made private by configuration: the next cycle removes the copies it alone linked.
         let mut registry = registry;
-        registry.auth.policy = Policy::parse("", None, "private/* team/*").unwrap();
+        std::rc::Rc::get_mut(&mut registry.auth)
+            .expect("the registry alone holds its auth")
+            .policy = Policy::parse("", None, "private/* team/*").unwrap();
         cycle(&registry, false);
         assert_eq!(copies(&registry), Vec::<String>::new());
     }
@@ -233,7 +235,10 @@ mod tests {
     fn the_sweep_stops_with_the_budget_and_goes_on_in_the_next_run() {
         let mut registry =
             test_registry("private/*").with_public_blobs(MemoryStore::new().with_page_max(10));
-        registry.config.maintenance.step_operations = MIN_STEP_OPERATIONS;
+        std::rc::Rc::get_mut(&mut registry.config)
+            .expect("the registry alone holds its config")
+            .maintenance
+            .step_operations = MIN_STEP_OPERATIONS;
         for seed in 0..400 {
             blob(&registry, seed, &[]);
         }

@@ -11,6 +11,8 @@ mod queue;
 mod r2;
 mod webhooks;
 
+use std::cell::OnceCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use worker::{
@@ -18,7 +20,8 @@ use worker::{
 };
 
 use crate::app::{Answer, Registry};
-use crate::config::{ConfigError, Settings, Switches};
+use crate::auth::Auth;
+use crate::config::{Config, ConfigError, Settings, Switches};
 use crate::error::Error;
 use crate::records::Environment;
 use crate::storage::metered::{Metered, OpCounter};
@@ -51,9 +54,31 @@ fn text_var(env: &Env, name: &str) -> Option<String> {
 
 type WorkerRegistry = Registry<Metered<r2::R2Store>, Metered<kv::KvSessions>, WorkerEnvironment>;
 
-/// The registry over this request's bindings, and the platform's own switches; `counter` sees
-/// every storage operation. Any invalid setting refuses the request (see `config`).
-fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches), Error> {
+/// A deployment's settings, checked against its bindings.
+#[derive(Clone)]
+struct Deployment {
+    config: Rc<Config>,
+    auth: Rc<Auth>,
+    switches: Switches,
+}
+
+thread_local! {
+    /// The settings, parsed by the isolate's first request that finds them valid: vars,
+    /// secrets and bindings never change under a running isolate (a deployment starts new
+    /// ones), and reading and parsing some forty of them was a large part of what a small
+    /// request cost. Invalid settings are not kept: every request reports them.
+    static DEPLOYMENT: OnceCell<Deployment> = const { OnceCell::new() };
+}
+
+fn deployment(env: &Env) -> Result<Deployment, Error> {
+    if let Some(deployment) = DEPLOYMENT.with(|cell| cell.get().cloned()) {
+        return Ok(deployment);
+    }
+    let parsed = parse_deployment(env)?;
+    Ok(DEPLOYMENT.with(|cell| cell.get_or_init(|| parsed).clone()))
+}
+
+fn parse_deployment(env: &Env) -> Result<Deployment, Error> {
     let mut settings = Settings::parse(|name| text_var(env, name))?;
     settings.config.scanning = env.queue(queue::JOBS_BINDING).is_ok();
     if !settings.config.scanning && !settings.config.webhooks.is_empty() {
@@ -64,14 +89,29 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
         .blob_urls
         .as_ref()
         .and_then(|urls| urls.public_base_url.as_ref());
-    let public_blobs = env.bucket(PUBLIC_BLOBS_BINDING).ok();
-    if public_base_url.is_some() && public_blobs.is_none() {
+    if public_base_url.is_some() && env.bucket(PUBLIC_BLOBS_BINDING).is_err() {
         return Err(ConfigError::new(
             PUBLIC_BLOBS_BINDING,
             "must be bound to an R2 bucket of its own when PUBLIC_BLOB_BASE_URL is set",
         )
         .into());
     }
+    Ok(Deployment {
+        config: Rc::new(settings.config),
+        auth: Rc::new(settings.auth),
+        switches: settings.switches,
+    })
+}
+
+/// The registry over this request's bindings, and the platform's own switches; `counter` sees
+/// every storage operation. Any invalid setting refuses the request (see `config`).
+fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches), Error> {
+    let Deployment {
+        config,
+        auth,
+        switches,
+    } = deployment(env)?;
+    let public_blobs = env.bucket(PUBLIC_BLOBS_BINDING).ok();
     let bucket = env
         .bucket(BUCKET_BINDING)
         .map_err(|e| Error::Internal(format!("R2 binding: {e}")))?;
@@ -82,8 +122,8 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
         Metered::new(r2::R2Store::new(bucket), counter.clone()),
         Metered::new(kv::KvSessions::new(sessions), counter.clone()),
         WorkerEnvironment,
-        settings.config,
-        settings.auth,
+        config,
+        auth,
     )
     .with_issuer_fetch(issuers::WorkersFetch);
     // Maintenance cleans the bucket whenever it is bound, also once the mode is turned off.
@@ -93,7 +133,7 @@ fn registry(env: &Env, counter: &OpCounter) -> Result<(WorkerRegistry, Switches)
             counter.clone(),
         ));
     }
-    Ok((registry, settings.switches))
+    Ok((registry, switches))
 }
 
 /// The size of the module's linear memory, which only ever grows: its high-water mark.
@@ -252,29 +292,24 @@ async fn answer(
         body.drain(error).await;
     }
     send_jobs(env, &registry).await;
-    match &error {
-        Some(error @ Error::Internal(_)) => worker::console_error!("{method} {path}: {error}"),
-        Some(error) => worker::console_log!(
-            "{method} {path}: {} {}",
-            error.status().as_u16(),
-            error.code()
-        ),
-        None if method == "PATCH" || method == "PUT" => {
-            // Uploads are where memory could grow with the blob; the log shows it does not.
-            worker::console_log!("{method} {path}: {} MiB of wasm memory", wasm_memory_mib())
-        }
-        None => {}
+    if let Some(error @ Error::Internal(_)) = &error {
+        worker::console_error!("{method} {path}: {error}");
     }
-    // Operators (and scripts/bench) see what each request costs in billed storage operations.
+    // On request only: a line per request is cheap at the edge but not free, and it was the
+    // largest part of a small request's cost under `wrangler dev`. Operators (and
+    // scripts/bench, scripts/measure-memory) see what each request costs in billed storage
+    // operations, how it failed, and the wasm memory, which must not grow with a blob.
     if switches.log_storage_ops {
         let ops = counter.counts();
+        let outcome = error.map_or(String::new(), |error| format!(" {}", error.code()));
         worker::console_log!(
-            "storage ops {method} {path} {}: class_a={} class_b={} kv_reads={} kv_writes={}",
+            "storage ops {method} {path} {}{outcome}: class_a={} class_b={} kv_reads={} kv_writes={}; {} MiB of wasm memory",
             response.status.as_u16(),
             ops.class_a,
             ops.class_b,
             ops.kv_reads,
-            ops.kv_writes
+            ops.kv_writes,
+            wasm_memory_mib()
         );
     }
     http::from_core(response)

@@ -264,6 +264,19 @@ where
         Ok(Some(self.store.concat(pieces).await?))
     }
 
+    /// The whole data object at `key` and its size, in one read (as R2 serves a signed URL);
+    /// `None` as for [`Self::data_object`].
+    pub(crate) async fn data_object_bytes(
+        &self,
+        key: &str,
+    ) -> StorageResult<Option<(u64, S::Body)>> {
+        if !key.starts_with(layout::DATA_PREFIX) {
+            return Ok(None);
+        }
+        let object = self.store.get(key, None).await?;
+        Ok(object.map(|(info, body)| (info.size, body)))
+    }
+
     /// The data object at `key`, as the record of a blob of that one object; `None` if `key`
     /// names no data object (only data objects are ever served by key) or it is gone.
     pub(crate) async fn data_object(&self, key: &str) -> StorageResult<Option<BlobRecord>> {

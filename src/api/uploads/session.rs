@@ -33,22 +33,18 @@ where
     /// Upload `id` to `name` and its newest progress: unknown when there is no such upload,
     /// or it is another repository's, has expired, or has ended.
     pub(super) async fn load_session(&self, name: &RepositoryName, id: &str) -> Result<Session> {
-        let record = self
-            .records
-            .session(id)
-            .await?
-            .ok_or(Error::BlobUploadUnknown)?;
+        // The record and the progress are read at once: one round trip less per request.
+        let (record, progress) =
+            futures::join!(self.records.session(id), self.records.newest_progress(id));
+        let record = record?.ok_or(Error::BlobUploadUnknown)?;
         // KV keeps records for at least 60 s, whatever the TTL; the session ends at its TTL
         // all the same, so that maintenance may discard what it wrote from then on.
         let expires_ms = record.started_ms + self.config.upload_ttl_seconds * 1000;
         if record.repository != name.as_str() || self.records.env.now_ms() >= expires_ms {
             return Err(Error::BlobUploadUnknown);
         }
-        let (state, steps) = self
-            .records
-            .newest_progress(id, record.algorithm)
-            .await?
-            .ok_or(Error::BlobUploadUnknown)?;
+        let (state, steps) = progress?.ok_or(Error::BlobUploadUnknown)?;
+        let state = state.unwrap_or_else(|| UploadState::new(record.algorithm));
         Ok(Session {
             id: id.to_string(),
             record,
