@@ -227,17 +227,19 @@ mod tests {
     use crate::storage::memory::MemoryStore;
     use crate::storage::metered::{Metered, OpCounter};
 
-    /// An id that cannot be one of ours is unknown before KV is asked; a started session
-    /// reads back as written.
+    /// An id that cannot be one of ours is unknown before KV or the bucket is asked; a started
+    /// session reads back as written.
     #[test]
     fn sessions_are_looked_up_by_their_ids_only() {
         let counter = OpCounter::default();
         let sessions = Metered::new(MemoryStore::new(), counter.clone());
-        let records = memory_records(MemoryStore::new(), sessions);
+        let store = Metered::new(MemoryStore::new(), counter.clone());
+        let records = memory_records(store, sessions);
         for id in ["", "../x", &"a".repeat(600), &FIXED_ID.to_uppercase()] {
             assert_eq!(block_on(records.session(id)).unwrap(), None);
+            assert!(block_on(records.newest_progress(id)).unwrap().is_none());
         }
-        assert_eq!(counter.counts().kv_reads, 0);
+        assert_eq!(counter.counts(), Default::default());
         let record = records.new_session("a", Algorithm::Sha512, 8, 2);
         let id = block_on(records.start_session(&record, 60)).unwrap();
         assert_eq!(block_on(records.session(&id)).unwrap(), Some(record));
