@@ -65,8 +65,8 @@ struct Deployment {
 thread_local! {
     /// The settings, parsed by the isolate's first request that finds them valid: vars,
     /// secrets and bindings never change under a running isolate (a deployment starts new
-    /// ones), and reading and parsing some forty of them was a large part of what a small
-    /// request cost. Invalid settings are not kept: every request reports them.
+    /// ones), so some forty of them need not cross the JavaScript boundary and be parsed on
+    /// every request. Invalid settings are not kept: every request reports them.
     static DEPLOYMENT: OnceCell<Deployment> = const { OnceCell::new() };
 }
 
