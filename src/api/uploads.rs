@@ -143,6 +143,7 @@ where
         let uploader = self.records.uploader(&session.record);
         uploader.append(&mut session.state, request.body).await?;
         self.save_step(&mut session).await?;
+        self.records.forget_steps(&session.steps).await;
         Ok(session)
     }
 
@@ -196,12 +197,16 @@ where
             // Nothing of the blob was kept, so nothing of the upload becomes or stays visible.
             self.save_bare_end(&mut session).await;
         }
-        // Whatever the outcome, the session is over. Its end mark names what a seal that
-        // failed otherwise left behind, for maintenance to discard.
-        self.records.forget_steps(&session.steps).await;
-        self.records
-            .commit_blob(name, &digest, BlobRecord::from_segments(sealed?))
-            .await?;
+        // Whatever the outcome, the session is over: the steps before its end go, while the
+        // blob is committed. The end mark names what a seal that failed otherwise left
+        // behind, for maintenance to discard.
+        let (_, committed) = futures::join!(self.records.forget_steps(&session.steps), async {
+            let segments = sealed?;
+            let record = BlobRecord::from_segments(segments);
+            self.records.commit_blob(name, &digest, record).await?;
+            Ok::<_, Error>(())
+        });
+        committed?;
         Ok(blob_created(name, &digest))
     }
 

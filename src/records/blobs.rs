@@ -1,6 +1,8 @@
 //! Blobs: the global record of where a digest's bytes are, each repository's link to it, the
 //! data objects themselves, and their copies in the public-blobs bucket.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{layout, Environment, Records};
@@ -13,6 +15,10 @@ use crate::upload::{segment_keys, Segment};
 
 /// Tries of a blob commit whose global record garbage collection keeps removing.
 const COMMIT_ATTEMPTS: usize = 3;
+
+/// The metadata of a link that holds its record (see [`BlobRecord::link_metadata`]).
+const LINK_SIZE: &str = "size";
+const LINK_KEY: &str = "key";
 
 /// Where a blob's bytes are: the global blob record and each repository's link hold this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +43,26 @@ impl BlobRecord {
             key,
             segments,
         }
+    }
+
+    /// The record as a link's metadata, which a head reads without the body: for a blob of
+    /// one data object (a segment list may not fit R2's 2 KiB of metadata).
+    fn link_metadata(&self) -> BTreeMap<String, String> {
+        if !self.segments.is_empty() {
+            return BTreeMap::new();
+        }
+        BTreeMap::from([
+            (LINK_SIZE.to_string(), self.size.to_string()),
+            (LINK_KEY.to_string(), self.key.clone()),
+        ])
+    }
+
+    fn from_link_metadata(metadata: &BTreeMap<String, String>) -> Option<Self> {
+        Some(BlobRecord {
+            size: metadata.get(LINK_SIZE)?.parse().ok()?,
+            key: metadata.get(LINK_KEY)?.clone(),
+            segments: Vec::new(),
+        })
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -98,12 +124,22 @@ where
         layout::data(&self.env.new_id())
     }
 
+    /// Where the bytes of a blob that `name` holds are; `None` if `name` does not hold it.
     pub(crate) async fn blob_link(
         &self,
         name: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<Option<BlobRecord>> {
-        self.read_record(&layout::layer_link(name, digest)).await
+        let link = layout::layer_link(name, digest);
+        // A head answers sooner than a read and carries the record of almost every blob; a
+        // segmented blob's link, or one written before links carried their record, is read.
+        let Some(info) = self.store.head(&link).await? else {
+            return Ok(None);
+        };
+        match BlobRecord::from_link_metadata(&info.metadata) {
+            Some(record) => Ok(Some(record)),
+            None => self.read_record(&link).await,
+        }
     }
 
     /// Whether `name` links the blob (one head, the record unread).
@@ -144,7 +180,11 @@ where
     ) -> StorageResult<bool> {
         let json = serde_json::to_vec(record).expect("blob record serialises");
         let link = layout::layer_link(name, digest);
-        self.store.put(&link, json, PutOptions::default()).await?;
+        let options = PutOptions {
+            metadata: record.link_metadata(),
+            ..PutOptions::default()
+        };
+        self.store.put(&link, json, options).await?;
         if self.store.head(&layout::blob(digest)).await?.is_some() {
             return Ok(true);
         }
@@ -331,6 +371,7 @@ mod tests {
     use crate::oci::Algorithm;
     use crate::records::memory_records;
     use crate::storage::memory::MemoryStore;
+    use crate::storage::metered::{Metered, OpCounter};
 
     fn put(store: &MemoryStore, key: &str, bytes: &[u8]) {
         block_on(ObjectStore::put(
@@ -416,5 +457,50 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(global.key, "data/third");
+    }
+    /// A link carries its record in its metadata, so that a pull or HEAD reads it with one
+    /// head; a segmented blob's link, and one written before links carried it, are read.
+    #[test]
+    fn a_link_is_read_with_one_head_and_older_links_still_read() {
+        let counter = OpCounter::default();
+        let store = Metered::new(MemoryStore::new(), counter.clone());
+        let records = memory_records(store, MemoryStore::new());
+        let name = RepositoryName::parse("a", "").unwrap();
+        let segmented = BlobRecord::from_segments(vec![
+            Segment {
+                key: "data/s".into(),
+                size: 3,
+            },
+            Segment {
+                key: "data/s.1".into(),
+                size: 2,
+            },
+        ]);
+        for (blob, record, reads) in [
+            (&b"one"[..], one_object("data/one", 3), 1),
+            (b"segments", segmented, 2),
+        ] {
+            let digest = Digest::of(Algorithm::Sha256, blob);
+            put(records.store.inner(), &layout::blob(&digest), b"{}");
+            assert!(block_on(records.write_link(&name, &digest, &record)).unwrap());
+            let before = counter.counts().class_b;
+            let read = block_on(records.blob_link(&name, &digest)).unwrap();
+            assert_eq!(read, Some(record));
+            assert_eq!(counter.counts().class_b - before, reads);
+        }
+        let digest = Digest::of(Algorithm::Sha256, b"old");
+        let old = one_object("data/old", 3);
+        let json = serde_json::to_vec(&old).unwrap();
+        put(
+            records.store.inner(),
+            &layout::layer_link(&name, &digest),
+            &json,
+        );
+        assert_eq!(
+            block_on(records.blob_link(&name, &digest)).unwrap(),
+            Some(old)
+        );
+        let unknown = Digest::of(Algorithm::Sha256, b"unknown");
+        assert_eq!(block_on(records.blob_link(&name, &unknown)).unwrap(), None);
     }
 }

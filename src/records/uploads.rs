@@ -166,9 +166,10 @@ where
         Err(StorageError::TooManyRequests)
     }
 
-    /// Records `progress` as step `step` of upload `id` and deletes the steps before it;
-    /// returns the upload's steps from then on, or `None` if another request was accepted
-    /// first (and nothing was recorded).
+    /// Records `progress` as step `step` of upload `id`; returns the upload's steps from then
+    /// on, the steps before it to be forgotten (see [`Self::forget_steps`]) when the caller
+    /// has nothing more urgent to do, or `None` if another request was accepted first (and
+    /// nothing was recorded).
     pub(crate) async fn save_step(
         &self,
         id: &str,
@@ -190,26 +191,19 @@ where
             .into_iter()
             .filter(|k| *k != key)
             .partition(|k| *k < key);
-        let superseded = if newer.is_empty() {
-            older
-        } else {
-            vec![key.clone()]
-        };
-        // Best effort: R2 takes about one write per second to a key, so a step written moments
-        // ago may refuse deletion; whatever stays is older than the newest step, and the next
-        // request, the end of the upload or its expiry deletes it.
-        if !superseded.is_empty() {
-            let _ = self.store.delete(&superseded).await;
-        }
         if !newer.is_empty() {
+            // Best effort, as in `forget_steps`.
+            let _ = self.store.delete(&[key]).await;
             return Ok(None);
         }
-        let keys = superseded.into_iter().chain([key]).collect();
+        let keys = older.into_iter().chain([key]).collect();
         Ok(Some(Steps { keys }))
     }
 
-    /// Deletes the steps but the newest (an ended upload's end mark). Best effort, as in
-    /// [`Self::save_step`]: what stays goes when the upload expires.
+    /// Deletes the steps but the newest (an ended upload's end mark). Best effort: R2 takes
+    /// about one write per second to a key, so a step written moments ago may refuse
+    /// deletion; whatever stays is older than the newest step, and the next request, the end
+    /// of the upload or its expiry deletes it.
     pub(crate) async fn forget_steps(&self, steps: &Steps) {
         let before_newest = steps.keys.split_last().map_or(&[][..], |(_, rest)| rest);
         for batch in before_newest.chunks(LIST_PAGE_MAX as usize) {
