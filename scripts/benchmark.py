@@ -281,11 +281,13 @@ def host(server):
 ORAS_TIMEOUT = 240
 
 
-def oras(*args, before_attempt=lambda: None):
-    """Runs oras; once more where wrangler dev's proxy dropped one of its requests (a 503, or
-    no answer at all); the failed attempts' time is the proxy's, not counted in a timed run.
-    `before_attempt` runs before each attempt."""
+def oras(args_of_attempt, before_attempt=lambda: None):
+    """Runs oras with the arguments `args_of_attempt(attempt)`; once more where wrangler dev's
+    proxy dropped one of its requests (a 503, or no answer at all); the failed attempts' time
+    is the proxy's, not counted in a timed run. `before_attempt` runs before each attempt.
+    Returns the number of the attempt that succeeded, from 0."""
     for attempt in range(DEV_PROXY_ATTEMPTS):
+        args = args_of_attempt(attempt)
         before_attempt()
         started = time.monotonic()
         try:
@@ -296,10 +298,18 @@ def oras(*args, before_attempt=lambda: None):
             lost_to_dev_proxy(started)
             continue
         if done.returncode == 0:
-            return
+            return attempt
         log(f"oras {args[0]} failed (attempt {attempt + 1}): {done.stderr.strip()[:300]}")
         lost_to_dev_proxy(started)
     raise RuntimeError(f"oras {' '.join(args[:2])} failed {DEV_PROXY_ATTEMPTS} times")
+
+
+def pushed_to(repo, attempt):
+    """Where attempt `attempt` of a push to `repo` goes. An attempt the dev proxy broke may
+    have stored blobs already, which oras would then skip: each attempt after the first pushes
+    to a repository of its own, so that it sends (and is timed for, or counted for) as much as
+    the first."""
+    return repo if attempt == 0 else f"{repo}-attempt-{attempt + 1}"
 
 
 def oras_login_args(server):
@@ -307,19 +317,23 @@ def oras_login_args(server):
 
 
 def oras_push(server, repo, path):
+    """Pushes `path` as the one layer of `repo:v1`; returns the repository it went to (see
+    `pushed_to`)."""
     directory, name = os.path.split(path)
     cwd = os.getcwd()
     os.chdir(directory)
     try:
-        oras("push", "--plain-http", *oras_login_args(server), f"{host(server)}/{repo}:v1", name)
+        attempt = oras(lambda attempt: ["push", "--plain-http", *oras_login_args(server),
+                                        f"{host(server)}/{pushed_to(repo, attempt)}:v1", name])
     finally:
         os.chdir(cwd)
+    return pushed_to(repo, attempt)
 
 
 def oras_pull(server, repo):
     out = os.path.join(WORK, "pulled")
     shutil.rmtree(out, ignore_errors=True)
-    oras("pull", "--plain-http", "-o", out, f"{host(server)}/{repo}:v1")
+    oras(lambda _: ["pull", "--plain-http", "-o", out, f"{host(server)}/{repo}:v1"])
     shutil.rmtree(out, ignore_errors=True)
 
 
@@ -434,9 +448,11 @@ def throughput(results):
             log(f"push/pull {label} oras: {server} x{runs_here}")
             repos = [(f"bench/oras-{size}-{i}",) for i in range(runs_here)]
             path, _ = whole
-            rate, _, _ = measured(server, size, lambda repo: oras_push(server, repo, path), repos)
+            pushed = {}
+            rate, _, _ = measured(server, size,
+                                  lambda repo: pushed.update({repo: oras_push(server, repo, path)}), repos)
             results["push", label, "oras", server] = (rate, runs_here)
-            rate, _, _ = measured(server, size, lambda repo: oras_pull(server, repo), repos)
+            rate, _, _ = measured(server, size, lambda repo: oras_pull(server, pushed[repo]), repos)
             results["pull", label, "oras", server] = (rate, runs_here)
         for path, _ in (streamed, whole):
             os.remove(path)
@@ -459,16 +475,17 @@ def load(url, connections, seconds, method="GET"):
 
 
 def small_image(server):
-    """A tiny image to read manifests and blobs of, pushed with oras; its manifest digest."""
+    """A tiny image to read manifests and blobs of, pushed with oras: its repository, its
+    manifest's digest and its layer's."""
     path = os.path.join(WORK, "small.txt")
     with open(path, "w") as f:
         f.write("hello\n")
-    oras_push(server, "bench/small", path)
-    response, _ = request(server, "HEAD", "/v2/bench/small/manifests/v1",
+    repo = oras_push(server, "bench/small", path)
+    response, _ = request(server, "HEAD", f"/v2/{repo}/manifests/v1",
                           headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     digest = response.getheader("Docker-Content-Digest")
     layer = hashlib.sha256(b"hello\n").hexdigest()
-    return digest, f"sha256:{layer}"
+    return repo, digest, f"sha256:{layer}"
 
 
 def requests_per_second(results):
@@ -479,12 +496,12 @@ def requests_per_second(results):
     seconds, rounds = 2, 3
     endpoints = {}
     for server in (OURS, REFERENCE):
-        manifest, layer = small_image(server)
-        base = URL[server]
+        repo, manifest, layer = small_image(server)
+        base = f"{URL[server]}/v2/{repo}"
         endpoints[server] = {
-            "manifest GET by tag": (f"{base}/v2/bench/small/manifests/v1", "GET"),
-            "manifest GET by digest": (f"{base}/v2/bench/small/manifests/{manifest}", "GET"),
-            "blob HEAD": (f"{base}/v2/bench/small/blobs/{layer}", "HEAD"),
+            "manifest GET by tag": (f"{base}/manifests/v1", "GET"),
+            "manifest GET by digest": (f"{base}/manifests/{manifest}", "GET"),
+            "blob HEAD": (f"{base}/blobs/{layer}", "HEAD"),
         }
     request(CEILING, "PUT", "/small", body=b"x" * 500, headers={"Content-Length": "500"})
     endpoints[CEILING] = {"trivial GET (ceiling)": (f"{URL[CEILING]}/small", "GET")}
@@ -513,7 +530,7 @@ def storage_operations(results):
     log_path = os.environ["OPS_LOG"]
     ops_host = urllib.parse.urlsplit(os.environ["OPS_URL"]).netloc
 
-    def counted(*oras_args):
+    def counted(args_of_attempt):
         """The operations of the oras run that succeeded, not of attempts the proxy broke."""
         offset = 0
 
@@ -522,7 +539,7 @@ def storage_operations(results):
             time.sleep(1)
             offset = os.path.getsize(log_path)
 
-        oras(*oras_args, before_attempt=mark)
+        attempt = oras(args_of_attempt, before_attempt=mark)
         time.sleep(1)
         with open(log_path) as f:
             f.seek(offset)
@@ -536,17 +553,19 @@ def storage_operations(results):
                 totals["signed"] += 1
             else:
                 totals["requests"] += 1
-        return totals
+        return totals, attempt
 
     cwd = os.getcwd()
     os.chdir(directory)
     try:
-        push = counted("push", "--plain-http", *oras_login_args(OURS),
-                       f"{ops_host}/bench/typical:v1", *names)
+        push, attempt = counted(lambda attempt: [
+            "push", "--plain-http", *oras_login_args(OURS),
+            f"{ops_host}/{pushed_to('bench/typical', attempt)}:v1", *names])
     finally:
         os.chdir(cwd)
     out = os.path.join(WORK, "pulled")
-    pulled = counted("pull", "--plain-http", "-o", out, f"{ops_host}/bench/typical:v1")
+    reference = f"{ops_host}/{pushed_to('bench/typical', attempt)}:v1"
+    pulled, _ = counted(lambda _: ["pull", "--plain-http", "-o", out, reference])
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(directory)
     for name, totals in (("push", push), ("pull", pulled)):
