@@ -200,7 +200,7 @@ where
         Ok(Some(Steps { keys }))
     }
 
-    /// Deletes the steps but the newest (an ended upload's end mark). Best effort: R2 takes
+    /// Deletes the steps but the newest (the one just saved). Best effort: R2 takes
     /// about one write per second to a key, so a step written moments ago may refuse
     /// deletion; whatever stays is older than the newest step, and the next request, the end
     /// of the upload or its expiry deletes it.
