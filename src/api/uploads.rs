@@ -200,12 +200,11 @@ where
         // Whatever the outcome, the session is over: the steps before its end go, while the
         // blob is committed. The end mark names what a seal that failed otherwise left
         // behind, for maintenance to discard.
-        let (_, committed) = futures::join!(self.records.forget_steps(&session.steps), async {
-            let segments = sealed?;
-            let record = BlobRecord::from_segments(segments);
-            self.records.commit_blob(name, &digest, record).await?;
-            Ok::<_, Error>(())
-        });
+        let commit = async {
+            let record = BlobRecord::from_segments(sealed?);
+            Ok::<_, Error>(self.records.commit_blob(name, &digest, record).await?)
+        };
+        let (_, committed) = futures::join!(self.records.forget_steps(&session.steps), commit);
         committed?;
         Ok(blob_created(name, &digest))
     }

@@ -458,6 +458,7 @@ mod tests {
             .unwrap();
         assert_eq!(global.key, "data/third");
     }
+
     /// A link carries its record in its metadata, so that a pull or HEAD reads it with one
     /// head; a segmented blob's link, and one written before links carried it, are read.
     #[test]
